@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Install what llmgate needs on Debian 12, only what is missing.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also test tools (clang for fuzzing, h2load, luacheck, Node.js) and the
+#                                    npm packages of the real-client tests (from the lockfile)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=(build-essential cmake pkg-config libh2o-dev libuv1-dev libluajit-5.1-dev libcurl4-openssl-dev libjansson-dev
+      libcmocka-dev libssl-dev libsqlite3-dev curl)
+if [[ "${1:-}" == "--test" ]]; then
+    want+=(clang libclang-rt-14-dev nghttp2-client lua-check procps)
+    command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+    # real-client tests: official SDKs pinned by tests/clients/package-lock.json
+    if [[ -f tests/clients/package-lock.json ]]; then
+        if [[ ! -d tests/clients/node_modules ]] || [[ tests/clients/package-lock.json -nt tests/clients/node_modules ]]; then
+            (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+            touch tests/clients/node_modules
+        fi
+    fi
+fi

@@ -1,0 +1,1348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON config loader and validator: turns one JSON document (a file or the
+ * embedded default) into the immutable lg_config_t snapshot. Every problem is
+ * reported with its JSON path and several are collected per run, so a broken
+ * file is fixed in one pass. Unknown keys are errors: a typo must never fall
+ * back to a default silently.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "core/config.h"
+
+#define CONFIG_MAX_FILE_BYTES ((size_t)16 << 20)
+#define CONFIG_MAX_WORKERS 256
+#define PATH_LEN 320      /* JSON paths in messages; longer ones are cut, the message stays useful */
+#define MAP_KEY_SHOWN 120 /* bytes of a map key quoted in a path */
+#define PICO_PER_USD INT64_C(1000000000000)
+
+/* Policies the policy VM ships; naming one without a "policies" entry is allowed (path NULL = shipped). */
+static const char *const shipped_policies[] = {"default", "price", "latency", "throughput", "weighted", NULL};
+
+/* Parse state: the error sink and where relative paths resolve. */
+struct ctx {
+    char *err;
+    size_t errlen;
+    size_t used;
+    unsigned nerr;
+    const char *base_dir;
+};
+
+/* Config loading runs at start-up and reload only; running out of memory there is fatal, like lg_mem_alloc. */
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n != 0 ? n : 1, sz != 0 ? sz : 1);
+    if (p == NULL) {
+        fputs("llmgate: out of memory while loading the config\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = xcalloc(n, 1);
+    memcpy(p, s, n);
+    return p;
+}
+
+static json_t *xdeep_copy(const json_t *v)
+{
+    json_t *copy = json_deep_copy(v);
+    if (copy == NULL) {
+        fputs("llmgate: out of memory while loading the config\n", stderr);
+        abort();
+    }
+    return copy;
+}
+
+/* ---- error collection ---- */
+
+static void append_err(struct ctx *c, const char *s)
+{
+    size_t room = c->errlen - 1 - c->used, n = strlen(s);
+    if (n > room)
+        n = room;
+    memcpy(c->err + c->used, s, n);
+    c->used += n;
+    c->err[c->used] = '\0';
+}
+
+__attribute__((format(printf, 3, 4))) static void fail(struct ctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[768];
+    int n = 0;
+    va_list ap;
+
+    c->nerr++;
+    if (c->err == NULL || c->errlen == 0)
+        return;
+    if (path != NULL && path[0] != '\0')
+        n = snprintf(msg, sizeof(msg), "%s: ", path);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = 0;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    /* values from the file end up in messages; keep the result one printable line */
+    for (char *p = msg; *p != '\0'; ++p)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    if (c->nerr > 1)
+        append_err(c, "; ");
+    append_err(c, msg);
+}
+
+/* ---- JSON paths for messages ---- */
+
+/* Bounded append at out[o]; a path cut at PATH_LEN only shortens a message. Safe when s aliases out at the same offset. */
+static size_t path_put(char *out, size_t o, const char *s, size_t max)
+{
+    for (; *s != '\0' && max > 0 && o < PATH_LEN - 1; --max)
+        out[o++] = *s++;
+    out[o] = '\0';
+    return o;
+}
+
+static void path_key(char *out, const char *parent, const char *key)
+{
+    size_t o = path_put(out, 0, parent, SIZE_MAX);
+    if (o > 0)
+        o = path_put(out, o, ".", 1);
+    path_put(out, o, key, MAP_KEY_SHOWN);
+}
+
+static void path_idx(char *out, const char *parent, size_t i)
+{
+    char idx[32];
+    snprintf(idx, sizeof(idx), "[%zu]", i);
+    path_put(out, path_put(out, 0, parent, SIZE_MAX), idx, SIZE_MAX);
+}
+
+/* parent["key"], with '"' and '\\' escaped so the path reads like the JSON it points to */
+static void path_map(char *out, const char *parent, const char *key)
+{
+    size_t o = path_put(out, 0, parent, SIZE_MAX), shown = 0;
+    char esc[3] = {'\\', 0, 0};
+
+    o = path_put(out, o, "[\"", SIZE_MAX);
+    for (; *key != '\0'; ++key, ++shown) {
+        if (shown == MAP_KEY_SHOWN) {
+            o = path_put(out, o, "...", SIZE_MAX);
+            break;
+        }
+        esc[1] = *key;
+        o = path_put(out, o, *key == '"' || *key == '\\' ? esc : esc + 1, SIZE_MAX);
+    }
+    path_put(out, o, "\"]", SIZE_MAX);
+}
+
+/* ---- typed accessors: each reports its own error and returns 0 / -1 ---- */
+
+static int want_object(struct ctx *c, const json_t *v, const char *path)
+{
+    if (json_is_object(v))
+        return 0;
+    fail(c, path, "expected object");
+    return -1;
+}
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static void check_keys(struct ctx *c, const json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    char p[PATH_LEN];
+
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const char *const *a = allowed;
+        while (*a != NULL && strcmp(*a, key) != 0)
+            ++a;
+        if (*a == NULL) {
+            path_key(p, path, key);
+            fail(c, p, "unknown key");
+        }
+    }
+}
+
+static int get_str(struct ctx *c, const json_t *v, const char *path, char **out)
+{
+    /* jansson rejects "\u0000" unless JSON_ALLOW_NUL, so strlen() equals the JSON length */
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        fail(c, path, "expected non-empty string");
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int get_int(struct ctx *c, const json_t *v, const char *path, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        fail(c, path, "expected integer %lld..%lld", (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* Optional member of obj: absent keeps the default already in *field. */
+static void opt_u32(struct ctx *c, const json_t *obj, const char *parent, const char *key, int64_t lo, int64_t hi, uint32_t *field)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[PATH_LEN];
+    int64_t n;
+    if (v == NULL)
+        return;
+    path_key(p, parent, key);
+    if (get_int(c, v, p, lo, hi, &n) == 0)
+        *field = (uint32_t)n;
+}
+
+static void opt_bool(struct ctx *c, const json_t *obj, const char *parent, const char *key, int *field)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[PATH_LEN];
+    if (v == NULL)
+        return;
+    if (!json_is_boolean(v)) {
+        path_key(p, parent, key);
+        fail(c, p, "expected boolean");
+        return;
+    }
+    *field = json_is_true(v);
+}
+
+static void opt_str(struct ctx *c, const json_t *obj, const char *parent, const char *key, char **field)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[PATH_LEN];
+    if (v == NULL)
+        return;
+    path_key(p, parent, key);
+    get_str(c, v, p, field);
+}
+
+static void free_strv(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **s = v; *s != NULL; ++s)
+        free(*s);
+    free(v);
+}
+
+/* Array of non-empty strings into a NULL-terminated list. */
+static int get_strv(struct ctx *c, const json_t *v, const char *path, char ***out, size_t *num)
+{
+    char p[PATH_LEN];
+    size_t i, n = 0;
+    json_t *e;
+    char **list;
+    int rc = 0;
+
+    if (!json_is_array(v)) {
+        fail(c, path, "expected array of strings");
+        return -1;
+    }
+    list = xcalloc(json_array_size(v) + 1, sizeof(*list));
+    json_array_foreach(v, i, e)
+    {
+        path_idx(p, path, i);
+        if (get_str(c, e, p, &list[n]) == 0)
+            ++n;
+        else
+            rc = -1;
+    }
+    free_strv(*out);
+    *out = list;
+    if (num != NULL)
+        *num = n;
+    return rc;
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; *list != NULL; ++list)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Relative paths resolve against the config file's folder, so the gateway can be started from anywhere. */
+static char *resolve_path(const struct ctx *c, const char *p)
+{
+    size_t nb, np;
+    char *out;
+    if (p[0] == '/' || c->base_dir == NULL)
+        return xstrdup(p);
+    nb = strlen(c->base_dir);
+    np = strlen(p);
+    out = xcalloc(nb + np + 2, 1);
+    memcpy(out, c->base_dir, nb);
+    if (nb > 0 && out[nb - 1] != '/')
+        out[nb++] = '/';
+    memcpy(out + nb, p, np + 1);
+    return out;
+}
+
+static int is_slug(const char *s, int allow_underscore)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || (allow_underscore && *s == '_')))
+        return 0;
+    for (++s; *s != '\0'; ++s)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* RFC 9110 token characters: what an HTTP header name may contain. */
+static int is_header_name(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!(((unsigned)*s > 0x20 && (unsigned)*s < 0x7f) && strchr("\"(),/:;<=>?@[\\]{}", *s) == NULL))
+            return 0;
+    return 1;
+}
+
+/* ---- prices ---- */
+
+enum { PRICE_OK = 0, PRICE_SYNTAX = -1, PRICE_NEGATIVE = -2, PRICE_RANGE = -3 };
+
+/*
+ * Exact decimal text ("0.000000123", "3e-6") to pico-USD, digit by digit: going through a double would turn
+ * 0.0000003 into 299999.99999999997 pico. Digits below one pico round half up.
+ */
+static int price_from_text(const char *s, int64_t *out)
+{
+    const char *p = s;
+    size_t ndig;
+    long exp10 = 0, point, top;
+    int neg = 0, seen_digit = 0;
+    char buf[64];
+    size_t nbuf = 0;
+    int64_t acc = 0;
+
+    if (*p == '-') {
+        neg = 1;
+        ++p;
+    }
+    /* collect significant digits (leading zeros dropped) and where the decimal point sits relative to them */
+    for (; *p >= '0' && *p <= '9'; ++p) {
+        seen_digit = 1;
+        if (nbuf == 0 && *p == '0')
+            continue;
+        if (nbuf < sizeof(buf))
+            buf[nbuf] = *p;
+        ++nbuf;
+    }
+    point = (long)nbuf; /* significant digits before the point */
+    if (*p == '.') {
+        for (++p; *p >= '0' && *p <= '9'; ++p) {
+            seen_digit = 1;
+            if (nbuf == 0 && *p == '0') {
+                --point; /* 0.00x: each leading fractional zero moves the first significant digit right */
+                continue;
+            }
+            if (nbuf < sizeof(buf))
+                buf[nbuf] = *p;
+            ++nbuf;
+        }
+    }
+    if (!seen_digit)
+        return PRICE_SYNTAX;
+    if (*p == 'e' || *p == 'E') {
+        int eneg = 0, edig = 0;
+        ++p;
+        if (*p == '+' || *p == '-')
+            eneg = *p++ == '-';
+        for (; *p >= '0' && *p <= '9'; ++p, ++edig)
+            if (exp10 < 100000) /* clamp: anything this large over- or underflows anyway */
+                exp10 = exp10 * 10 + (*p - '0');
+        if (edig == 0)
+            return PRICE_SYNTAX;
+        if (eneg)
+            exp10 = -exp10;
+    }
+    if (*p != '\0')
+        return PRICE_SYNTAX;
+    ndig = nbuf < sizeof(buf) ? nbuf : sizeof(buf); /* digits past 64 significant ones cannot matter at pico scale */
+    if (ndig == 0) {
+        *out = 0;
+        return PRICE_OK;
+    }
+    if (neg)
+        return PRICE_NEGATIVE;
+    /* buf[k] is worth 10^(point - 1 - k) USD = 10^(top - k) pico */
+    top = point + exp10 - 1 + 12;
+    if (top > 18)
+        return PRICE_RANGE;
+    for (long e = top; e >= 0; --e) {
+        long k = top - e;
+        int d = k < (long)ndig ? buf[k] - '0' : 0;
+        if (acc > (INT64_MAX - d) / 10)
+            return PRICE_RANGE;
+        acc = acc * 10 + d;
+    }
+    /* the digit worth 10^-1 pico decides rounding */
+    if (top + 1 >= 0 && top + 1 < (long)ndig && buf[top + 1] >= '5') {
+        if (acc == INT64_MAX)
+            return PRICE_RANGE;
+        ++acc;
+    }
+    *out = acc;
+    return PRICE_OK;
+}
+
+static int price_from_json(const json_t *v, int64_t *out)
+{
+    if (json_is_string(v))
+        return price_from_text(json_string_value(v), out);
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n < 0)
+            return PRICE_NEGATIVE;
+        if (n > INT64_MAX / PICO_PER_USD)
+            return PRICE_RANGE;
+        *out = (int64_t)n * PICO_PER_USD;
+        return PRICE_OK;
+    }
+    if (json_is_real(v)) {
+        char text[40];
+        double d = json_real_value(v);
+        if (!isfinite(d))
+            return PRICE_SYNTAX;
+        if (d < 0)
+            return PRICE_NEGATIVE;
+        /* 17 significant digits identify the double exactly; the text parser then rounds once, to the nearest pico */
+        snprintf(text, sizeof(text), "%.17g", d);
+        return price_from_text(text, out);
+    }
+    return PRICE_SYNTAX;
+}
+
+int lg_price_parse(const json_t *value, int64_t *out_pico)
+{
+    int64_t v;
+    if (value == NULL || price_from_json(value, &v) != PRICE_OK)
+        return -1;
+    *out_pico = v;
+    return 0;
+}
+
+static void parse_pricing(struct ctx *c, const json_t *obj, const char *path, lg_price_t *price)
+{
+    static const char *const keys[] = {
+        "prompt",  "completion", "input_cache_read", "input_cache_write", "input_cache_write_1h", "internal_reasoning",
+        "request", NULL};
+    int64_t *fields[] = {&price->prompt,         &price->completion, &price->cache_read, &price->cache_write,
+                         &price->cache_write_1h, &price->reasoning,  &price->request};
+    char p[PATH_LEN];
+
+    if (want_object(c, obj, path) != 0)
+        return;
+    check_keys(c, obj, path, keys);
+    for (size_t i = 0; keys[i] != NULL; ++i) {
+        json_t *v = json_object_get(obj, keys[i]);
+        if (v == NULL)
+            continue;
+        path_key(p, path, keys[i]);
+        switch (price_from_json(v, fields[i])) {
+        case PRICE_OK:
+            break;
+        case PRICE_NEGATIVE:
+            fail(c, p, "negative price");
+            break;
+        case PRICE_RANGE:
+            fail(c, p, "price out of range");
+            break;
+        default:
+            fail(c, p, "expected decimal USD amount (string like \"0.000003\" or number)");
+            break;
+        }
+    }
+}
+
+/* ---- listeners ---- */
+
+static void check_readable_file(struct ctx *c, const char *path, const char *file)
+{
+    struct stat st;
+    /* stat + access instead of open: a FIFO named here would block an open() forever */
+    if (stat(file, &st) != 0 || access(file, R_OK) != 0)
+        fail(c, path, "cannot read \"%s\": %s", file, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        fail(c, path, "\"%s\" is not a regular file", file);
+}
+
+static void parse_tls(struct ctx *c, const json_t *tls, const char *path, lg_listener_conf_t *l)
+{
+    static const char *const keys[] = {"cert", "key", NULL};
+    json_t *cert, *key;
+    char p[PATH_LEN];
+    char *s = NULL;
+
+    if (json_is_null(tls) || want_object(c, tls, path) != 0)
+        return;
+    check_keys(c, tls, path, keys);
+    cert = json_object_get(tls, "cert");
+    key = json_object_get(tls, "key");
+    if ((cert == NULL) != (key == NULL)) {
+        fail(c, path, "cert and key must be given together");
+        return;
+    }
+    if (cert == NULL)
+        return;
+    path_key(p, path, "cert");
+    if (get_str(c, cert, p, &s) == 0) {
+        l->tls_cert = resolve_path(c, s);
+        check_readable_file(c, p, l->tls_cert);
+    }
+    free(s);
+    s = NULL;
+    path_key(p, path, "key");
+    if (get_str(c, key, p, &s) == 0) {
+        l->tls_key = resolve_path(c, s);
+        check_readable_file(c, p, l->tls_key);
+    }
+    free(s);
+}
+
+static void parse_listener(struct ctx *c, const json_t *obj, const char *path, lg_listener_conf_t *l)
+{
+    static const char *const keys[] = {"address", "port", "tls", NULL};
+    json_t *v;
+    char p[PATH_LEN];
+    int64_t port;
+
+    l->port = 4000;
+    if (want_object(c, obj, path) != 0)
+        return;
+    check_keys(c, obj, path, keys);
+    if ((v = json_object_get(obj, "address")) != NULL) {
+        unsigned char addr[sizeof(struct in6_addr)];
+        path_key(p, path, "address");
+        if (get_str(c, v, p, &l->address) == 0 && inet_pton(AF_INET, l->address, addr) != 1 &&
+            inet_pton(AF_INET6, l->address, addr) != 1)
+            fail(c, p, "expected IPv4 or IPv6 address");
+    }
+    if ((v = json_object_get(obj, "port")) != NULL) {
+        path_key(p, path, "port");
+        if (get_int(c, v, p, 1, 65535, &port) == 0)
+            l->port = (uint16_t)port;
+    }
+    if ((v = json_object_get(obj, "tls")) != NULL) {
+        path_key(p, path, "tls");
+        parse_tls(c, v, p, l);
+    }
+}
+
+static void parse_listeners(struct ctx *c, const json_t *v, lg_config_t *conf)
+{
+    char p[PATH_LEN];
+    size_t i;
+    json_t *e;
+
+    if (v == NULL) {
+        conf->num_listeners = 1;
+        conf->listeners = xcalloc(1, sizeof(*conf->listeners));
+        conf->listeners[0].port = 4000;
+    } else if (!json_is_array(v) || json_array_size(v) == 0) {
+        fail(c, "listeners", "expected non-empty array");
+        return;
+    } else {
+        conf->num_listeners = json_array_size(v);
+        conf->listeners = xcalloc(conf->num_listeners, sizeof(*conf->listeners));
+        json_array_foreach(v, i, e)
+        {
+            path_idx(p, "listeners", i);
+            parse_listener(c, e, p, &conf->listeners[i]);
+        }
+    }
+    for (i = 0; i < conf->num_listeners; ++i)
+        if (conf->listeners[i].address == NULL)
+            conf->listeners[i].address = xstrdup("127.0.0.1");
+    for (i = 0; i < conf->num_listeners; ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (conf->listeners[i].port == conf->listeners[j].port &&
+                strcmp(conf->listeners[i].address, conf->listeners[j].address) == 0) {
+                path_idx(p, "listeners", i);
+                fail(c, p, "duplicate listener %s:%u", conf->listeners[i].address, (unsigned)conf->listeners[i].port);
+            }
+}
+
+/* ---- providers ---- */
+
+static int is_env_name(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    for (++s; *s != '\0'; ++s)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static int is_http_url(const char *s)
+{
+    const char *host;
+    if (strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else
+        return 0;
+    if (*host == '\0' || *host == '/')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static void parse_headers(struct ctx *c, const json_t *obj, const char *path, lg_provider_conf_t *pc)
+{
+    const char *key;
+    json_t *v;
+    char p[PATH_LEN];
+    int bad = 0;
+
+    if (json_is_null(obj) || want_object(c, obj, path) != 0)
+        return;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        path_map(p, path, key);
+        if (!is_header_name(key)) {
+            fail(c, p, "invalid header name");
+            bad = 1;
+        } else if (!json_is_string(v)) {
+            fail(c, p, "expected string");
+            bad = 1;
+        } else if (strpbrk(json_string_value(v), "\r\n") != NULL) {
+            fail(c, p, "header value must not contain CR or LF");
+            bad = 1;
+        }
+    }
+    if (!bad && json_object_size(obj) > 0)
+        pc->headers = xdeep_copy(obj);
+}
+
+static void parse_provider(struct ctx *c, const json_t *obj, const char *path, lg_provider_conf_t *pc)
+{
+    static const char *const keys[] = {"name",     "plugin",         "base_url", "api_key",  "api_key_env", "headers", "options",
+                                       "timeouts", "max_concurrent", "queue",    "required", "enabled",     NULL};
+    static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms", NULL};
+    static const char *const queue_keys[] = {"size", "timeout_ms", NULL};
+    json_t *v;
+    char p[PATH_LEN];
+
+    pc->connect_timeout_ms = 5000;
+    pc->first_byte_timeout_ms = 60000;
+    pc->idle_timeout_ms = 30000;
+    pc->total_timeout_ms = 600000;
+    pc->queue_size = 64;
+    pc->queue_timeout_ms = 5000;
+    pc->enabled = 1;
+    if (want_object(c, obj, path) != 0)
+        return;
+    check_keys(c, obj, path, keys);
+
+    path_key(p, path, "name");
+    if ((v = json_object_get(obj, "name")) == NULL)
+        fail(c, p, "missing required key");
+    else if (get_str(c, v, p, &pc->name) == 0 && !is_slug(pc->name, 0))
+        fail(c, p, "expected [a-z0-9][a-z0-9._-]*");
+
+    opt_str(c, obj, path, "plugin", &pc->plugin);
+    if (pc->plugin != NULL && strchr(pc->plugin, '/') != NULL) {
+        char *abs = resolve_path(c, pc->plugin); /* a path to a .so, not a plugin name */
+        free(pc->plugin);
+        pc->plugin = abs;
+    }
+    if (pc->plugin == NULL && pc->name != NULL)
+        pc->plugin = xstrdup(pc->name);
+
+    path_key(p, path, "base_url");
+    if ((v = json_object_get(obj, "base_url")) != NULL) {
+        if (!json_is_string(v) || !is_http_url(json_string_value(v))) {
+            fail(c, p, "expected http(s) URL");
+        } else {
+            size_t n;
+            pc->base_url = xstrdup(json_string_value(v));
+            /* adapters append "/chat/completions" etc.; one canonical form avoids "//" */
+            n = strlen(pc->base_url);
+            while (n > 0 && pc->base_url[n - 1] == '/')
+                pc->base_url[--n] = '\0';
+        }
+    } else if (pc->plugin != NULL && strcmp(pc->plugin, "mock") != 0) {
+        fail(c, p, "missing required key (only the \"mock\" plugin runs without one)");
+    }
+
+    opt_str(c, obj, path, "api_key", &pc->api_key);
+    path_key(p, path, "api_key_env");
+    if ((v = json_object_get(obj, "api_key_env")) != NULL && get_str(c, v, p, &pc->api_key_env) == 0 &&
+        !is_env_name(pc->api_key_env))
+        fail(c, p, "expected environment variable name [A-Za-z_][A-Za-z0-9_]*");
+    if (json_object_get(obj, "api_key") != NULL && json_object_get(obj, "api_key_env") != NULL)
+        fail(c, path, "api_key and api_key_env are mutually exclusive");
+
+    if ((v = json_object_get(obj, "headers")) != NULL) {
+        path_key(p, path, "headers");
+        parse_headers(c, v, p, pc);
+    }
+    if ((v = json_object_get(obj, "options")) != NULL && !json_is_null(v)) {
+        path_key(p, path, "options");
+        if (want_object(c, v, p) == 0)
+            pc->options = xdeep_copy(v);
+    }
+    if ((v = json_object_get(obj, "timeouts")) != NULL) {
+        path_key(p, path, "timeouts");
+        if (want_object(c, v, p) == 0) {
+            check_keys(c, v, p, timeout_keys);
+            opt_u32(c, v, p, "connect_ms", 1, 86400000, &pc->connect_timeout_ms);
+            opt_u32(c, v, p, "first_byte_ms", 1, 86400000, &pc->first_byte_timeout_ms);
+            opt_u32(c, v, p, "idle_ms", 1, 86400000, &pc->idle_timeout_ms);
+            opt_u32(c, v, p, "total_ms", 1, 86400000, &pc->total_timeout_ms);
+        }
+    }
+    opt_u32(c, obj, path, "max_concurrent", 0, 1000000, &pc->max_concurrent);
+    if ((v = json_object_get(obj, "queue")) != NULL) {
+        path_key(p, path, "queue");
+        if (want_object(c, v, p) == 0) {
+            check_keys(c, v, p, queue_keys);
+            opt_u32(c, v, p, "size", 0, 1000000, &pc->queue_size);
+            opt_u32(c, v, p, "timeout_ms", 0, 3600000, &pc->queue_timeout_ms);
+        }
+    }
+    opt_bool(c, obj, path, "required", &pc->required);
+    opt_bool(c, obj, path, "enabled", &pc->enabled);
+
+    /* A missing key variable is not an error: the default config names every provider and enables those with keys. */
+    if (pc->api_key_env != NULL && pc->api_key == NULL) {
+        const char *secret = getenv(pc->api_key_env);
+        if (secret != NULL && secret[0] != '\0')
+            pc->api_key = xstrdup(secret);
+        else
+            pc->enabled = 0;
+    }
+}
+
+static void parse_providers(struct ctx *c, const json_t *v, lg_config_t *conf)
+{
+    char p[PATH_LEN];
+    size_t i;
+    json_t *e;
+
+    if (v == NULL)
+        return;
+    if (!json_is_array(v)) {
+        fail(c, "providers", "expected array");
+        return;
+    }
+    conf->num_providers = json_array_size(v);
+    conf->providers = xcalloc(conf->num_providers, sizeof(*conf->providers));
+    json_array_foreach(v, i, e)
+    {
+        path_idx(p, "providers", i);
+        parse_provider(c, e, p, &conf->providers[i]);
+        if (conf->providers[i].name == NULL)
+            continue;
+        for (size_t j = 0; j < i; ++j)
+            if (conf->providers[j].name != NULL && strcmp(conf->providers[j].name, conf->providers[i].name) == 0) {
+                path_key(p, p, "name");
+                fail(c, p, "duplicate provider \"%s\" (also providers[%zu])", conf->providers[i].name, j);
+                break;
+            }
+    }
+}
+
+/* ---- models ---- */
+
+static int valid_model_id(const char *id, const char **why)
+{
+    if (id[0] == '\0') {
+        *why = "empty";
+        return 0;
+    }
+    for (const char *s = id; *s != '\0'; ++s) {
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f) {
+            *why = "whitespace or control character";
+            return 0;
+        }
+        if (*s == ':') {
+            *why = "':' is reserved for variants such as :nitro";
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, const lg_config_t *conf, lg_endpoint_conf_t *ep)
+{
+    static const char *const keys[] = {
+        "provider", "model", "pricing", "context_length", "max_completion_tokens", "supported_parameters", "weight", "tier", NULL};
+    static const char *const tiers[] = {"standard", "priority", "flex", NULL};
+    json_t *v;
+    char p[PATH_LEN];
+    char *provider = NULL;
+
+    ep->provider_index = SIZE_MAX;
+    ep->weight = 1.0;
+    if (want_object(c, obj, path) != 0)
+        goto done;
+    check_keys(c, obj, path, keys);
+
+    path_key(p, path, "provider");
+    if ((v = json_object_get(obj, "provider")) == NULL) {
+        fail(c, p, "missing required key");
+    } else if (get_str(c, v, p, &provider) == 0) {
+        for (size_t i = 0; i < conf->num_providers; ++i)
+            if (conf->providers[i].name != NULL && strcmp(conf->providers[i].name, provider) == 0)
+                ep->provider_index = i;
+        if (ep->provider_index == SIZE_MAX)
+            fail(c, p, "unknown provider \"%s\"", provider);
+    }
+    path_key(p, path, "model");
+    if ((v = json_object_get(obj, "model")) == NULL)
+        fail(c, p, "missing required key");
+    else
+        get_str(c, v, p, &ep->upstream_model);
+    if ((v = json_object_get(obj, "pricing")) != NULL) {
+        path_key(p, path, "pricing");
+        parse_pricing(c, v, p, &ep->price);
+    }
+    opt_u32(c, obj, path, "context_length", 0, UINT32_MAX, &ep->context_length);
+    opt_u32(c, obj, path, "max_completion_tokens", 0, UINT32_MAX, &ep->max_completion_tokens);
+    if ((v = json_object_get(obj, "supported_parameters")) != NULL) {
+        path_key(p, path, "supported_parameters");
+        get_strv(c, v, p, &ep->supported_params, &ep->num_supported_params);
+    }
+    if ((v = json_object_get(obj, "weight")) != NULL) {
+        path_key(p, path, "weight");
+        if (!json_is_number(v) || !(json_number_value(v) >= 0) || !isfinite(json_number_value(v)))
+            fail(c, p, "expected number >= 0");
+        else
+            ep->weight = json_number_value(v);
+    }
+    path_key(p, path, "tier");
+    if ((v = json_object_get(obj, "tier")) != NULL && get_str(c, v, p, &ep->tier) == 0 && !in_list(tiers, ep->tier))
+        fail(c, p, "expected \"standard\", \"priority\" or \"flex\"");
+done:
+    if (ep->tier == NULL)
+        ep->tier = xstrdup("standard");
+    free(provider);
+}
+
+static void parse_model(struct ctx *c, const char *id, const json_t *obj, const char *path, const lg_config_t *conf,
+                        lg_model_conf_t *m)
+{
+    static const char *const keys[] = {
+        "name",      "description",          "created", "context_length", "modality", "input_modalities", "output_modalities",
+        "tokenizer", "supported_parameters", "policy",  "endpoints",      NULL};
+    static const char *const text_only[] = {"text", NULL};
+    const char *why;
+    json_t *v, *e;
+    char p[PATH_LEN];
+    int64_t n;
+    size_t i;
+
+    m->id = xstrdup(id);
+    if (!valid_model_id(id, &why))
+        fail(c, path, "invalid model id (%s)", why);
+    if (want_object(c, obj, path) != 0)
+        goto defaults;
+    check_keys(c, obj, path, keys);
+
+    opt_str(c, obj, path, "name", &m->name);
+    if ((v = json_object_get(obj, "description")) != NULL && !json_is_null(v)) {
+        path_key(p, path, "description");
+        if (!json_is_string(v))
+            fail(c, p, "expected string or null");
+        else
+            m->description = xstrdup(json_string_value(v));
+    }
+    if ((v = json_object_get(obj, "created")) != NULL) {
+        path_key(p, path, "created");
+        if (get_int(c, v, p, 0, INT64_MAX, &n) == 0)
+            m->created = n;
+    }
+    opt_u32(c, obj, path, "context_length", 0, UINT32_MAX, &m->context_length);
+    opt_str(c, obj, path, "modality", &m->modality);
+    if ((v = json_object_get(obj, "input_modalities")) != NULL) {
+        path_key(p, path, "input_modalities");
+        get_strv(c, v, p, &m->input_modalities, NULL);
+    }
+    if ((v = json_object_get(obj, "output_modalities")) != NULL) {
+        path_key(p, path, "output_modalities");
+        get_strv(c, v, p, &m->output_modalities, NULL);
+    }
+    opt_str(c, obj, path, "tokenizer", &m->tokenizer);
+    if ((v = json_object_get(obj, "supported_parameters")) != NULL) {
+        path_key(p, path, "supported_parameters");
+        get_strv(c, v, p, &m->supported_params, &m->num_supported_params);
+    }
+    if ((v = json_object_get(obj, "policy")) != NULL && !json_is_null(v)) {
+        path_key(p, path, "policy");
+        get_str(c, v, p, &m->policy); /* existence is checked once all policies are known */
+    }
+
+    path_key(p, path, "endpoints");
+    v = json_object_get(obj, "endpoints");
+    if (v == NULL || !json_is_array(v) || json_array_size(v) == 0) {
+        fail(c, p, "expected at least one endpoint");
+    } else {
+        m->num_endpoints = json_array_size(v);
+        m->endpoints = xcalloc(m->num_endpoints, sizeof(*m->endpoints));
+        json_array_foreach(v, i, e)
+        {
+            char ep_path[PATH_LEN];
+            path_idx(ep_path, p, i);
+            parse_endpoint(c, e, ep_path, conf, &m->endpoints[i]);
+        }
+    }
+
+defaults:
+    if (m->name == NULL)
+        m->name = xstrdup(id);
+    if (m->modality == NULL)
+        m->modality = xstrdup("text->text");
+    if (m->tokenizer == NULL)
+        m->tokenizer = xstrdup("Other");
+    for (int k = 0; k < 2; ++k) {
+        char ***list = k == 0 ? &m->input_modalities : &m->output_modalities;
+        if (*list == NULL) {
+            *list = xcalloc(2, sizeof(**list));
+            (*list)[0] = xstrdup(text_only[0]);
+        }
+    }
+    /* empty list rather than NULL, so consumers iterate without a check; endpoints use NULL to mean "inherit" */
+    if (m->supported_params == NULL)
+        m->supported_params = xcalloc(1, sizeof(*m->supported_params));
+    if (m->context_length == 0)
+        for (i = 0; i < m->num_endpoints; ++i)
+            if (m->endpoints[i].context_length > m->context_length)
+                m->context_length = m->endpoints[i].context_length;
+}
+
+static void parse_models(struct ctx *c, const json_t *v, lg_config_t *conf)
+{
+    const char *id;
+    json_t *e;
+    char p[PATH_LEN];
+
+    if (v == NULL)
+        return;
+    if (want_object(c, v, "models") != 0)
+        return;
+    /* object keys are unique: the parser runs with JSON_REJECT_DUPLICATES */
+    conf->models = xcalloc(json_object_size(v), sizeof(*conf->models));
+    json_object_foreach((json_t *)v, id, e)
+    {
+        path_map(p, "models", id);
+        parse_model(c, id, e, p, conf, &conf->models[conf->num_models++]);
+    }
+}
+
+/* ---- policies and routing ---- */
+
+static void parse_policies(struct ctx *c, const json_t *v, lg_config_t *conf)
+{
+    static const char *const keys[] = {"path", "settings", NULL};
+    const char *name;
+    json_t *e, *m;
+    char p[PATH_LEN], pp[PATH_LEN];
+    size_t n = v != NULL && json_is_object(v) ? json_object_size(v) : 0;
+
+    /* room for every shipped policy too, which resolve_policy may append */
+    conf->policies = xcalloc(n + sizeof(shipped_policies) / sizeof(shipped_policies[0]), sizeof(*conf->policies));
+    if (v == NULL || want_object(c, v, "policies") != 0)
+        return;
+    json_object_foreach((json_t *)v, name, e)
+    {
+        lg_policy_conf_t *pol = &conf->policies[conf->num_policies++];
+        char *file = NULL;
+        pol->name = xstrdup(name);
+        path_map(p, "policies", name);
+        if (!is_slug(name, 1))
+            fail(c, p, "invalid policy name (expected [a-z0-9_][a-z0-9._-]*)");
+        if (json_is_string(e)) {
+            get_str(c, e, p, &file);
+        } else if (json_is_object(e)) {
+            check_keys(c, e, p, keys);
+            path_key(pp, p, "path");
+            if ((m = json_object_get(e, "path")) != NULL)
+                get_str(c, m, pp, &file);
+            else if (!in_list(shipped_policies, name))
+                fail(c, pp, "missing required key (only shipped policies may omit it)");
+            if ((m = json_object_get(e, "settings")) != NULL && !json_is_null(m)) {
+                path_key(pp, p, "settings");
+                if (want_object(c, m, pp) == 0)
+                    pol->settings = xdeep_copy(m);
+            }
+        } else {
+            fail(c, p, "expected path string or {\"path\", \"settings\"} object");
+        }
+        if (file != NULL)
+            pol->path = resolve_path(c, file);
+        free(file);
+    }
+}
+
+static void resolve_policy(struct ctx *c, lg_config_t *conf, const char *name, const char *path)
+{
+    if (lg_config_find_policy(conf, name) != NULL)
+        return;
+    if (!in_list(shipped_policies, name)) {
+        fail(c, path, "unknown policy \"%s\" (not in \"policies\" and not shipped)", name);
+        return;
+    }
+    /* path NULL: the policy VM locates the shipped file itself */
+    conf->policies[conf->num_policies++].name = xstrdup(name);
+}
+
+static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"default_policy",
+                                       "max_attempts",
+                                       "keepalive_interval_ms",
+                                       "keepalive",
+                                       "policy_instruction_budget",
+                                       "policy_memory_mb",
+                                       "unhealthy_after_failures",
+                                       "unhealthy_cooldown_ms",
+                                       "expose_headers",
+                                       NULL};
+    const char *r = "routing";
+    json_t *v;
+    char p[PATH_LEN];
+    size_t i;
+
+    if (obj == NULL || want_object(c, obj, r) != 0)
+        return;
+    check_keys(c, obj, r, keys);
+    opt_str(c, obj, r, "default_policy", &conf->default_policy);
+    opt_u32(c, obj, r, "max_attempts", 1, 64, &conf->max_attempts);
+    opt_u32(c, obj, r, "keepalive_interval_ms", 100, 600000, &conf->keepalive_interval_ms);
+    if ((v = json_object_get(obj, "keepalive")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s != NULL && strcmp(s, "comment") == 0)
+            conf->keepalive = LG_KEEPALIVE_COMMENT;
+        else if (s != NULL && strcmp(s, "off") == 0)
+            conf->keepalive = LG_KEEPALIVE_OFF;
+        else
+            fail(c, "routing.keepalive", "expected \"comment\" or \"off\"");
+    }
+    opt_u32(c, obj, r, "policy_instruction_budget", 1000, 1000000000, &conf->policy_instruction_budget);
+    opt_u32(c, obj, r, "policy_memory_mb", 1, 4096, &conf->policy_memory_mb);
+    opt_u32(c, obj, r, "unhealthy_after_failures", 1, 1000000, &conf->unhealthy_after_failures);
+    opt_u32(c, obj, r, "unhealthy_cooldown_ms", 0, 86400000, &conf->unhealthy_cooldown_ms);
+    if ((v = json_object_get(obj, "expose_headers")) != NULL &&
+        get_strv(c, v, "routing.expose_headers", &conf->expose_headers, NULL) == 0) {
+        for (i = 0; conf->expose_headers[i] != NULL; ++i) {
+            char *h = conf->expose_headers[i];
+            path_idx(p, "routing.expose_headers", i);
+            if (!is_header_name(h))
+                fail(c, p, "invalid header name");
+            /* h2o hands policies lower-case names; compare like with like */
+            for (; *h != '\0'; ++h)
+                if (*h >= 'A' && *h <= 'Z')
+                    *h = (char)(*h - 'A' + 'a');
+        }
+    }
+}
+
+/* ---- top level ---- */
+
+static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
+{
+    static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
+                                       "plugin_dir", "routing", "policies", "providers",           "models",     NULL};
+    static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
+    static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
+    json_t *v;
+    int64_t n;
+    uint32_t u;
+
+    check_keys(c, root, "", keys);
+    parse_listeners(c, json_object_get(root, "listeners"), conf);
+
+    if ((v = json_object_get(root, "workers")) != NULL && get_int(c, v, "workers", 0, CONFIG_MAX_WORKERS, &n) == 0)
+        conf->workers = (unsigned)n;
+    if (conf->workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        conf->workers = cpus < 1 ? 1 : cpus > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)cpus;
+    }
+
+    if ((v = json_object_get(root, "limits")) != NULL && want_object(c, v, "limits") == 0) {
+        check_keys(c, v, "limits", limit_keys);
+        u = (uint32_t)conf->max_body_bytes;
+        opt_u32(c, v, "limits", "max_body_bytes", 1, 1 << 30, &u);
+        conf->max_body_bytes = u;
+        u = (uint32_t)conf->max_upstream_bytes;
+        opt_u32(c, v, "limits", "max_upstream_bytes", 1, 1 << 30, &u);
+        conf->max_upstream_bytes = u;
+    }
+    opt_u32(c, root, "", "shutdown_timeout_ms", 0, 3600000, &conf->shutdown_timeout_ms);
+
+    if ((v = json_object_get(root, "access_log")) != NULL) {
+        const char *s = json_string_value(v);
+        free(conf->access_log);
+        conf->access_log = NULL;
+        if (json_is_null(v) || (s != NULL && strcmp(s, "off") == 0))
+            ; /* off */
+        else if (s != NULL && strcmp(s, "stderr") == 0)
+            conf->access_log = xstrdup("stderr");
+        else if (s != NULL && s[0] != '\0')
+            conf->access_log = resolve_path(c, s);
+        else
+            fail(c, "access_log", "expected file path, \"stderr\", \"off\" or null");
+    }
+    if ((v = json_object_get(root, "log_level")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !in_list(levels, s)) {
+            fail(c, "log_level", "expected \"err\", \"warn\", \"info\" or \"debug\"");
+        } else {
+            free(conf->log_level);
+            conf->log_level = xstrdup(s);
+        }
+    }
+    if ((v = json_object_get(root, "plugin_dir")) != NULL && !json_is_null(v)) {
+        char *s = NULL;
+        if (get_str(c, v, "plugin_dir", &s) == 0)
+            conf->plugin_dir = resolve_path(c, s);
+        free(s);
+    }
+
+    /* order matters: endpoints need the providers, policy references need the policies map */
+    parse_policies(c, json_object_get(root, "policies"), conf);
+    parse_routing(c, json_object_get(root, "routing"), conf);
+    parse_providers(c, json_object_get(root, "providers"), conf);
+    parse_models(c, json_object_get(root, "models"), conf);
+
+    if (conf->default_policy == NULL)
+        conf->default_policy = xstrdup("default");
+    resolve_policy(c, conf, conf->default_policy, "routing.default_policy");
+    for (size_t i = 0; i < conf->num_models; ++i) {
+        char p[PATH_LEN], pp[PATH_LEN];
+        if (conf->models[i].policy == NULL)
+            continue;
+        path_map(p, "models", conf->models[i].id);
+        path_key(pp, p, "policy");
+        resolve_policy(c, conf, conf->models[i].policy, pp);
+    }
+}
+
+static lg_config_t *config_new(void)
+{
+    lg_config_t *conf = xcalloc(1, sizeof(*conf));
+    conf->max_body_bytes = (size_t)8 << 20;
+    conf->max_upstream_bytes = (size_t)32 << 20;
+    conf->shutdown_timeout_ms = 15000;
+    conf->access_log = xstrdup("stderr");
+    conf->log_level = xstrdup("info");
+    conf->max_attempts = 8;
+    conf->keepalive_interval_ms = 2000;
+    conf->keepalive = LG_KEEPALIVE_COMMENT;
+    conf->policy_instruction_budget = 1000000;
+    conf->policy_memory_mb = 64;
+    conf->unhealthy_after_failures = 3;
+    conf->unhealthy_cooldown_ms = 30000;
+    conf->expose_headers = xcalloc(1, sizeof(*conf->expose_headers));
+    return conf;
+}
+
+static lg_config_t *parse_text(const char *text, size_t len, const char *base_dir, const char *source, char *err, size_t errlen)
+{
+    struct ctx c = {.err = err, .errlen = errlen};
+    json_error_t jerr;
+    json_t *root;
+    lg_config_t *conf;
+    char cwd[PATH_MAX];
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    /* duplicate keys would silently shadow each other (two models with one id); make them syntax errors */
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        fail(&c, source, "JSON syntax error at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        fail(&c, source, "expected a JSON object at the top level");
+        json_decref(root);
+        return NULL;
+    }
+
+    conf = config_new();
+    if (source != NULL)
+        conf->source_path = xstrdup(source);
+    if (base_dir == NULL)
+        base_dir = getcwd(cwd, sizeof(cwd)) != NULL ? cwd : ".";
+    conf->base_dir = xstrdup(base_dir);
+    c.base_dir = conf->base_dir;
+
+    parse_root(&c, root, conf);
+    json_decref(root);
+    if (c.nerr > 0) {
+        lg_config_free(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+lg_config_t *lg_config_parse(const char *json_text, size_t len, const char *base_dir, char *err, size_t errlen)
+{
+    return parse_text(json_text, len, base_dir, NULL, err, errlen);
+}
+
+lg_config_t *lg_config_load(const char *path, char *err, size_t errlen)
+{
+    struct ctx c = {.err = err, .errlen = errlen};
+    char *text, *real, *slash;
+    size_t len = 0, got;
+    lg_config_t *conf;
+    FILE *fp;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (path == NULL)
+        return parse_text(lg_config_embedded_default, strlen(lg_config_embedded_default), NULL, NULL, err, errlen);
+
+    if ((fp = fopen(path, "rb")) == NULL) {
+        fail(&c, path, "cannot open config: %s", strerror(errno));
+        return NULL;
+    }
+    /* read up to one byte past the cap: works for pipes and /dev/stdin too, where the size is unknown */
+    text = xcalloc(CONFIG_MAX_FILE_BYTES + 2, 1);
+    do {
+        got = fread(text + len, 1, CONFIG_MAX_FILE_BYTES + 1 - len, fp);
+        len += got;
+    } while (got > 0 && len <= CONFIG_MAX_FILE_BYTES);
+    if (ferror(fp)) {
+        fail(&c, path, "cannot read config: %s", strerror(errno));
+        fclose(fp);
+        free(text);
+        return NULL;
+    }
+    fclose(fp);
+    if (len > CONFIG_MAX_FILE_BYTES) {
+        fail(&c, path, "config file larger than 16 MiB");
+        free(text);
+        return NULL;
+    }
+
+    /* an absolute base survives a later chdir (daemonising, workers) */
+    real = realpath(path, NULL);
+    if (real == NULL)
+        real = xstrdup(path);
+    slash = strrchr(real, '/');
+    if (slash == NULL)
+        strcpy(real, ".");
+    else if (slash == real)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    conf = parse_text(text, len, real, path, err, errlen);
+    free(real);
+    free(text);
+    return conf;
+}
+
+void lg_config_free(lg_config_t *conf)
+{
+    size_t i, j;
+
+    if (conf == NULL)
+        return;
+    free(conf->source_path);
+    free(conf->base_dir);
+    for (i = 0; i < conf->num_listeners; ++i) {
+        free(conf->listeners[i].address);
+        free(conf->listeners[i].tls_cert);
+        free(conf->listeners[i].tls_key);
+    }
+    free(conf->listeners);
+    free(conf->access_log);
+    free(conf->log_level);
+    free(conf->plugin_dir);
+    free(conf->default_policy);
+    free_strv(conf->expose_headers);
+    for (i = 0; i < conf->num_policies; ++i) {
+        free(conf->policies[i].name);
+        free(conf->policies[i].path);
+        json_decref(conf->policies[i].settings);
+    }
+    free(conf->policies);
+    for (i = 0; i < conf->num_providers; ++i) {
+        lg_provider_conf_t *pc = &conf->providers[i];
+        free(pc->name);
+        free(pc->plugin);
+        free(pc->base_url);
+        if (pc->api_key != NULL) {
+            /* do not leave secrets lying around in freed heap */
+            memset(pc->api_key, 0, strlen(pc->api_key));
+            free(pc->api_key);
+        }
+        free(pc->api_key_env);
+        json_decref(pc->headers);
+        json_decref(pc->options);
+    }
+    free(conf->providers);
+    for (i = 0; i < conf->num_models; ++i) {
+        lg_model_conf_t *m = &conf->models[i];
+        free(m->id);
+        free(m->name);
+        free(m->description);
+        free(m->modality);
+        free_strv(m->input_modalities);
+        free_strv(m->output_modalities);
+        free(m->tokenizer);
+        free_strv(m->supported_params);
+        free(m->policy);
+        for (j = 0; j < m->num_endpoints; ++j) {
+            free(m->endpoints[j].upstream_model);
+            free_strv(m->endpoints[j].supported_params);
+            free(m->endpoints[j].tier);
+        }
+        free(m->endpoints);
+    }
+    free(conf->models);
+    free(conf);
+}
+
+const lg_model_conf_t *lg_config_find_model(const lg_config_t *conf, const char *id)
+{
+    for (size_t i = 0; i < conf->num_models; ++i)
+        if (strcmp(conf->models[i].id, id) == 0)
+            return &conf->models[i];
+    return NULL;
+}
+
+const lg_provider_conf_t *lg_config_find_provider(const lg_config_t *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->num_providers; ++i)
+        if (conf->providers[i].name != NULL && strcmp(conf->providers[i].name, name) == 0)
+            return &conf->providers[i];
+    return NULL;
+}
+
+const lg_policy_conf_t *lg_config_find_policy(const lg_config_t *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->num_policies; ++i)
+        if (strcmp(conf->policies[i].name, name) == 0)
+            return &conf->policies[i];
+    return NULL;
+}

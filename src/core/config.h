@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The validated, immutable gateway configuration (one "snapshot"). Built from
+ * one JSON file or the embedded default; never modified after lg_config_load
+ * returns. Reload builds a new snapshot; see src/core/snapshot.h.
+ */
+#ifndef LG_CORE_CONFIG_H
+#define LG_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/** Prices in pico-USD (1e-12 USD) per token (per request for `request`). Integer so cost math never drifts. */
+typedef struct lg_price {
+    int64_t prompt;
+    int64_t completion;
+    int64_t cache_read;
+    int64_t cache_write;    /* 5-minute cache writes */
+    int64_t cache_write_1h; /* 1-hour cache writes; 0 = use cache_write */
+    int64_t reasoning;      /* internal reasoning tokens; 0 = price as completion */
+    int64_t request;        /* flat per request */
+} lg_price_t;
+
+typedef struct lg_listener_conf {
+    char *address; /* "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;
+    char *tls_cert; /* PEM paths, both NULL for cleartext */
+    char *tls_key;
+} lg_listener_conf_t;
+
+typedef struct lg_provider_conf {
+    char *name;        /* slug used in routing (provider.order/only/ignore) and responses */
+    char *plugin;      /* plugin name ("openai", "mock") or a path to a .so */
+    char *base_url;    /* http(s) URL without trailing slash; may be NULL for local plugins */
+    char *api_key;     /* resolved secret (from api_key or api_key_env), NULL if none */
+    char *api_key_env; /* name of the env var, kept for messages */
+    json_t *headers;   /* object of extra upstream headers, or NULL; owned */
+    json_t *options;   /* plugin-specific options object, or NULL; owned */
+    uint32_t connect_timeout_ms;    /* default 5000 */
+    uint32_t first_byte_timeout_ms; /* default 60000 */
+    uint32_t idle_timeout_ms;       /* between chunks, default 30000 */
+    uint32_t total_timeout_ms;      /* default 600000 */
+    uint32_t max_concurrent;        /* 0 = unlimited */
+    uint32_t queue_size;            /* requests allowed to wait for a slot, default 64 */
+    uint32_t queue_timeout_ms;      /* how long one may wait, default 5000 */
+    int required;                   /* fail start-up if the plugin cannot be loaded */
+    int enabled;                    /* 0 when created from env defaults without a key */
+} lg_provider_conf_t;
+
+typedef struct lg_endpoint_conf {
+    size_t provider_index; /* into lg_config_t.providers */
+    char *upstream_model;  /* model name sent upstream */
+    lg_price_t price;
+    uint32_t context_length;        /* 0 = inherit the model's */
+    uint32_t max_completion_tokens; /* 0 = unknown */
+    char **supported_params;        /* NULL-terminated list; NULL = inherit the model's list */
+    size_t num_supported_params;
+    double weight; /* default 1.0 */
+    char *tier;    /* "standard" (default), "priority", "flex" */
+} lg_endpoint_conf_t;
+
+typedef struct lg_model_conf {
+    char *id;          /* public id, e.g. "mock/echo" */
+    char *name;        /* display name */
+    char *description; /* may be NULL */
+    int64_t created;   /* unix seconds */
+    uint32_t context_length;
+    char *modality;          /* "text->text" */
+    char **input_modalities; /* NULL-terminated */
+    char **output_modalities;
+    char *tokenizer;       /* "GPT", "Claude", ... */
+    char **supported_params; /* NULL-terminated, default list when an endpoint has none */
+    size_t num_supported_params;
+    char *policy; /* policy name, NULL = routing.default_policy */
+    lg_endpoint_conf_t *endpoints;
+    size_t num_endpoints;
+} lg_model_conf_t;
+
+typedef struct lg_policy_conf {
+    char *name; /* "default", "price", ... */
+    char *path; /* resolved against the config file's folder; NULL = shipped policy, located by the policy VM */
+    json_t *settings; /* exposed read-only to the policy as lg.conf; may be NULL */
+} lg_policy_conf_t;
+
+typedef enum { LG_KEEPALIVE_COMMENT = 0, LG_KEEPALIVE_OFF = 1 } lg_keepalive_mode_t;
+
+typedef struct lg_config {
+    char *source_path; /* file it came from, NULL for the embedded default */
+    char *base_dir;    /* folder relative paths resolve against */
+
+    lg_listener_conf_t *listeners;
+    size_t num_listeners;
+    unsigned workers; /* 0 in the file = CPU count; resolved here */
+
+    size_t max_body_bytes;        /* request body limit, default 8 MiB */
+    size_t max_upstream_bytes;    /* upstream response body cap, default 32 MiB */
+    uint32_t shutdown_timeout_ms; /* graceful shutdown deadline, default 15000 */
+    char *access_log;             /* path, "stderr", or NULL (off) */
+    char *log_level;              /* "err" | "warn" | "info" | "debug" */
+    char *plugin_dir;             /* where plugin names resolve; NULL = built-in search path */
+
+    /* routing */
+    char *default_policy;            /* policy name, default "default" */
+    uint32_t max_attempts;           /* cap on attempts per request, default 8 */
+    uint32_t keepalive_interval_ms;  /* ": PROCESSING" comment period while waiting, default 2000 */
+    lg_keepalive_mode_t keepalive;   /* comment (default) or off */
+    uint32_t policy_instruction_budget; /* Lua count-hook budget per call, default 1000000 */
+    uint32_t policy_memory_mb;       /* per worker VM, default 64 */
+    uint32_t unhealthy_after_failures; /* consecutive failures that mark an endpoint unhealthy, default 3 */
+    uint32_t unhealthy_cooldown_ms;  /* probe again after, default 30000 */
+    char **expose_headers;           /* lower-case request header names visible to policies; NULL-terminated */
+
+    lg_policy_conf_t *policies;
+    size_t num_policies;
+
+    lg_provider_conf_t *providers;
+    size_t num_providers;
+
+    lg_model_conf_t *models;
+    size_t num_models;
+} lg_config_t;
+
+/**
+ * Load and validate a config. path == NULL loads the embedded default. api_key_env variables are read with getenv
+ * here: a provider whose variable is unset or empty gets enabled = 0 (not an error), so the embedded default enables
+ * exactly the providers with OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or OPENROUTER_API_KEY set. Files are
+ * capped at 16 MiB; relative paths inside resolve against the file's folder (base_dir). Returns a new config (free
+ * with lg_config_free) or NULL with a message in err such as
+ * "providers[1].base_url: expected http(s) URL". Unknown keys are errors. Several errors are joined with "; " up to the
+ * size of err.
+ */
+lg_config_t *lg_config_load(const char *path, char *err, size_t errlen);
+/** Same, from a JSON text; base_dir resolves relative paths (may be NULL = cwd). */
+lg_config_t *lg_config_parse(const char *json_text, size_t len, const char *base_dir, char *err, size_t errlen);
+void lg_config_free(lg_config_t *conf);
+
+/** Lookups; NULL when absent. Linear or hashed: called at snapshot build time, not per request. */
+const lg_model_conf_t *lg_config_find_model(const lg_config_t *conf, const char *id);
+const lg_provider_conf_t *lg_config_find_provider(const lg_config_t *conf, const char *name);
+const lg_policy_conf_t *lg_config_find_policy(const lg_config_t *conf, const char *name);
+
+/** The embedded default config text (mock provider demo models + env-enabled providers). */
+extern const char lg_config_embedded_default[];
+
+/** Parse a decimal USD amount ("0.000003", 3e-6 as a JSON real) into pico-USD. Returns 0 on success, -1 if invalid. */
+int lg_price_parse(const json_t *value, int64_t *out_pico);
+
+#endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared helpers: clocks, random ids, bounded buffers, allocation that aborts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include "core/util.h"
+
+int64_t lg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lg_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t lg_unix_time(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static _Thread_local uint64_t rng_state;
+
+uint64_t lg_random_u64(void)
+{
+    if (rng_state == 0) {
+        if (getrandom(&rng_state, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state) || rng_state == 0)
+            rng_state = (uint64_t)lg_now_us() * 0x9E3779B97F4A7C15ull | 1;
+    }
+    /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+void lg_random_id(char *out, const char *prefix, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t plen = strlen(prefix);
+    memcpy(out, prefix, plen);
+    for (size_t i = 0; i < n; ++i)
+        out[plen + i] = alphabet[lg_random_u64() % (sizeof(alphabet) - 1)];
+    out[plen + n] = '\0';
+}
+
+void *lg_malloc(size_t n)
+{
+    void *p = malloc(n != 0 ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "llmgate: out of memory allocating %zu bytes\n", n);
+        abort();
+    }
+    return p;
+}
+
+void *lg_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n != 0 ? n : 1);
+    if (q == NULL) {
+        fprintf(stderr, "llmgate: out of memory allocating %zu bytes\n", n);
+        abort();
+    }
+    return q;
+}
+
+char *lg_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(lg_malloc(n), s, n);
+}
+
+void lg_buf_init(lg_buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+int lg_buf_append(lg_buf_t *b, const void *p, size_t n)
+{
+    if (n > b->max - b->len)
+        return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap != 0 ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = lg_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0'; /* keep it usable as a C string for parsers */
+    return 0;
+}
+
+void lg_buf_reset(lg_buf_t *b)
+{
+    b->len = 0;
+}
+
+void lg_buf_dispose(lg_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

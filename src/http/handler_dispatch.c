@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Route table: maps method + path to a handler; unknown paths get a JSON 404,
+ * known paths with the wrong method a JSON 405 with Allow.
+ */
+#include <string.h>
+#include "http/handlers.h"
+#include "http/respond.h"
+#include "llmgate/plugin.h"
+
+static int path_is(h2o_iovec_t path, const char *lit)
+{
+    size_t n = strlen(lit);
+    return path.len == n && memcmp(path.base, lit, n) == 0;
+}
+
+static int method_is(h2o_req_t *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method.len == n && memcmp(req->method.base, m, n) == 0;
+}
+
+static lg_worker_t *worker_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(lg_worker_t, ctx, req->conn->ctx);
+}
+
+static void method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    lg_add_header(req, "allow", allow);
+    lg_respond_error(req, LG_EMETHOD, 405, NULL, json_pack("{s:s}", "allow", allow));
+}
+
+int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    lg_worker_t *w = worker_of(req);
+    h2o_iovec_t path = req->path_normalized;
+    /* OpenRouter's spelling: /api/v1/... is the same route as /v1/... */
+    if (path.len >= 8 && memcmp(path.base, "/api/v1/", 8) == 0) {
+        path.base += 4;
+        path.len -= 4;
+    }
+    /* tolerate one trailing slash */
+    if (path.len > 1 && path.base[path.len - 1] == '/')
+        --path.len;
+
+    if (path_is(path, "/health") || path_is(path, "/healthz")) {
+        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_health(w, req);
+        return 0;
+    }
+    if (path_is(path, "/v1/models")) {
+        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_models(w, req);
+        return 0;
+    }
+    static const struct {
+        const char *path;
+        int kind;
+    } generate_routes[] = {
+        {"/v1/chat/completions", LG_API_CHAT}, {"/v1/completions", LG_API_COMPLETIONS}, {"/v1/embeddings", LG_API_EMBEDDINGS}};
+    for (size_t i = 0; i < sizeof(generate_routes) / sizeof(generate_routes[0]); ++i) {
+        if (!path_is(path, generate_routes[i].path))
+            continue;
+        if (!method_is(req, "POST"))
+            method_not_allowed(req, "POST");
+        else
+            lg_handle_generate(w, req, generate_routes[i].kind);
+        return 0;
+    }
+    /* /v1/models/{author}/{slug}/endpoints */
+    static const char models_prefix[] = "/v1/models/", endpoints_suffix[] = "/endpoints";
+    size_t pl = sizeof(models_prefix) - 1, sl = sizeof(endpoints_suffix) - 1;
+    if (path.len > pl + sl && memcmp(path.base, models_prefix, pl) == 0 &&
+        memcmp(path.base + path.len - sl, endpoints_suffix, sl) == 0) {
+        if (!method_is(req, "GET"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
+        return 0;
+    }
+    lg_respond_error(req, LG_ENOTFOUND, 404, "no such route", NULL);
+    return 0;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Read-only routes: /health (liveness + per-provider state), /v1/models
+ * (cached per snapshot) and /v1/models/{id}/endpoints.
+ */
+#include <string.h>
+#include "core/util.h"
+#include "http/handlers.h"
+#include "http/respond.h"
+#include "http/server.h"
+#include "llmgate/version.h"
+
+static json_t *endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now)
+{
+    const lg_endpoint_conf_t *ep = &snap->conf->models[mi].endpoints[ei];
+    const lg_endpoint_stats_t *st = snap->estats[mi][ei];
+    return json_pack("{s:s,s:s,s:b,s:i,s:f,s:f,s:f,s:f,s:I,s:I}", "model", snap->conf->models[mi].id, "upstream_model",
+                     ep->upstream_model, "healthy", lg_stats_healthy(st, now), "consecutive_failures",
+                     (int)atomic_load(&st->consecutive_failures), "latency_ms", lg_stats_get(&st->latency_ewma_bits), "ttft_ms",
+                     lg_stats_get(&st->ttft_ewma_bits), "throughput_tps", lg_stats_get(&st->tput_ewma_bits), "error_rate",
+                     lg_stats_get(&st->error_ewma_bits), "requests", (json_int_t)atomic_load(&st->requests), "failures",
+                     (json_int_t)atomic_load(&st->failures));
+}
+
+void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
+{
+    const lg_snapshot_t *snap = w->rt->snap;
+    const lg_config_t *conf = snap->conf;
+    int64_t now = lg_now_ms();
+    json_t *providers = json_array();
+    for (size_t pi = 0; pi < conf->num_providers; ++pi) {
+        const lg_provider_conf_t *p = &conf->providers[pi];
+        const lg_provider_stats_t *ps = snap->pstats[pi];
+        const char *state = !p->enabled ? "disabled" : snap->plugins[pi] == NULL ? "unavailable" : "ok";
+        json_t *eps = json_array();
+        size_t healthy = 0, total = 0;
+        for (size_t mi = 0; mi < conf->num_models; ++mi)
+            for (size_t ei = 0; ei < conf->models[mi].num_endpoints; ++ei) {
+                if (conf->models[mi].endpoints[ei].provider_index != pi)
+                    continue;
+                ++total;
+                healthy += lg_stats_healthy(snap->estats[mi][ei], now);
+                json_array_append_new(eps, endpoint_json(snap, mi, ei, now));
+            }
+        if (strcmp(state, "ok") == 0 && total != 0 && healthy == 0)
+            state = "unhealthy";
+        json_array_append_new(providers,
+                              json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:o}", "name", p->name, "plugin", p->plugin, "state", state,
+                                        "in_flight", (int)atomic_load(&ps->in_flight), "queued", (int)atomic_load(&ps->queued),
+                                        "max_concurrent", (int)p->max_concurrent, "endpoints", eps));
+    }
+    json_t *doc = json_pack("{s:s,s:s,s:I,s:i,s:I,s:i,s:o}", "status", "ok", "version", LG_VERSION_STRING, "uptime_s",
+                            (json_int_t)(lg_unix_time() - lg_server_started_at()), "workers", (int)lg_server_num_workers(),
+                            "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(),
+                            "providers", providers);
+    lg_respond_json(req, 200, doc);
+}
+
+void lg_handle_models(lg_worker_t *w, h2o_req_t *req)
+{
+    const lg_snapshot_t *snap = w->rt->snap;
+    lg_respond_raw(req, 200, "application/json", snap->models_json, snap->models_json_len);
+}
+
+void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model_id, size_t len)
+{
+    const lg_snapshot_t *snap = w->rt->snap;
+    long mi = lg_snapshot_find_model(snap, model_id, len);
+    if (mi < 0) {
+        lg_respond_error(req, LG_EMODEL, 404, "model not found", NULL);
+        return;
+    }
+    const lg_model_conf_t *m = &snap->conf->models[mi];
+    int64_t now = lg_now_ms();
+    json_t *eps = json_array();
+    for (size_t ei = 0; ei < m->num_endpoints; ++ei) {
+        const lg_endpoint_conf_t *ep = &m->endpoints[ei];
+        if (snap->plugins[ep->provider_index] == NULL)
+            continue;
+        json_t *e = endpoint_json(snap, (size_t)mi, ei, now);
+        json_object_set_new(e, "provider_name", json_string(snap->conf->providers[ep->provider_index].name));
+        json_object_set_new(e, "tag", json_string(snap->conf->providers[ep->provider_index].name));
+        json_object_set_new(e, "context_length", json_integer(ep->context_length != 0 ? ep->context_length : m->context_length));
+        json_object_set_new(e, "status", json_integer(lg_stats_healthy(snap->estats[mi][ei], now) ? 0 : -1));
+        json_array_append_new(eps, e);
+    }
+    lg_respond_json(req, 200, json_pack("{s:{s:s,s:s,s:o}}", "data", "id", m->id, "name", m->name != NULL ? m->name : m->id,
+                                        "endpoints", eps));
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * llmgate entry point: command line, config load (file or embedded default),
+ * server start, signals (SIGTERM/SIGINT graceful shutdown, SIGHUP reload).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "core/accesslog.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/snapshot.h"
+#include "http/server.h"
+#include "llmgate/version.h"
+#include "upstream/client.h"
+
+static const char *config_path;
+static uint64_t generation = 1;
+static uint32_t shutdown_timeout_ms;
+static uv_signal_t sig_term, sig_int, sig_hup;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: llmgate [--config FILE]      serve (no FILE: embedded default, mock provider on 127.0.0.1:4000)\n"
+                 "       llmgate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+                 "       llmgate --version | --help\n"
+                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config and policies\n");
+}
+
+static lg_snapshot_t *load_snapshot(const char *path, char *err, size_t errlen)
+{
+    lg_config_t *conf = lg_config_load(path, err, errlen);
+    if (conf == NULL)
+        return NULL;
+    return lg_snapshot_create(conf, generation, err, errlen);
+}
+
+static void apply_process_settings(const lg_config_t *conf)
+{
+    int level = lg_log_level_parse(conf->log_level);
+    if (level >= 0)
+        lg_log_level = level;
+    if (lg_accesslog_open(conf->access_log) != 0)
+        LG_LOG(LG_LOG_ERR, "main", "cannot open access log %s", conf->access_log);
+    shutdown_timeout_ms = conf->shutdown_timeout_ms;
+}
+
+static void on_shutdown_signal(uv_signal_t *s, int signum)
+{
+    LG_LOG(LG_LOG_INFO, "main", "%s: draining %u in-flight requests (deadline %u ms)", signum == SIGINT ? "SIGINT" : "SIGTERM",
+           lg_server_in_flight(), shutdown_timeout_ms);
+    unsigned cut = lg_server_shutdown(shutdown_timeout_ms);
+    if (cut != 0)
+        LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
+    LG_LOG(LG_LOG_INFO, "main", "stopped");
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    uv_signal_stop(&sig_hup);
+    uv_stop(s->loop);
+}
+
+static void on_reload_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    char err[2048];
+    ++generation;
+    lg_snapshot_t *snap = load_snapshot(config_path, err, sizeof(err));
+    if (snap == NULL) {
+        LG_LOG(LG_LOG_ERR, "main", "SIGHUP: new config rejected, keeping the current one: %s", err);
+        return;
+    }
+    apply_process_settings(snap->conf);
+    LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,
+           config_path != NULL ? config_path : "(embedded default)");
+    lg_server_publish(snap);
+}
+
+int main(int argc, char **argv)
+{
+    const char *check_path = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
+            check_path = argv[++i];
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("llmgate %s\n", LG_VERSION_STRING);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "llmgate: unknown argument %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char err[4096];
+
+    if (check_path != NULL) {
+        lg_config_t *conf = lg_config_load(check_path, err, sizeof(err));
+        if (conf == NULL) {
+            fprintf(stderr, "%s: %s\n", check_path, err);
+            return 1;
+        }
+        /* also load plugins and compile policies, as a start would */
+        lg_snapshot_t *snap = lg_snapshot_create(conf, 1, err, sizeof(err));
+        if (snap == NULL) {
+            fprintf(stderr, "%s: %s\n", check_path, err);
+            return 1;
+        }
+        printf("%s: ok (%zu providers, %zu models, %zu listeners)\n", check_path, snap->conf->num_providers,
+               snap->conf->num_models, snap->conf->num_listeners);
+        lg_snapshot_unref(snap);
+        return 0;
+    }
+
+    lg_upclient_global_init();
+    lg_snapshot_t *snap = load_snapshot(config_path, err, sizeof(err));
+    if (snap == NULL) {
+        fprintf(stderr, "llmgate: %s: %s\n", config_path != NULL ? config_path : "embedded default config", err);
+        return 1;
+    }
+    apply_process_settings(snap->conf);
+    if (lg_server_start(snap, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmgate: %s\n", err);
+        return 1;
+    }
+    if (config_path == NULL)
+        LG_LOG(LG_LOG_INFO, "main", "no --config: serving the embedded default (mock/echo, mock/lorem, mock/embed%s)",
+               getenv("OPENAI_API_KEY") != NULL ? ", OpenAI models" : "");
+    lg_snapshot_unref(snap);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, on_shutdown_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_shutdown_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_reload_signal, SIGHUP);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 0;
+}

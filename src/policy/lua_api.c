@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `lg` host module seen by routing policies (lg.random, lg.now_ms, lg.log, lg.conf), the JSON -> Lua conversion
+ * used for settings and request preferences, and the sandbox's pairs/ipairs/pcall replacements. Everything here runs
+ * on the worker thread that owns the VM.
+ */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <lauxlib.h>
+#include "core/log.h"
+#include "policy/lua_api.h"
+
+uint64_t lg__policy_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t lg__policy_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- PRNG: xorshift128+, seeded through splitmix64 so nearby seeds diverge ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void lg__policy_rng_seed(struct lg_policy_vm *vm, uint64_t seed)
+{
+    uint64_t x = seed != 0 ? seed : 0x6C6C6D67617465ull; /* "llmgate" */
+    vm->rng[0] = splitmix64(&x);
+    vm->rng[1] = splitmix64(&x);
+    if ((vm->rng[0] | vm->rng[1]) == 0)
+        vm->rng[1] = 1;
+}
+
+static uint64_t rng_next(struct lg_policy_vm *vm)
+{
+    uint64_t s1 = vm->rng[0];
+    const uint64_t s0 = vm->rng[1];
+    vm->rng[0] = s0;
+    s1 ^= s1 << 23;
+    vm->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return vm->rng[1] + s0;
+}
+
+double lg__policy_rng_double(struct lg_policy_vm *vm)
+{
+    return (double)(rng_next(vm) >> 11) * (1.0 / 9007199254740992.0); /* 53 bits -> [0,1) */
+}
+
+/* lg.random() -> [0,1); lg.random(m) -> integer in [1,m]; lg.random(m, n) -> integer in [m,n] (math.random rules) */
+static int l_random(lua_State *L)
+{
+    struct lg_policy_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
+    double r = lg__policy_rng_double(vm);
+    double lo, hi;
+    switch (lua_gettop(L)) {
+    case 0:
+        lua_pushnumber(L, r);
+        return 1;
+    case 1:
+        lo = 1;
+        hi = floor(luaL_checknumber(L, 1));
+        break;
+    case 2:
+        lo = floor(luaL_checknumber(L, 1));
+        hi = floor(luaL_checknumber(L, 2));
+        break;
+    default:
+        return luaL_error(L, "lg.random: wrong number of arguments");
+    }
+    luaL_argcheck(L, lo <= hi, lua_gettop(L), "interval is empty");
+    lua_pushnumber(L, lo + floor(r * (hi - lo + 1)));
+    return 1;
+}
+
+static int l_now_ms(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)lg__policy_wall_ms());
+    return 1;
+}
+
+/* lg.log(level, msg): level "error"|"err"|"warn"|"info"|"debug" (or LG_LOG_* number); the line names the policy. */
+static int l_log(lua_State *L)
+{
+    const char *name = lua_tostring(L, lua_upvalueindex(1));
+    int level;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        level = (int)lua_tointeger(L, 1);
+    } else {
+        level = lg_log_level_parse(luaL_checkstring(L, 1));
+        luaL_argcheck(L, level >= 0, 1, "expected \"error\", \"warn\", \"info\" or \"debug\"");
+    }
+    if (level < LG_LOG_ERR || level > LG_LOG_DEBUG)
+        return luaL_argerror(L, 1, "level out of range");
+    if (level > lg_log_level)
+        return 0;
+    const char *msg = lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2)
+                                                                                     : luaL_typename(L, 2);
+    lg_log_write(level, "policy", "[%s] %.1000s", name != NULL ? name : "?", msg);
+    return 0;
+}
+
+/* ---- JSON -> Lua ---- */
+
+void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
+{
+    if (depth > LG__POLICY_JSON_MAX_DEPTH)
+        luaL_error(L, "JSON nested too deeply");
+    luaL_checkstack(L, 4, "JSON -> Lua");
+    switch (json_typeof(value)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        lua_createtable(L, 0, (int)json_object_size(value));
+        json_object_foreach((json_t *)value, key, v)
+        {
+            if (json_is_null(v))
+                continue;
+            lua_pushstring(L, key);
+            lg__policy_push_json(L, v, depth + 1);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        lua_createtable(L, (int)json_array_size(value), 0);
+        json_array_foreach(value, i, v)
+        {
+            if (json_is_null(v))
+                continue; /* leaves a hole, as nil would */
+            lg__policy_push_json(L, v, depth + 1);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(value), json_string_length(value));
+        break;
+    case JSON_INTEGER:
+        lua_pushnumber(L, (lua_Number)json_integer_value(value));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(value));
+        break;
+    case JSON_TRUE:
+        lua_pushboolean(L, 1);
+        break;
+    case JSON_FALSE:
+        lua_pushboolean(L, 0);
+        break;
+    default:
+        lua_pushnil(L);
+        break;
+    }
+}
+
+/* ---- read-only proxies for lg.conf ---- */
+
+static int ro_newindex(lua_State *L)
+{
+    return luaL_error(L, "lg.conf is read-only");
+}
+
+/* iterator of a proxy: next() over the real table (upvalue 1) */
+static int ro_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1)))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ro_pairs(lua_State *L)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_pushcclosure(L, ro_next, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int ro_len(lua_State *L)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_pushinteger(L, (lua_Integer)lua_objlen(L, -1));
+    return 1;
+}
+
+/* Turn the table on top of the stack into a read-only proxy (replacing it). */
+static void make_read_only(lua_State *L)
+{
+    lua_newtable(L);                 /* real proxy */
+    lua_createtable(L, 0, 5);        /* real proxy mt */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ro_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, ro_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushcfunction(L, ro_len);
+    lua_setfield(L, -2, "__len"); /* honoured by LuaJIT only with Lua 5.2 compat; lg.len() always works */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_remove(L, -2);
+}
+
+static void push_json_ro(lua_State *L, const json_t *value, int depth)
+{
+    if (depth > LG__POLICY_JSON_MAX_DEPTH)
+        luaL_error(L, "settings nested too deeply");
+    luaL_checkstack(L, 6, "lg.conf");
+    if (json_is_object(value)) {
+        const char *key;
+        json_t *v;
+        lua_createtable(L, 0, (int)json_object_size(value));
+        json_object_foreach((json_t *)value, key, v)
+        {
+            if (json_is_null(v))
+                continue;
+            lua_pushstring(L, key);
+            push_json_ro(L, v, depth + 1);
+            lua_rawset(L, -3);
+        }
+        make_read_only(L);
+    } else if (json_is_array(value)) {
+        size_t i;
+        json_t *v;
+        lua_createtable(L, (int)json_array_size(value), 0);
+        json_array_foreach(value, i, v)
+        {
+            if (json_is_null(v))
+                continue;
+            push_json_ro(L, v, depth + 1);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        make_read_only(L);
+    } else {
+        lg__policy_push_json(L, value, depth);
+    }
+}
+
+/* lg.len(t): length of a table or of a read-only proxy (lg.conf arrays), since `#` ignores __len in Lua 5.1 */
+static int l_len(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (luaL_getmetafield(L, 1, "__len")) {
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 1);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)lua_objlen(L, 1));
+    return 1;
+}
+
+void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *policy_name, const json_t *settings)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, l_random, 1);
+    lua_setfield(L, -2, "random");
+    lua_pushcfunction(L, l_now_ms);
+    lua_setfield(L, -2, "now_ms");
+    lua_pushstring(L, policy_name);
+    lua_pushcclosure(L, l_log, 1);
+    lua_setfield(L, -2, "log");
+    lua_pushcfunction(L, l_len);
+    lua_setfield(L, -2, "len");
+    if (settings != NULL && json_is_object(settings)) {
+        push_json_ro(L, settings, 0);
+    } else {
+        lua_newtable(L);
+        make_read_only(L);
+    }
+    lua_setfield(L, -2, "conf");
+}
+
+/* ---- sandbox replacements ---- */
+
+/* pairs(t): Lua 5.2 semantics (__pairs) so read-only proxies iterate; plain tables get the builtin pairs (upvalue 1). */
+int lg__policy_sandbox_pairs(lua_State *L)
+{
+    if (luaL_getmetafield(L, 1, "__pairs")) {
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 3);
+        return 3;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 3);
+    return 3;
+}
+
+static int ro_ipairs_aux(lua_State *L)
+{
+    lua_Integer i = luaL_checkinteger(L, 2) + 1;
+    lua_pushinteger(L, i);
+    lua_pushinteger(L, i);
+    lua_gettable(L, 1); /* not raw: goes through the proxy's __index */
+    if (lua_isnil(L, -1))
+        return 1;
+    return 2;
+}
+
+/* ipairs(t): proxies iterate through __index; plain tables get the builtin ipairs (upvalue 1) and its fast iterator. */
+int lg__policy_sandbox_ipairs(lua_State *L)
+{
+    if (lua_getmetatable(L, 1)) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, ro_ipairs_aux);
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, 0);
+        return 3;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 3);
+    return 3;
+}
+
+/*
+ * pcall(f, ...): like the builtin, except that a budget, deadline or memory kill is re-raised, so a policy cannot
+ * swallow it and keep looping.
+ */
+int lg__policy_sandbox_pcall(lua_State *L)
+{
+    struct lg_policy_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_checkany(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (vm->killed)
+        return lua_error(L);
+    lua_pushboolean(L, status == 0);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to src/policy/: the VM struct shared by vm.c (state, sandbox, budget, loading), lua_api.c (the `lg` host
+ * module and JSON -> Lua conversion) and runner.c (select/on_error/on_done marshalling). Nothing outside
+ * src/policy/ includes this header.
+ */
+#ifndef LG_POLICY_LUA_API_H
+#define LG_POLICY_LUA_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <lua.h>
+#include "policy/policy.h"
+
+#define LG__POLICY_HOOK_EVERY 1000   /* count-hook period, in VM instructions */
+#define LG__POLICY_DEADLINE_MS 50    /* wall-clock cap per hook call */
+#define LG__POLICY_JSON_MAX_DEPTH 32 /* JSON -> Lua nesting limit (C stack) */
+
+struct policy_entry {
+    char *name;          /* owned */
+    char *path;          /* resolved file, owned (messages) */
+    int ref_select;      /* registry refs */
+    int ref_on_error;    /* LUA_NOREF when absent */
+    int ref_on_done;     /* LUA_NOREF when absent */
+    uint64_t last_log_ms; /* rate limit: at most one error line per second */
+    uint64_t suppressed; /* errors not logged since the last line */
+};
+
+struct lg_policy_vm {
+    lua_State *L;
+    struct policy_entry *policies;
+    size_t num_policies;
+    uint64_t rng[2];             /* xorshift128+ state for lg.random() */
+    size_t mem_used;             /* bytes held by the state (custom allocator only) */
+    size_t mem_cap;              /* bytes; 0 = unlimited */
+    int custom_alloc;            /* 0 when lua_newstate refused our allocator: cap checked via LUA_GCCOUNT */
+    uint32_t budget;             /* instructions per hook call */
+    uint32_t deadline_ms;        /* wall-clock per hook call */
+    uint64_t instr;              /* instructions counted in the running call */
+    uint64_t deadline_ns;        /* monotonic deadline of the running call */
+    int running;                 /* inside a policy call: budget and memory cap enforced */
+    int killed;                  /* 0, or why the running call was aborted (KILL_*) */
+    uint64_t errors;             /* lg_policy_error_count */
+    int ref_traceback;           /* registry ref of the message handler */
+};
+
+enum { LG__POLICY_KILL_BUDGET = 1, LG__POLICY_KILL_DEADLINE = 2, LG__POLICY_KILL_MEMORY = 3 };
+
+/** Monotonic / realtime clocks in ns / ms. */
+uint64_t lg__policy_mono_ns(void);
+uint64_t lg__policy_wall_ms(void);
+
+/** Seed the per-VM PRNG (seed 0 is replaced by a fixed constant). */
+void lg__policy_rng_seed(struct lg_policy_vm *vm, uint64_t seed);
+/** Uniform double in [0,1). */
+double lg__policy_rng_double(struct lg_policy_vm *vm);
+
+/**
+ * Push the `lg` table for one policy: random, now_ms, log (tagged with policy_name, which must outlive the VM state)
+ * and conf (settings converted to a read-only proxy; an empty one when settings is NULL). Raises a Lua error on
+ * failure (call inside a protected call).
+ */
+void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *policy_name, const json_t *settings);
+
+/** Push a JSON value as a plain Lua value (objects/arrays -> tables, null -> nil). Raises past the depth limit. */
+void lg__policy_push_json(lua_State *L, const json_t *value, int depth);
+
+/** Sandbox replacements for pairs/ipairs/pcall (honouring read-only proxies and the kill state). */
+int lg__policy_sandbox_pairs(lua_State *L);
+int lg__policy_sandbox_ipairs(lua_State *L);
+int lg__policy_sandbox_pcall(lua_State *L);
+
+/** Arm the budget for one call (instruction count + wall-clock deadline). running must be cleared by the caller. */
+void lg__policy_arm(struct lg_policy_vm *vm);
+/** After a call: clear running, apply the GCCOUNT cap when the allocator is not ours, collect after a kill. */
+void lg__policy_disarm(struct lg_policy_vm *vm);
+/** Human text for vm->killed, or NULL. */
+const char *lg__policy_kill_reason(const struct lg_policy_vm *vm);
+
+/** Find a loaded policy by name; NULL if absent. */
+struct policy_entry *lg__policy_find(struct lg_policy_vm *vm, const char *name);
+
+/** Count a policy error and log it (at most one line per second per policy). */
+void lg__policy_report(struct lg_policy_vm *vm, struct policy_entry *pe, const char *hook, const char *msg);
+
+#endif

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Candidate lookup and hard filters (see router.h and openrouter-api.md §4.2).
+ */
+#include <stdio.h>
+#include <string.h>
+#include "core/util.h"
+#include "llmgate/plugin.h"
+#include "router/router.h"
+
+enum {
+    EX_UNAVAILABLE = 1 << 0,
+    EX_API = 1 << 1,
+    EX_ALLOWED = 1 << 2,
+    EX_MAX_PRICE = 1 << 3,
+    EX_PARAMS = 1 << 4,
+    EX_CONTEXT = 1 << 5,
+    EX_TIER = 1 << 6,
+};
+
+static const struct {
+    int bit;
+    const char *name;
+} exclusion_names[] = {{EX_UNAVAILABLE, "provider_unavailable"}, {EX_API, "unsupported_api"},
+                       {EX_ALLOWED, "allowed_providers"},       {EX_MAX_PRICE, "max_price"},
+                       {EX_PARAMS, "require_parameters"},       {EX_CONTEXT, "context_length"},
+                       {EX_TIER, "service_tier"}};
+
+int lg_router_slug_matches(const char *entry, const char *provider)
+{
+    size_t n = strlen(entry);
+    if (strcmp(entry, provider) == 0)
+        return 1;
+    return strncmp(entry, provider, n) == 0 && provider[n] == '/';
+}
+
+static int list_matches(const json_t *list, const char *provider)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        if (json_is_string(e) && lg_router_slug_matches(json_string_value(e), provider))
+            return 1;
+    }
+    return 0;
+}
+
+static int supports_all(char *const *supported, const lg_gen_request_t *r)
+{
+    if (supported == NULL)
+        return 1; /* the catalog does not say: assume the provider takes what OpenAI takes */
+    for (size_t i = 0; i < r->num_sent_params; ++i) {
+        int found = 0;
+        for (size_t k = 0; supported[k] != NULL && !found; ++k)
+            found = strcmp(supported[k], r->sent_params[i]) == 0 ||
+                    /* the two spellings of the output limit are one capability */
+                    (strcmp(r->sent_params[i], "max_completion_tokens") == 0 && strcmp(supported[k], "max_tokens") == 0);
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t api_capability(int kind)
+{
+    return kind == LG_API_CHAT ? LG_CAP_CHAT : kind == LG_API_COMPLETIONS ? LG_CAP_COMPLETIONS : LG_CAP_EMBEDDINGS;
+}
+
+int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
+                         lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen)
+{
+    const lg_config_t *conf = snap->conf;
+    const json_t *only = r->provider != NULL ? json_object_get(r->provider, "only") : NULL;
+    const json_t *ignore = r->provider != NULL ? json_object_get(r->provider, "ignore") : NULL;
+    const json_t *order = r->provider != NULL ? json_object_get(r->provider, "order") : NULL;
+    int64_t now = lg_now_ms();
+    int excluded = 0;
+    size_t n = 0;
+    *meta = NULL;
+
+    long model_idx[LG_MAX_MODELS + 1];
+    for (size_t m = 0; m < r->num_models; ++m) {
+        model_idx[m] = lg_snapshot_find_model(snap, r->models[m], r->model_lens[m]);
+        if (model_idx[m] < 0) {
+            snprintf(msg, msglen, "%.*s is not a valid model ID", (int)(r->model_lens[m] > 200 ? 200 : r->model_lens[m]),
+                     r->models[m]);
+            return LG_EMODEL;
+        }
+    }
+
+    for (size_t m = 0; m < r->num_models; ++m) {
+        const lg_model_conf_t *model = &conf->models[model_idx[m]];
+        for (size_t ei = 0; ei < model->num_endpoints && n < LG_MAX_CANDIDATES; ++ei) {
+            const lg_endpoint_conf_t *ep = &model->endpoints[ei];
+            const lg_provider_conf_t *pc = &conf->providers[ep->provider_index];
+            const lg_plugin_t *plugin = snap->plugins[ep->provider_index];
+            if (plugin == NULL || pstates[ep->provider_index] == NULL) {
+                excluded |= EX_UNAVAILABLE;
+                continue;
+            }
+            uint32_t caps = plugin->provider->capabilities;
+            if (!(caps & api_capability(r->kind)) || (r->stream && !(caps & LG_CAP_STREAM))) {
+                excluded |= EX_API;
+                continue;
+            }
+            if ((only != NULL && !list_matches(only, pc->name)) || (ignore != NULL && list_matches(ignore, pc->name)) ||
+                (!r->allow_fallbacks && order != NULL && !list_matches(order, pc->name))) {
+                excluded |= EX_ALLOWED;
+                continue;
+            }
+            /* priority endpoints are opt-in through :nitro or an explicit order, flex endpoints through :floor */
+            if (ep->tier != NULL && strcmp(ep->tier, "standard") != 0) {
+                int explicit_order = order != NULL && list_matches(order, pc->name);
+                int ok = explicit_order || (strcmp(ep->tier, "priority") == 0 && r->variant != NULL &&
+                                            strcmp(r->variant, "nitro") == 0) ||
+                         (strcmp(ep->tier, "flex") == 0 && r->variant != NULL && strcmp(r->variant, "floor") == 0);
+                if (!ok) {
+                    excluded |= EX_TIER;
+                    continue;
+                }
+            }
+            /* max_price is USD per million tokens; prices are pico-USD per token: per-million USD = pico / 1e6 */
+            if ((r->max_price_prompt >= 0 && (double)ep->price.prompt / 1e6 > r->max_price_prompt + 1e-12) ||
+                (r->max_price_completion >= 0 && (double)ep->price.completion / 1e6 > r->max_price_completion + 1e-12) ||
+                (r->max_price_request >= 0 && (double)ep->price.request / 1e12 > r->max_price_request + 1e-12)) {
+                excluded |= EX_MAX_PRICE;
+                continue;
+            }
+            if (r->require_parameters &&
+                !supports_all(ep->supported_params != NULL ? ep->supported_params : model->supported_params, r)) {
+                excluded |= EX_PARAMS;
+                continue;
+            }
+            uint32_t ctx = ep->context_length != 0 ? ep->context_length : model->context_length;
+            if (ctx != 0 && r->prompt_tokens_estimate + (r->max_tokens > 0 ? r->max_tokens : 0) > (int64_t)ctx &&
+                r->prompt_tokens_estimate > (int64_t)ctx / 2) {
+                /* the estimate is rough (chars/4): only exclude when it clearly cannot fit */
+                excluded |= EX_CONTEXT;
+                continue;
+            }
+            if (ep->max_completion_tokens != 0 && r->max_tokens > (int64_t)ep->max_completion_tokens) {
+                excluded |= EX_CONTEXT;
+                continue;
+            }
+            const lg_endpoint_stats_t *st = snap->estats[model_idx[m]][ei];
+            const lg_provider_stats_t *ps = snap->pstats[ep->provider_index];
+            lg_candidate_t *c = &cands[n];
+            int64_t last_fail = atomic_load_explicit(&st->last_failure_ms, memory_order_relaxed);
+            memset(c, 0, sizeof(*c));
+            c->id = (uint32_t)n + 1;
+            c->provider = pc->name;
+            c->model = model->id;
+            c->upstream_model = ep->upstream_model;
+            c->model_index = (uint32_t)m;
+            c->price_prompt = (double)ep->price.prompt / 1e12;
+            c->price_completion = (double)ep->price.completion / 1e12;
+            c->weight = ep->weight;
+            c->tier = ep->tier != NULL ? ep->tier : "standard";
+            c->context_length = ctx;
+            c->healthy = lg_stats_healthy(st, now);
+            c->outage_age_s = last_fail == 0 ? -1 : (double)(now - last_fail) / 1000.0;
+            c->latency_ms = lg_stats_get(&st->latency_ewma_bits);
+            c->ttft_ms = lg_stats_get(&st->ttft_ewma_bits);
+            c->throughput_tps = lg_stats_get(&st->tput_ewma_bits);
+            c->error_rate = lg_stats_get(&st->error_ewma_bits);
+            c->consecutive_failures = atomic_load_explicit(&st->consecutive_failures, memory_order_relaxed);
+            c->in_flight = atomic_load_explicit(&ps->in_flight, memory_order_relaxed);
+            c->queued = atomic_load_explicit(&ps->queued, memory_order_relaxed);
+            c->max_concurrent = pc->max_concurrent;
+            refs[n].model_index = (uint32_t)model_idx[m];
+            refs[n].endpoint_index = (uint32_t)ei;
+            refs[n].provider_index = (uint32_t)ep->provider_index;
+            ++n;
+        }
+    }
+    *num = n;
+    if (n != 0)
+        return 0;
+
+    json_t *excluded_by = json_array(), *requested = json_array();
+    for (size_t i = 0; i < sizeof(exclusion_names) / sizeof(exclusion_names[0]); ++i)
+        if (excluded & exclusion_names[i].bit)
+            json_array_append_new(excluded_by, json_string(exclusion_names[i].name));
+    for (size_t m = 0; m < r->num_models; ++m)
+        json_array_append_new(requested, json_stringn(r->models[m], r->model_lens[m]));
+    int err = excluded == EX_MAX_PRICE ? LG_ECONSTRAINT : LG_ENOENDPOINT;
+    const char *code = err == LG_ECONSTRAINT ? "constraint_filtered" : "no_endpoints";
+    *meta = json_pack("{s:{s:s,s:b,s:o,s:o}}", "availability", "code", code, "retryable", 0, "requested_models", requested,
+                      "excluded_by", excluded_by);
+    if (err == LG_ECONSTRAINT)
+        snprintf(msg, msglen, "No endpoints found matching your price constraints (provider.max_price)");
+    else if (excluded == EX_UNAVAILABLE)
+        snprintf(msg, msglen, "No endpoints available: every provider of this model is disabled or failed to load");
+    else
+        snprintf(msg, msglen, "No endpoints found that satisfy the request's routing constraints");
+    return err;
+}
