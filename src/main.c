@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/snapshot.h"
+#include "cli/cli.h"
 #include "http/server.h"
 #include "llmgate/version.h"
 #include "upstream/client.h"
@@ -80,6 +81,8 @@ static void on_reload_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "keys") == 0 || strcmp(argv[1], "usage") == 0))
+        return lg_cli_main(argc, argv);
     const char *check_path = NULL;
     for (int i = 1; i < argc; ++i) {
         if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {

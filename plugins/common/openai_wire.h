@@ -91,8 +91,8 @@ OW_FN void ow_redact(char *msg, size_t cap, const char *api_key)
             memcpy(buf + o, "***", 3), o += 3, i += klen;
             continue;
         }
-        if (strncmp(msg + i, "sk-", 3) == 0 && (i == 0 || msg[i - 1] == ' ' || msg[i - 1] == ':' || msg[i - 1] == '\'' ||
-                                                 msg[i - 1] == '"' || msg[i - 1] == '(')) {
+        if (strncmp(msg + i, "sk-", 3) == 0 &&
+            (i == 0 || msg[i - 1] == ' ' || msg[i - 1] == ':' || msg[i - 1] == '\'' || msg[i - 1] == '"' || msg[i - 1] == '(')) {
             size_t j = i + 3;
             while ((msg[j] >= 'a' && msg[j] <= 'z') || (msg[j] >= 'A' && msg[j] <= 'Z') || (msg[j] >= '0' && msg[j] <= '9') ||
                    msg[j] == '-' || msg[j] == '_' || msg[j] == '*')
@@ -304,8 +304,7 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
     }
     /* specific codes win over the status: they tell the router something the status does not */
     int specific = ow_err_from_code(code);
-    if (specific == LG_ECONTEXT || specific == LG_ECONTENT ||
-        (specific == LG_EUPSTREAM_AUTH && (eff == 429 || eff < 400)))
+    if (specific == LG_ECONTEXT || specific == LG_ECONTENT || (specific == LG_EUPSTREAM_AUTH && (eff == 429 || eff < 400)))
         err = specific;
     else if (err == LG_EUPSTREAM_REJECTED && msg != NULL &&
              (ow_contains_ci(msg, "maximum context length") || ow_contains_ci(msg, "context length exceeded") ||

@@ -227,6 +227,13 @@ static size_t word_starts(const char *text, size_t **starts)
     return n;
 }
 
+static size_t word_end(const char *text, size_t start)
+{
+    while (text[start] != '\0' && !is_space(text[start]))
+        ++start;
+    return start;
+}
+
 static json_int_t request_max_tokens(const lg_call_t *call)
 {
     json_t *v = json_object_get(call->body, "max_completion_tokens");
@@ -239,8 +246,8 @@ static json_int_t request_max_tokens(const lg_call_t *call)
 
 static json_t *usage_obj(json_int_t prompt, json_int_t completion)
 {
-    return json_pack("{sI sI sI}", "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)completion,
-                     "total_tokens", (json_int_t)(prompt + completion));
+    return json_pack("{sI sI sI}", "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)completion, "total_tokens",
+                     (json_int_t)(prompt + completion));
 }
 
 static void set_body(lg_local_resp_t *out, int status, json_t *obj)
@@ -272,8 +279,8 @@ static void error_response(lg_local_resp_t *out, int status, const char *model)
         snprintf(msg, sizeof(msg), "The mock upstream had an error while processing your request (HTTP %d)", status);
     }
     set_body(out, status,
-             json_pack("{s{ss ss so? so}}", "error", "message", msg, "type", type, "code",
-                       code != NULL ? json_string(code) : NULL, "param", json_null()));
+             json_pack("{s{ss ss so? so}}", "error", "message", msg, "type", type, "code", code != NULL ? json_string(code) : NULL,
+                       "param", json_null()));
 }
 
 static void embeddings_response(const struct instance *in, const lg_call_t *call, lg_local_resp_t *out)
@@ -343,8 +350,8 @@ static json_t *stream_choice(const lg_call_t *call, const char *text, size_t len
             json_object_set_new(delta, "content", json_stringn(text, len));
         return json_pack("{sI so so}", "index", (json_int_t)0, "delta", delta, "finish_reason", fr);
     }
-    return json_pack("{ss% sI so so}", "text", text != NULL ? text : "", text != NULL ? len : 0, "index", (json_int_t)0,
-                     "logprobs", json_null(), "finish_reason", fr);
+    return json_pack("{ss% sI so so}", "text", text != NULL ? text : "", text != NULL ? len : 0, "index", (json_int_t)0, "logprobs",
+                     json_null(), "finish_reason", fr);
 }
 
 static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t *out, lg_errbuf_t *err)
@@ -399,8 +406,8 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
     if (!call->stream) {
         json_t *choice;
         if (call->kind == LG_API_CHAT)
-            choice = json_pack("{sI s{ss ss%} ss}", "index", (json_int_t)0, "message", "role", "assistant", "content", text,
-                               end, "finish_reason", finish);
+            choice = json_pack("{sI s{ss ss%} ss}", "index", (json_int_t)0, "message", "role", "assistant", "content", text, end,
+                               "finish_reason", finish);
         else
             choice = json_pack("{ss% sI so ss}", "text", text, end, "index", (json_int_t)0, "logprobs", json_null(),
                                "finish_reason", finish);
@@ -412,15 +419,16 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
         struct buf b = {0};
         if (call->kind == LG_API_CHAT)
             buf_add_event(&b, chunk_base(call, id, created, stream_choice(call, "", 0, NULL, 1)));
-        /* content pieces of chunk_words words; each piece runs to the next piece's first word, so spaces survive */
+        /* content pieces of chunk_words words; a piece starts right after the previous piece's last word, so the
+         * whitespace before a word travels with it (" world", like real tokens) and the pieces concatenate exactly */
         for (size_t w = 0; w < nwords; w += in->chunk_words) {
-            size_t from = w == 0 ? 0 : starts[w];
-            size_t to = w + in->chunk_words < nwords ? starts[w + in->chunk_words] : end;
+            size_t from = w == 0 ? 0 : word_end(text, starts[w - 1]);
+            size_t to = w + in->chunk_words < nwords ? word_end(text, starts[w + in->chunk_words - 1]) : end;
             buf_add_event(&b, chunk_base(call, id, created, stream_choice(call, text + from, to - from, NULL, 0)));
         }
-        json_t *fin = chunk_base(call, id, created,
-                                 call->kind == LG_API_CHAT ? stream_choice(call, NULL, 0, finish, 0)
-                                                           : stream_choice(call, "", 0, finish, 0));
+        json_t *fin =
+            chunk_base(call, id, created,
+                       call->kind == LG_API_CHAT ? stream_choice(call, NULL, 0, finish, 0) : stream_choice(call, "", 0, finish, 0));
         buf_add_event(&b, fin);
         json_t *u = json_pack("{ss ss sI ss s[] so}", "id", id, "object",
                               call->kind == LG_API_CHAT ? "chat.completion.chunk" : "text_completion", "created",
@@ -452,8 +460,7 @@ static int mk_stream_begin(void *state, const lg_call_t *call, void **sstate)
     return ow_stream_begin(sstate);
 }
 
-static int mk_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out,
-                                 lg_errbuf_t *err)
+static int mk_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
 {
     struct instance *in = state;
     (void)err;

@@ -310,13 +310,11 @@ static int oa_build_request(void *state, const lg_call_t *call, lg_http_req_t *o
         if (call->kind == LG_API_CHAT)
             fix_token_field(in, b, reasoning);
         if (reasoning) {
-            static const char *const sampling[] = {"temperature", "top_p", "presence_penalty", "frequency_penalty",
-                                                   "logit_bias"};
+            static const char *const sampling[] = {"temperature", "top_p", "presence_penalty", "frequency_penalty", "logit_bias"};
             for (size_t i = 0; i < sizeof(sampling) / sizeof(sampling[0]); ++i) {
                 json_t *sv = json_object_get(b, sampling[i]);
                 if (sv != NULL && !is_default_sampling(sampling[i], sv)) {
-                    lg_host->log(LG_LOG_DEBUG, in->name, "dropped %s for reasoning model %s", sampling[i],
-                                 call->upstream_model);
+                    lg_host->log(LG_LOG_DEBUG, in->name, "dropped %s for reasoning model %s", sampling[i], call->upstream_model);
                     json_object_del(b, sampling[i]);
                 }
             }
@@ -381,8 +379,7 @@ static int oa_stream_begin(void *state, const lg_call_t *call, void **sstate)
     return ow_stream_begin(sstate);
 }
 
-static int oa_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out,
-                                 lg_errbuf_t *err)
+static int oa_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
 {
     struct instance *in = state;
     (void)err;

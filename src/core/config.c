@@ -640,6 +640,13 @@ static void parse_headers(struct ctx *c, const json_t *obj, const char *path, lg
         pc->headers = xdeep_copy(obj);
 }
 
+/* Same rule as lg_plugin_resolve: a '/' or a ".so" suffix means a file, anything else a plugin name. */
+static int is_plugin_path(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0);
+}
+
 static void parse_provider(struct ctx *c, const json_t *obj, const char *path, lg_provider_conf_t *pc)
 {
     static const char *const keys[] = {"name",     "plugin",         "base_url", "api_key",  "api_key_env", "headers", "options",
@@ -667,8 +674,8 @@ static void parse_provider(struct ctx *c, const json_t *obj, const char *path, l
         fail(c, p, "expected [a-z0-9][a-z0-9._-]*");
 
     opt_str(c, obj, path, "plugin", &pc->plugin);
-    if (pc->plugin != NULL && strchr(pc->plugin, '/') != NULL) {
-        char *abs = resolve_path(c, pc->plugin); /* a path to a .so, not a plugin name */
+    if (pc->plugin != NULL && is_plugin_path(pc->plugin)) {
+        char *abs = resolve_path(c, pc->plugin);
         free(pc->plugin);
         pc->plugin = abs;
     }
@@ -1066,10 +1073,102 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
 
 /* ---- top level ---- */
 
+/* ---- store and auth ---- */
+
+static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"path", "flush_interval_ms", "queue_capacity", NULL};
+    char *path = NULL;
+
+    if (obj != NULL && want_object(c, obj, "store") == 0) {
+        check_keys(c, obj, "store", keys);
+        opt_str(c, obj, "store", "path", &path);
+        opt_u32(c, obj, "store", "flush_interval_ms", 1, 1000, &conf->ledger_flush_interval_ms);
+        opt_u32(c, obj, "store", "queue_capacity", 1, 16777216, &conf->ledger_queue_capacity);
+    }
+    /* relative to the config file's folder; for the embedded default base_dir is the current directory */
+    conf->store_path = resolve_path(c, path != NULL ? path : "llmgate.db");
+    free(path);
+}
+
+/* An admin secret travels in "Authorization: Bearer ...": printable ASCII, no spaces. */
+static int is_bearer_token(const char *s)
+{
+    for (; *s != '\0'; ++s)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static int is_loopback_address(const char *a)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, a, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, a, &v6) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (IN6_IS_ADDR_LOOPBACK(&v6))
+            return 1;
+        return memcmp(v6.s6_addr, mapped, sizeof(mapped)) == 0 && v6.s6_addr[12] == 127; /* ::ffff:127.x.y.z */
+    }
+    return 0;
+}
+
+int lg_config_listeners_loopback(const lg_config_t *conf)
+{
+    for (size_t i = 0; i < conf->num_listeners; ++i)
+        if (conf->listeners[i].address == NULL || !is_loopback_address(conf->listeners[i].address))
+            return 0;
+    return 1;
+}
+
+static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"admin_key", "admin_key_env", "require_keys", NULL};
+    json_t *v;
+
+    if (obj != NULL && want_object(c, obj, "auth") == 0) {
+        check_keys(c, obj, "auth", keys);
+        if (json_object_get(obj, "admin_key") != NULL && json_object_get(obj, "admin_key_env") != NULL)
+            fail(c, "auth", "admin_key and admin_key_env are mutually exclusive");
+        if ((v = json_object_get(obj, "admin_key")) != NULL && get_str(c, v, "auth.admin_key", &conf->admin_key) == 0 &&
+            !is_bearer_token(conf->admin_key))
+            fail(c, "auth.admin_key", "expected printable ASCII without spaces");
+        if ((v = json_object_get(obj, "admin_key_env")) != NULL &&
+            get_str(c, v, "auth.admin_key_env", &conf->admin_key_env) == 0 && !is_env_name(conf->admin_key_env))
+            fail(c, "auth.admin_key_env", "expected environment variable name [A-Za-z_][A-Za-z0-9_]*");
+        if ((v = json_object_get(obj, "require_keys")) != NULL) {
+            if (json_is_boolean(v))
+                conf->require_keys = json_is_true(v);
+            else if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0)
+                conf->require_keys = -1;
+            else
+                fail(c, "auth.require_keys", "expected \"auto\", true or false");
+        }
+    }
+    if (conf->admin_key == NULL) {
+        const char *val;
+        if (conf->admin_key_env == NULL)
+            conf->admin_key_env = xstrdup("LLMGATE_ADMIN_KEY");
+        /* unset or empty: no admin API (not an error), like a provider without its key */
+        if ((val = getenv(conf->admin_key_env)) != NULL && val[0] != '\0') {
+            if (!is_bearer_token(val))
+                fail(c, "auth.admin_key_env", "the value of %s must be printable ASCII without spaces", conf->admin_key_env);
+            else
+                conf->admin_key = xstrdup(val);
+        }
+    }
+    /* a gateway reachable from the network must never run open, whatever the key count */
+    if (conf->require_keys == 0 && conf->num_listeners > 0 && !lg_config_listeners_loopback(conf))
+        fail(c, "auth.require_keys", "false is only allowed when every listener is loopback (127.0.0.1, ::1)");
+}
+
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
     static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
-                                       "plugin_dir", "routing", "policies", "providers",           "models",     NULL};
+                                       "plugin_dir", "routing", "policies", "providers",           "models",     "store",
+                                       "auth",       NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;
@@ -1126,6 +1225,9 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
         free(s);
     }
 
+    parse_store(c, json_object_get(root, "store"), conf);
+    parse_auth(c, json_object_get(root, "auth"), conf);
+
     /* order matters: endpoints need the providers, policy references need the policies map */
     parse_policies(c, json_object_get(root, "policies"), conf);
     parse_routing(c, json_object_get(root, "routing"), conf);
@@ -1161,6 +1263,9 @@ static lg_config_t *config_new(void)
     conf->unhealthy_after_failures = 3;
     conf->unhealthy_cooldown_ms = 30000;
     conf->expose_headers = xcalloc(1, sizeof(*conf->expose_headers));
+    conf->ledger_flush_interval_ms = 200;
+    conf->ledger_queue_capacity = 65536;
+    conf->require_keys = -1;
     return conf;
 }
 
@@ -1320,6 +1425,12 @@ void lg_config_free(lg_config_t *conf)
         free(m->endpoints);
     }
     free(conf->models);
+    free(conf->store_path);
+    if (conf->admin_key != NULL) {
+        memset(conf->admin_key, 0, strlen(conf->admin_key));
+        free(conf->admin_key);
+    }
+    free(conf->admin_key_env);
     free(conf);
 }
 

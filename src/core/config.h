@@ -119,6 +119,16 @@ typedef struct lg_config {
 
     lg_model_conf_t *models;
     size_t num_models;
+
+    /* store and ledger ("store" section) */
+    char *store_path;                  /* SQLite file; relative paths resolve against base_dir; default "llmgate.db" */
+    uint32_t ledger_flush_interval_ms; /* longest a ledger row waits before its commit, 1..1000, default 200 */
+    uint32_t ledger_queue_capacity;    /* ledger rows queued in memory before drops, default 65536 */
+
+    /* authentication ("auth" section) */
+    char *admin_key;     /* resolved admin secret (auth.admin_key or the auth.admin_key_env variable); NULL = admin API off */
+    char *admin_key_env; /* variable name when the key comes from the environment (default LLMGATE_ADMIN_KEY), for messages */
+    int require_keys;    /* -1 auto: open only while no keys exist and every listener is loopback; 0 never; 1 always */
 } lg_config_t;
 
 /**
@@ -139,6 +149,9 @@ void lg_config_free(lg_config_t *conf);
 const lg_model_conf_t *lg_config_find_model(const lg_config_t *conf, const char *id);
 const lg_provider_conf_t *lg_config_find_provider(const lg_config_t *conf, const char *name);
 const lg_policy_conf_t *lg_config_find_policy(const lg_config_t *conf, const char *name);
+
+/** 1 when every listener binds a loopback address (127.0.0.0/8, ::1), else 0. */
+int lg_config_listeners_loopback(const lg_config_t *conf);
 
 /** The embedded default config text (mock provider demo models + env-enabled providers). */
 extern const char lg_config_embedded_default[];

@@ -12,13 +12,16 @@
  * Every entry point (h2o proceed, curl callbacks, timers) holds a guard so
  * the exchange is freed only once no callback is on the stack.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "core/accesslog.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/anthropic_ingress.h"
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
@@ -44,6 +47,9 @@ typedef struct lg_exchange {
     char id[40];
     int64_t start_us, ttft_us;
     const char *route;
+    int anthropic;                 /* /v1/messages: Anthropic request and response shapes */
+    lg_anthropic_stream_t *astream; /* Anthropic event writer, created with the SSE response */
+    char msg_id[40];
 
     /* routing */
     lg_candidate_t cands[LG_MAX_CANDIDATES];
@@ -103,6 +109,9 @@ typedef struct lg_exchange {
     size_t num_held;
     uv_timer_t ka_timer;
     int ka_inited;
+    uv_timer_t watch_timer; /* HTTP/1 only: notices a client that closed while we wait for the upstream */
+    int watch_inited;
+    int client_fd;
 
     /* result */
     json_t *usage;
@@ -119,6 +128,7 @@ typedef struct lg_exchange {
 } lg_exchange_t;
 
 static void run_plan(lg_exchange_t *x);
+static void respond_err(lg_exchange_t *x, int err, int status, const char *msg, json_t *meta);
 static void waitq_kick(lg_worker_t *w, uint64_t first_ms);
 static void teardown(lg_exchange_t *x);
 static void finish_failure(lg_exchange_t *x);
@@ -139,6 +149,8 @@ static void exchange_free(lg_exchange_t *x)
     json_decref(x->attempts);
     lg_gen_request_dispose(&x->r);
     free(x->local.body);
+    if (x->astream != NULL)
+        lg_anthropic_stream_destroy(x->astream);
     lg_runtime_unref(x->rt);
     lg__worker_request_done(x->w);
     free(x);
@@ -253,6 +265,8 @@ static void start_sse(lg_exchange_t *x)
     x->gen.stop = on_stop;
     x->headers_sent = 1;
     x->status = 200;
+    if (x->anthropic)
+        x->astream = lg_anthropic_stream_create(x->msg_id, x->preq.model, x->r.prompt_tokens_estimate);
     h2o_start_response(req, &x->gen);
     /* a zero-length send flushes the headers right away (SSE clients wait for them) */
     x->send_inflight = 1;
@@ -284,6 +298,19 @@ static void out_event_json(lg_exchange_t *x, json_t *obj)
     free(s);
 }
 
+/** One OpenAI chunk to the client, in the ingress format. Takes the reference. */
+static void out_chunk(lg_exchange_t *x, json_t *chunk)
+{
+    if (!x->anthropic) {
+        out_event_json(x, chunk);
+        return;
+    }
+    if (x->req != NULL && !x->final_queued && lg_anthropic_stream_chunk(x->astream, chunk, &x->outq) != 0)
+        x->final_queued = 1; /* client output cap: end the stream */
+    json_decref(chunk);
+    flush_out(x);
+}
+
 static void on_keepalive(uv_timer_t *t)
 {
     lg_exchange_t *x = t->data;
@@ -292,7 +319,14 @@ static void on_keepalive(uv_timer_t *t)
         uv_timer_stop(t);
     } else {
         start_sse(x);
-        out_write(x, ": PROCESSING\n\n", 14);
+        if (x->anthropic) {
+            /* Anthropic streams keep alive with ping events, never comments */
+            lg_anthropic_stream_begin(x->astream, &x->outq);
+            lg_anthropic_stream_ping(&x->outq);
+            flush_out(x);
+        } else {
+            out_write(x, ": PROCESSING\n\n", 14);
+        }
     }
     leave(x);
 }
@@ -353,7 +387,7 @@ static json_t *final_usage(lg_exchange_t *x)
     if (json_object_get(u, "prompt_tokens") == NULL)
         json_object_set_new(u, "prompt_tokens", json_integer(x->r.prompt_tokens_estimate));
     if (json_object_get(u, "completion_tokens") == NULL)
-        json_object_set_new(u, "completion_tokens", json_integer(x->streamed_chars / 4));
+        json_object_set_new(u, "completion_tokens", json_integer((x->streamed_chars + 3) / 4)); /* ~4 chars a token */
     if (json_object_get(u, "total_tokens") == NULL)
         json_object_set_new(u, "total_tokens", json_integer(json_integer_value(json_object_get(u, "prompt_tokens")) +
                                                             json_integer_value(json_object_get(u, "completion_tokens"))));
@@ -493,7 +527,9 @@ static void teardown(lg_exchange_t *x)
         uv_close((uv_handle_t *)&x->step_timer, on_handle_closed);
     if (x->ka_inited)
         uv_close((uv_handle_t *)&x->ka_timer, on_handle_closed);
-    x->step_inited = x->ka_inited = 0;
+    if (x->watch_inited)
+        uv_close((uv_handle_t *)&x->watch_timer, on_handle_closed);
+    x->step_inited = x->ka_inited = x->watch_inited = 0;
 }
 
 /* ---- success ---- */
@@ -523,7 +559,7 @@ static void commit(lg_exchange_t *x)
         x->ttft_us = lg_now_us();
     start_sse(x);
     for (size_t i = 0; i < x->num_held; ++i)
-        out_event_json(x, wrap(x, x->held[i], 1)), json_decref(x->held[i]);
+        out_chunk(x, wrap(x, x->held[i], 1)), json_decref(x->held[i]);
     x->num_held = 0;
 }
 
@@ -531,11 +567,17 @@ static void finish_stream_ok(lg_exchange_t *x)
 {
     record_success(x);
     commit(x);
-    json_t *chunk = wrap(x, NULL, 1);
-    json_object_set_new(chunk, "choices", json_array());
-    json_object_set_new(chunk, "usage", final_usage(x));
-    out_event_json(x, chunk);
-    out_write(x, "data: [DONE]\n\n", 14);
+    if (x->anthropic) {
+        json_t *usage = final_usage(x);
+        lg_anthropic_stream_finish(x->astream, usage, &x->outq);
+        json_decref(usage);
+    } else {
+        json_t *chunk = wrap(x, NULL, 1);
+        json_object_set_new(chunk, "choices", json_array());
+        json_object_set_new(chunk, "usage", final_usage(x));
+        out_event_json(x, chunk);
+        out_write(x, "data: [DONE]\n\n", 14);
+    }
     x->final_queued = 1;
     flush_out(x);
     reset_attempt(x);
@@ -556,6 +598,11 @@ static void respond_json_ok(lg_exchange_t *x, json_t *resp)
     lg_add_header(x->req, "x-generation-id", x->id);
     x->status = 200;
     x->finished = 1;
+    if (x->anthropic) {
+        json_t *a = lg_anthropic_response_from_openai(o, x->msg_id);
+        json_decref(o);
+        o = a;
+    }
     lg_respond_json(x->req, 200, o);
 }
 
@@ -581,7 +628,7 @@ static void replay_json_as_stream(lg_exchange_t *x, json_t *resp)
         json_object_set_new(chunk, "choices",
                             json_pack("[{s:O,s:o,s:O?}]", "index", json_object_get(c, "index"), "delta", delta, "finish_reason",
                                       json_object_get(c, "finish_reason")));
-        out_event_json(x, chunk);
+        out_chunk(x, chunk);
     }
     json_decref(resp);
     finish_stream_ok(x);
@@ -609,6 +656,12 @@ static int err_retryable(int err)
 static void send_error_chunk(lg_exchange_t *x, const lg_upstream_error_t *e)
 {
     int status = e->status >= 400 ? e->status : lg_err_status(e->err);
+    if (x->anthropic) {
+        lg_anthropic_stream_error(x->astream, e->err, e->message[0] != '\0' ? e->message : lg_strerror(e->err), &x->outq);
+        x->final_queued = 1;
+        flush_out(x);
+        return;
+    }
     json_t *chunk = wrap(x, NULL, 1);
     json_object_set_new(chunk, "error", json_pack("{s:i,s:s,s:{s:s,s:s}}", "code", status, "message",
                                                   e->message[0] != '\0' ? e->message : lg_strerror(e->err), "metadata",
@@ -744,14 +797,28 @@ static void finish_failure(lg_exchange_t *x)
         prev, json_pack("{s:O,s:O,s:O}", "provider", json_object_get(a, "provider"), "code", json_object_get(a, "error_type"),
                         "status", json_object_get(a, "status")));
     json_object_set_new(meta, "previous_errors", prev);
-    lg_add_header(x->req, "x-generation-id", x->id);
     if (status == 429 || status == 503) {
         char ra[32];
         snprintf(ra, sizeof(ra), "%lld", (long long)(e->retry_after_ms > 0 ? (e->retry_after_ms + 999) / 1000 : 1));
         lg_add_header(x->req, "retry-after", ra);
     }
+    respond_err(x, err, status, msg, meta);
+}
+
+/** An error response before anything was sent, in the ingress's error shape. meta is stolen. */
+static void respond_err(lg_exchange_t *x, int err, int status, const char *msg, json_t *meta)
+{
+    if (status == 0)
+        status = lg_err_status(err);
+    x->status = status;
     x->finished = 1;
-    lg_respond_error(x->req, err, status, msg, meta);
+    lg_add_header(x->req, "x-generation-id", x->id);
+    if (x->anthropic) {
+        json_decref(meta);
+        lg_respond_json(x->req, status, lg_anthropic_error_json(err, status, msg));
+    } else {
+        lg_respond_error(x->req, err, status, msg, meta);
+    }
 }
 
 /* ---- upstream events (shared by curl transfers and in-process providers) ---- */
@@ -814,7 +881,7 @@ static void handle_stream_out(lg_exchange_t *x, lg_stream_out_t *out)
         if (!x->committed && (chunk_has_content(chunk) || x->num_held == MAX_HELD))
             commit(x);
         if (x->committed)
-            out_event_json(x, wrap(x, chunk, 1)), json_decref(chunk);
+            out_chunk(x, wrap(x, chunk, 1)), json_decref(chunk);
         else
             x->held[x->num_held++] = chunk;
     }
@@ -848,8 +915,9 @@ static int on_sse_event(void *ctx, const lg_sse_event_t *ev)
 static int on_sse_comment(void *ctx, const char *text, size_t len)
 {
     lg_exchange_t *x = ctx;
-    /* upstream comments stay comments; before our headers went out there is nobody to forward them to */
-    if (x->headers_sent && x->committed) {
+    /* upstream comments stay comments; before our headers went out there is nobody to forward them to; Anthropic's
+     * event streams have no comments */
+    if (x->headers_sent && x->committed && !x->anthropic) {
         out_write(x, ":", 1);
         if (len != 0)
             out_write(x, " ", 1);
@@ -1295,6 +1363,53 @@ static void on_waitq_timer(uv_timer_t *t)
         uv_timer_stop(t);
 }
 
+/*
+ * h2o 2.2.5 does not read an HTTP/1 connection while a request is being handled, so a client that gives up on a
+ * non-streaming request (or a stream before its first byte) goes unnoticed until we write. Peek at the socket now and
+ * then: EOF or a reset means the client is gone, and the upstream transfer is cancelled at once. HTTP/2 needs none of
+ * this: h2o keeps reading frames and disposes the request on RST_STREAM.
+ */
+static int client_socket_fd(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return -1;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return -1;
+    /* libuv flavour: the uv stream pointer is the first member after the public h2o_socket_t (st_h2o_uv_socket_t in
+     * h2o 2.2.5's lib/common/socket/uv-binding.c.h); checked against its type and loop before use */
+    uv_handle_t *h = *(uv_handle_t **)((char *)sock + sizeof(h2o_socket_t));
+    uv_os_fd_t fd;
+    if (h == NULL || h->type != UV_TCP || h->loop != req->conn->ctx->loop || uv_fileno(h, &fd) != 0)
+        return -1;
+    return fd;
+}
+
+static void on_watch(uv_timer_t *t)
+{
+    lg_exchange_t *x = t->data;
+    enter(x);
+    if (x->req == NULL || x->finished || x->headers_sent) {
+        uv_timer_stop(t);
+    } else {
+        char c;
+        ssize_t n = recv(x->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            uv_timer_stop(t);
+            LG_LOG(LG_LOG_INFO, "http", "%s: client closed the connection; cancelling the upstream request", x->id);
+            waitq_remove(x);
+            reset_attempt(x);
+            stop_step(x);
+            x->status = 499;
+            x->finished = 1;
+            access_log(x);
+            /* the write fails on the closed socket and h2o closes the connection, which disposes the request */
+            lg_respond_error(x->req, LG_ECANCELLED, 499, NULL, NULL);
+        }
+    }
+    leave(x);
+}
+
 static void waitq_kick(lg_worker_t *w, uint64_t first_ms)
 {
     uv_timer_start(&w->waitq_timer, on_waitq_timer, first_ms, 10);
@@ -1354,7 +1469,12 @@ static void make_plan(lg_exchange_t *x)
 {
     char err[256];
     int rc = LG_EPOLICY;
-    if (x->rt->vm != NULL && lg_policy_exists(x->rt->vm, x->policy))
+    if (x->num_cands == 1) {
+        /* one candidate has one order: skip the VM (~10 µs of interpreted Lua) on the most common path */
+        x->plan[0] = 1;
+        x->plan_len = 1;
+        rc = 0;
+    } else if (x->rt->vm != NULL && lg_policy_exists(x->rt->vm, x->policy))
         rc = lg_policy_select(x->rt->vm, x->policy, &x->preq, x->cands, x->num_cands, x->plan, MAX_PLAN, &x->plan_len, err,
                               sizeof(err));
     if (rc != 0 || x->plan_len == 0)
@@ -1374,7 +1494,7 @@ static void make_plan(lg_exchange_t *x)
     }
 }
 
-void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind)
+void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
 {
     const lg_config_t *conf = w->rt->snap->conf;
     static const char *const routes[] = {"chat/completions", "completions", "embeddings"};
@@ -1382,7 +1502,10 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind)
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %zu bytes exceeds the limit of %zu bytes", req->entity.len,
                  conf->max_body_bytes);
-        lg_respond_error(req, LG_ETOOLARGE, 413, msg, NULL);
+        if (anthropic)
+            lg_respond_json(req, 413, lg_anthropic_error_json(LG_ETOOLARGE, 413, msg));
+        else
+            lg_respond_error(req, LG_ETOOLARGE, 413, msg, NULL);
         return;
     }
     lg_exchange_t *x = lg_malloc(sizeof(*x));
@@ -1392,7 +1515,8 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind)
     x->req = req;
     x->cur = -1;
     x->served = -1;
-    x->route = routes[kind];
+    x->route = anthropic ? "messages" : routes[kind];
+    x->anthropic = anthropic;
     x->start_us = lg_now_us();
     x->all_rate_limited = 1;
     x->attempts = json_array();
@@ -1401,26 +1525,38 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind)
     lg_buf_init(&x->sending, OUTQ_MAX_BYTES);
     lg_buf_init(&x->up_body, conf->max_upstream_bytes);
     lg_random_id(x->id, "gen-", 24);
+    memcpy(x->msg_id, "msg_", 4);
+    memcpy(x->msg_id + 4, x->id + 4, 25); /* same random part: the Anthropic id maps to the generation id */
     lg__worker_request_begin(w);
     *(lg_exchange_t **)h2o_mem_alloc_shared(&req->pool, sizeof(lg_exchange_t *), on_req_dispose) = x;
     enter(x);
 
     char err[512];
-    int rc = lg_gen_request_parse(&x->r, kind, req->entity.base != NULL ? req->entity.base : "", req->entity.len, err, sizeof(err));
+    const char *body = req->entity.base != NULL ? req->entity.base : "";
+    int rc;
+    if (anthropic) {
+        json_error_t jerr;
+        json_t *in = json_loadb(body, req->entity.len, 0, &jerr), *translated = NULL;
+        if (in == NULL) {
+            snprintf(err, sizeof(err), "invalid JSON body: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+            rc = LG_EINVAL;
+        } else {
+            rc = lg_anthropic_request_to_openai(in, &translated, err, sizeof(err));
+            json_decref(in);
+        }
+        if (rc == 0)
+            rc = lg_gen_request_from_json(&x->r, LG_API_CHAT, translated, err, sizeof(err));
+    } else {
+        rc = lg_gen_request_parse(&x->r, kind, body, req->entity.len, err, sizeof(err));
+    }
     if (rc != 0) {
-        x->status = 400;
-        x->finished = 1;
-        lg_add_header(req, "x-generation-id", x->id);
-        lg_respond_error(req, rc, 400, err, NULL);
+        respond_err(x, rc, 400, err, NULL);
         goto done;
     }
     json_t *meta = NULL;
     rc = lg_router_candidates(w->rt->snap, w->rt->pstates, &x->r, x->cands, x->refs, &x->num_cands, &meta, err, sizeof(err));
     if (rc != 0) {
-        x->status = lg_err_status(rc);
-        x->finished = 1;
-        lg_add_header(req, "x-generation-id", x->id);
-        lg_respond_error(req, rc, 0, err, meta);
+        respond_err(x, rc, 0, err, meta);
         goto done;
     }
     build_policy_req(x);
@@ -1431,6 +1567,13 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind)
         x->ka_inited = 1;
         ++x->handles_open;
         uv_timer_start(&x->ka_timer, on_keepalive, conf->keepalive_interval_ms, conf->keepalive_interval_ms);
+    }
+    if ((x->client_fd = client_socket_fd(req)) >= 0) {
+        uv_timer_init(&w->loop, &x->watch_timer);
+        x->watch_timer.data = x;
+        x->watch_inited = 1;
+        ++x->handles_open;
+        uv_timer_start(&x->watch_timer, on_watch, 200, 200);
     }
     run_plan(x);
 done:

@@ -62,15 +62,18 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     static const struct {
         const char *path;
         int kind;
-    } generate_routes[] = {
-        {"/v1/chat/completions", LG_API_CHAT}, {"/v1/completions", LG_API_COMPLETIONS}, {"/v1/embeddings", LG_API_EMBEDDINGS}};
+        int anthropic;
+    } generate_routes[] = {{"/v1/chat/completions", LG_API_CHAT, 0},
+                           {"/v1/completions", LG_API_COMPLETIONS, 0},
+                           {"/v1/embeddings", LG_API_EMBEDDINGS, 0},
+                           {"/v1/messages", LG_API_CHAT, 1}};
     for (size_t i = 0; i < sizeof(generate_routes) / sizeof(generate_routes[0]); ++i) {
         if (!path_is(path, generate_routes[i].path))
             continue;
         if (!method_is(req, "POST"))
             method_not_allowed(req, "POST");
         else
-            lg_handle_generate(w, req, generate_routes[i].kind);
+            lg_handle_generate(w, req, generate_routes[i].kind, generate_routes[i].anthropic);
         return 0;
     }
     /* /v1/models/{author}/{slug}/endpoints */

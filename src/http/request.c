@@ -285,17 +285,24 @@ static int add_model(lg_gen_request_t *r, const char *id, size_t len, int primar
 
 int lg_gen_request_parse(lg_gen_request_t *r, int kind, const char *body, size_t len, char *err, size_t errlen)
 {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (root == NULL) {
+        memset(r, 0, sizeof(*r));
+        snprintf(err, errlen, "invalid JSON body: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+        return LG_EINVAL;
+    }
+    return lg_gen_request_from_json(r, kind, root, err, errlen);
+}
+
+int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root_in, char *err, size_t errlen)
+{
     memset(r, 0, sizeof(*r));
     r->kind = kind;
     r->allow_fallbacks = 1;
     r->max_price_prompt = r->max_price_completion = r->max_price_request = -1;
-    json_error_t jerr;
-    r->root = json_loadb(body, len, 0, &jerr);
+    r->root = root_in;
     int rc = LG_EINVAL;
-    if (r->root == NULL) {
-        snprintf(err, errlen, "invalid JSON body: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
-        goto fail;
-    }
     if (!json_is_object(r->root)) {
         snprintf(err, errlen, "body: expected a JSON object");
         goto fail;

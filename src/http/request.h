@@ -43,6 +43,8 @@ typedef struct lg_gen_request {
  * (e.g. "messages[2].role: expected string"), and the request is left disposed.
  */
 int lg_gen_request_parse(lg_gen_request_t *r, int kind, const char *body, size_t len, char *err, size_t errlen);
+/** Same from an already parsed body; takes ownership of root (also on error). */
+int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root, char *err, size_t errlen);
 void lg_gen_request_dispose(lg_gen_request_t *r);
 
 #endif

@@ -145,10 +145,10 @@ static int check_table(const lg_provider_t *t, const char *path, char *err, size
                       (unsigned)t->struct_size, (size_t)LG_PROVIDER_MIN_SIZE_1_0);
     if (t->name == NULL || t->name[0] == '\0')
         return refuse(err, errlen, path, LG_EINVAL, "provider table has no name");
-#define REQUIRE(member)                                                                                                        \
-    do {                                                                                                                       \
-        if (t->member == NULL)                                                                                                 \
-            return refuse(err, errlen, path, LG_EINVAL, "missing required callback " #member);                                 \
+#define REQUIRE(member)                                                                                                            \
+    do {                                                                                                                           \
+        if (t->member == NULL)                                                                                                     \
+            return refuse(err, errlen, path, LG_EINVAL, "missing required callback " #member);                                     \
     } while (0)
     REQUIRE(create);
     REQUIRE(destroy);
@@ -236,8 +236,8 @@ int lg_plugin_load(const char *path, lg_plugin_t **out, char *err, size_t errlen
     p->path = copy;
     p->dl = dl;
     p->provider = table;
-    LG_LOG(LG_LOG_INFO, "plugin", "loaded %s (%s %s, ABI %u.%u)", path, table->name,
-           table->version != NULL ? table->version : "?", (unsigned)table->abi_major, (unsigned)table->abi_minor);
+    LG_LOG(LG_LOG_INFO, "plugin", "loaded %s (%s %s, ABI %u.%u)", path, table->name, table->version != NULL ? table->version : "?",
+           (unsigned)table->abi_major, (unsigned)table->abi_minor);
     *out = p;
     return 0;
 }

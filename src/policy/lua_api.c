@@ -106,8 +106,7 @@ static int l_log(lua_State *L)
         return luaL_argerror(L, 1, "level out of range");
     if (level > lg_log_level)
         return 0;
-    const char *msg = lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2)
-                                                                                     : luaL_typename(L, 2);
+    const char *msg = lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2) : luaL_typename(L, 2);
     lg_log_write(level, "policy", "[%s] %.1000s", name != NULL ? name : "?", msg);
     return 0;
 }
@@ -206,8 +205,8 @@ static int ro_len(lua_State *L)
 /* Turn the table on top of the stack into a read-only proxy (replacing it). */
 static void make_read_only(lua_State *L)
 {
-    lua_newtable(L);                 /* real proxy */
-    lua_createtable(L, 0, 5);        /* real proxy mt */
+    lua_newtable(L);          /* real proxy */
+    lua_createtable(L, 0, 5); /* real proxy mt */
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, ro_newindex);

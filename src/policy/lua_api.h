@@ -14,35 +14,37 @@
 #include "policy/policy.h"
 
 #define LG__POLICY_HOOK_EVERY 1000   /* count-hook period, in VM instructions */
-#define LG__POLICY_DEADLINE_MS 50    /* wall-clock cap per hook call */
+#define LG__POLICY_DEADLINE_MS 50    /* time cap per policy call (CPU time of the worker thread) */
 #define LG__POLICY_JSON_MAX_DEPTH 32 /* JSON -> Lua nesting limit (C stack) */
 
 struct policy_entry {
-    char *name;          /* owned */
-    char *path;          /* resolved file, owned (messages) */
-    int ref_select;      /* registry refs */
-    int ref_on_error;    /* LUA_NOREF when absent */
-    int ref_on_done;     /* LUA_NOREF when absent */
+    char *name;           /* owned */
+    char *path;           /* resolved file, owned (messages) */
+    int ref_select;       /* registry refs */
+    int ref_on_error;     /* LUA_NOREF when absent */
+    int ref_on_done;      /* LUA_NOREF when absent */
     uint64_t last_log_ms; /* rate limit: at most one error line per second */
-    uint64_t suppressed; /* errors not logged since the last line */
+    uint64_t suppressed;  /* errors not logged since the last line */
 };
 
 struct lg_policy_vm {
     lua_State *L;
     struct policy_entry *policies;
     size_t num_policies;
-    uint64_t rng[2];             /* xorshift128+ state for lg.random() */
-    size_t mem_used;             /* bytes held by the state (custom allocator only) */
-    size_t mem_cap;              /* bytes; 0 = unlimited */
-    int custom_alloc;            /* 0 when lua_newstate refused our allocator: cap checked via LUA_GCCOUNT */
-    uint32_t budget;             /* instructions per hook call */
-    uint32_t deadline_ms;        /* wall-clock per hook call */
-    uint64_t instr;              /* instructions counted in the running call */
-    uint64_t deadline_ns;        /* monotonic deadline of the running call */
-    int running;                 /* inside a policy call: budget and memory cap enforced */
-    int killed;                  /* 0, or why the running call was aborted (KILL_*) */
-    uint64_t errors;             /* lg_policy_error_count */
-    int ref_traceback;           /* registry ref of the message handler */
+    uint64_t rng[2];       /* xorshift128+ state for lg.random() */
+    size_t mem_used;       /* bytes held by the state (custom allocator only) */
+    size_t mem_cap;        /* bytes; 0 = unlimited */
+    int custom_alloc;      /* 0 when lua_newstate refused our allocator: cap checked via LUA_GCCOUNT */
+    uint32_t budget;       /* instructions per hook call */
+    uint32_t deadline_ms;  /* time cap per policy call */
+    uint64_t instr;        /* instructions counted in the running call */
+    uint64_t deadline_ns;  /* monotonic deadline of the running call (checked first: cheap) */
+    uint64_t cpu_start_ns; /* thread CPU time at arm: the deadline is really CPU time, so preemption is excused */
+    int running;           /* inside a policy call: budget and memory cap enforced */
+    int killed;            /* 0, or why the running call was aborted (KILL_*) */
+    uint64_t errors;       /* lg_policy_error_count */
+    int ref_traceback;     /* registry ref of the message handler */
+    int ref_cand_builder;  /* registry ref of runner.c's candidate table constructor; 0 until first use */
 };
 
 enum { LG__POLICY_KILL_BUDGET = 1, LG__POLICY_KILL_DEADLINE = 2, LG__POLICY_KILL_MEMORY = 3 };
@@ -71,7 +73,7 @@ int lg__policy_sandbox_pairs(lua_State *L);
 int lg__policy_sandbox_ipairs(lua_State *L);
 int lg__policy_sandbox_pcall(lua_State *L);
 
-/** Arm the budget for one call (instruction count + wall-clock deadline). running must be cleared by the caller. */
+/** Arm the budget for one call (instruction count + time deadline). running must be cleared by the caller. */
 void lg__policy_arm(struct lg_policy_vm *vm);
 /** After a call: clear running, apply the GCCOUNT cap when the allocator is not ours, collect after a kill. */
 void lg__policy_disarm(struct lg_policy_vm *vm);

@@ -70,38 +70,67 @@ static void push_req(lua_State *L, const lg_policy_req_t *req)
     lua_setfield(L, -2, "headers");
 }
 
-static void push_candidates(lua_State *L, const lg_candidate_t *cands, size_t n)
+/*
+ * Candidate tables are built by a tiny Lua constructor: its table literal compiles to a template duplicated with all
+ * keys in place (TDUP), which halves the cost of 23 lua_setfield calls per candidate. The tables stay fresh per
+ * call, so a policy may keep or modify them without affecting the next request.
+ */
+static const char cand_builder_src[] =
+    "local id, provider, model, upstream_model, model_index, pp, pc, weight, tier, context_length, healthy,\n"
+    "  outage_age_s, latency_ms, ttft_ms, throughput_tps, error_rate, consecutive_failures, in_flight, queued,\n"
+    "  max_concurrent = ...\n"
+    "return {id = id, provider = provider, model = model, upstream_model = upstream_model,\n"
+    "  model_index = model_index, price = {prompt = pp, completion = pc}, price_prompt = pp, price_completion = pc,\n"
+    "  weight = weight, tier = tier, context_length = context_length, healthy = healthy,\n"
+    "  outage_age_s = outage_age_s, latency_ms = latency_ms, ttft_ms = ttft_ms, throughput_tps = throughput_tps,\n"
+    "  error_rate = error_rate, consecutive_failures = consecutive_failures, in_flight = in_flight,\n"
+    "  queued = queued, max_concurrent = max_concurrent}\n";
+#define CAND_BUILDER_NARGS 20
+
+static void push_cand_builder(lua_State *L, struct lg_policy_vm *vm)
 {
+    if (vm->ref_cand_builder == 0) {
+        if (luaL_loadbuffer(L, cand_builder_src, sizeof(cand_builder_src) - 1, "=candidate") != 0)
+            lua_error(L);
+        lua_newtable(L); /* no globals */
+        lua_setfenv(L, -2);
+        vm->ref_cand_builder = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_cand_builder);
+}
+
+static void push_candidates(lua_State *L, struct lg_policy_vm *vm, const lg_candidate_t *cands, size_t n)
+{
+    luaL_checkstack(L, CAND_BUILDER_NARGS + 8, "candidates");
+    push_cand_builder(L, vm);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; ++i) {
         const lg_candidate_t *c = &cands[i];
-        lua_createtable(L, 0, 24);
-        set_num(L, "id", c->id);
-        set_str(L, "provider", c->provider);
-        set_str(L, "model", c->model);
-        set_str(L, "upstream_model", c->upstream_model);
-        set_num(L, "model_index", c->model_index);
-        lua_createtable(L, 0, 2);
-        set_num(L, "prompt", c->price_prompt);
-        set_num(L, "completion", c->price_completion);
-        lua_setfield(L, -2, "price");
-        set_num(L, "price_prompt", c->price_prompt);
-        set_num(L, "price_completion", c->price_completion);
-        set_num(L, "weight", c->weight);
-        set_str(L, "tier", c->tier);
-        set_num(L, "context_length", c->context_length);
-        set_bool(L, "healthy", c->healthy);
-        set_num(L, "outage_age_s", c->outage_age_s);
-        set_num(L, "latency_ms", c->latency_ms);
-        set_num(L, "ttft_ms", c->ttft_ms);
-        set_num(L, "throughput_tps", c->throughput_tps);
-        set_num(L, "error_rate", c->error_rate);
-        set_num(L, "consecutive_failures", c->consecutive_failures);
-        set_num(L, "in_flight", c->in_flight);
-        set_num(L, "queued", c->queued);
-        set_num(L, "max_concurrent", c->max_concurrent);
+        lua_pushvalue(L, -2);
+        lua_pushnumber(L, c->id);
+        lua_pushstring(L, c->provider); /* NULL -> nil */
+        lua_pushstring(L, c->model);
+        lua_pushstring(L, c->upstream_model);
+        lua_pushnumber(L, c->model_index);
+        lua_pushnumber(L, c->price_prompt);
+        lua_pushnumber(L, c->price_completion);
+        lua_pushnumber(L, c->weight);
+        lua_pushstring(L, c->tier);
+        lua_pushnumber(L, c->context_length);
+        lua_pushboolean(L, c->healthy != 0);
+        lua_pushnumber(L, c->outage_age_s);
+        lua_pushnumber(L, c->latency_ms);
+        lua_pushnumber(L, c->ttft_ms);
+        lua_pushnumber(L, c->throughput_tps);
+        lua_pushnumber(L, c->error_rate);
+        lua_pushnumber(L, c->consecutive_failures);
+        lua_pushnumber(L, c->in_flight);
+        lua_pushnumber(L, c->queued);
+        lua_pushnumber(L, c->max_concurrent);
+        lua_call(L, CAND_BUILDER_NARGS, 1);
         lua_rawseti(L, -2, (int)i + 1);
     }
+    lua_remove(L, -2); /* the constructor */
 }
 
 /* ---- one protected call ---- */
@@ -160,7 +189,7 @@ static int select_c(lua_State *L)
     struct call *c = lua_touserdata(L, 1);
     int h = push_fn(L, c, c->pe->ref_select);
     push_req(L, c->req);
-    push_candidates(L, c->cands, c->num_cands);
+    push_candidates(L, c->vm, c->cands, c->num_cands);
     if (lua_pcall(L, 2, 1, h) != 0) {
         fail(c, "%s", lua_tostring(L, -1) != NULL ? lua_tostring(L, -1) : "error");
         return 0;
@@ -285,8 +314,7 @@ int lg_policy_select(lg_policy_vm_t *vm, const char *policy, const lg_policy_req
             lg__policy_report(vm, NULL, "select", "unknown policy");
         return LG_EPOLICY;
     }
-    struct call c = {.vm = vm, .pe = pe, .req = req, .cands = cands, .num_cands = num_cands, .plan = plan,
-                     .plan_cap = plan_cap};
+    struct call c = {.vm = vm, .pe = pe, .req = req, .cands = cands, .num_cands = num_cands, .plan = plan, .plan_cap = plan_cap};
     run(&c, select_c, "select");
     if (c.failed) {
         if (err != NULL && errlen != 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Policy VM: one LuaJIT state per worker with the JIT off (count hooks do not fire inside traces), a capped
- * allocator, an instruction budget plus wall-clock deadline enforced by a count hook, and one sandboxed environment
+ * allocator, an instruction budget plus a 50 ms (CPU time) deadline enforced by a count hook, and one sandboxed environment
  * per policy file. Loading refuses syntax errors, bytecode, a missing `select`, non-function hooks and a bad VERSION.
  */
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -18,7 +19,7 @@
 
 #define POLICY_MAX_FILE_BYTES (1u << 20)
 
-static char vm_key; /* registry key of the light userdata pointing at the VM (hook lookup when the allocator isn't ours) */
+static char vm_key;       /* registry key of the light userdata pointing at the VM (hook lookup when the allocator isn't ours) */
 static char template_key; /* registry key of the sandbox template table */
 
 /* ---- allocator with a cap ---- */
@@ -64,12 +65,32 @@ const char *lg__policy_kill_reason(const struct lg_policy_vm *vm)
     case LG__POLICY_KILL_BUDGET:
         return "instruction budget exceeded";
     case LG__POLICY_KILL_DEADLINE:
-        return "wall-clock deadline exceeded";
+        return "deadline exceeded (50 ms of CPU time)";
     case LG__POLICY_KILL_MEMORY:
         return "memory cap exceeded";
     default:
         return NULL;
     }
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The wall clock passed the deadline: confirm with this thread's CPU time, so a worker that was merely preempted on
+ * a loaded machine is not blamed. If it was preemption, move the wall deadline by the CPU time still allowed.
+ */
+static int deadline_passed(struct lg_policy_vm *vm)
+{
+    uint64_t limit = (uint64_t)vm->deadline_ms * 1000000u, used = thread_cpu_ns() - vm->cpu_start_ns;
+    if (used >= limit)
+        return 1;
+    vm->deadline_ns = lg__policy_mono_ns() + (limit - used);
+    return 0;
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
@@ -82,7 +103,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     if (!vm->killed) {
         if (vm->instr > vm->budget)
             vm->killed = LG__POLICY_KILL_BUDGET;
-        else if (lg__policy_mono_ns() > vm->deadline_ns)
+        else if (lg__policy_mono_ns() > vm->deadline_ns && deadline_passed(vm))
             vm->killed = LG__POLICY_KILL_DEADLINE;
     }
     /* once killed, every hook re-raises: the error cannot be swallowed for long */
@@ -95,6 +116,7 @@ void lg__policy_arm(struct lg_policy_vm *vm)
     vm->instr = 0;
     vm->killed = 0;
     vm->deadline_ns = lg__policy_mono_ns() + (uint64_t)vm->deadline_ms * 1000000u;
+    vm->cpu_start_ns = thread_cpu_ns();
     vm->running = 1;
 }
 
@@ -307,8 +329,7 @@ static int load_policy(lua_State *L)
         return luaL_error(L, "policy '%s': %s must return a table (got %s)", pe->name, pe->path, luaL_typename(L, 2));
     lua_getfield(L, 2, "select");
     if (!lua_isfunction(L, -1))
-        return luaL_error(L, "policy '%s': %s: `select` must be a function (got %s)", pe->name, pe->path,
-                          luaL_typename(L, -1));
+        return luaL_error(L, "policy '%s': %s: `select` must be a function (got %s)", pe->name, pe->path, luaL_typename(L, -1));
     pe->ref_select = luaL_ref(L, LUA_REGISTRYINDEX);
     static const char *const hooks[] = {"on_error", "on_done"};
     int *refs[] = {&pe->ref_on_error, &pe->ref_on_done};
@@ -317,8 +338,8 @@ static int load_policy(lua_State *L)
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
         } else if (!lua_isfunction(L, -1)) {
-            return luaL_error(L, "policy '%s': %s: `%s` must be a function when present (got %s)", pe->name, pe->path,
-                              hooks[i], luaL_typename(L, -1));
+            return luaL_error(L, "policy '%s': %s: `%s` must be a function when present (got %s)", pe->name, pe->path, hooks[i],
+                              luaL_typename(L, -1));
         } else {
             *refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
         }
@@ -341,8 +362,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen, 
     int bad = buf == NULL || ferror(f) || n > POLICY_MAX_FILE_BYTES;
     fclose(f);
     if (bad) {
-        snprintf(err, errlen, "policy '%s': cannot read %s (error or larger than %u bytes)", name, path,
-                 POLICY_MAX_FILE_BYTES);
+        snprintf(err, errlen, "policy '%s': cannot read %s (error or larger than %u bytes)", name, path, POLICY_MAX_FILE_BYTES);
         free(buf);
         return NULL;
     }
@@ -360,7 +380,7 @@ static int try_dir(const char *dir, const char *name, char *out, size_t outlen)
 }
 
 /*
- * Shipped policy lookup: $LLMGATE_POLICY_DIR, <exe dir>/policies (build tree, relocatable installs),
+ * Shipped policy lookup: $LLMGATE_POLICY_DIR, <exe dir>/policies and <exe dir>/../policies (build tree),
  * $LLMGATE_SOURCE_DIR/policies (ctest), then the install prefix. Names are plain identifiers.
  */
 static int find_shipped(const char *name, char *out, size_t outlen, char *err, size_t errlen)
@@ -388,6 +408,9 @@ static int find_shipped(const char *name, char *out, size_t outlen, char *err, s
             snprintf(dir, sizeof(dir), "%s/policies", exe);
             if (try_dir(dir, name, out, outlen))
                 return 0;
+            snprintf(dir, sizeof(dir), "%s/../policies", exe); /* build tree: tests/ next to policies/ */
+            if (try_dir(dir, name, out, outlen))
+                return 0;
         }
     }
     const char *src = getenv("LLMGATE_SOURCE_DIR");
@@ -402,7 +425,7 @@ static int find_shipped(const char *name, char *out, size_t outlen, char *err, s
         return 0;
 #endif
     snprintf(err, errlen,
-             "policy '%s': shipped file %s.lua not found (searched $LLMGATE_POLICY_DIR, <exe dir>/policies, "
+             "policy '%s': shipped file %s.lua not found (searched $LLMGATE_POLICY_DIR, <exe dir>/policies, <exe dir>/../policies, "
              "$LLMGATE_SOURCE_DIR/policies"
 #ifdef LG_INSTALL_POLICY_DIR
              ", " LG_INSTALL_POLICY_DIR
@@ -412,8 +435,8 @@ static int find_shipped(const char *name, char *out, size_t outlen, char *err, s
     return -1;
 }
 
-static int add_policy(struct lg_policy_vm *vm, const char *name, const char *path, const char *base_dir,
-                      const json_t *settings, char *err, size_t errlen)
+static int add_policy(struct lg_policy_vm *vm, const char *name, const char *path, const char *base_dir, const json_t *settings,
+                      char *err, size_t errlen)
 {
     char resolved[PATH_MAX + 256];
     if (path == NULL) {

@@ -955,8 +955,16 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* h2 only over TLS via ALPN; HTTP/1.1 keep-alive for http:// (h2c reuse is broken in 7.88.1, curl #10634) */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Cleartext upstreams get plain HTTP/1.1: with "2TLS" curl 7.88 still treats a half-open http:// connection as
+     * possibly multiplexable and holds concurrent transfers to a new host until the first response starts (their
+     * first-byte deadlines then expire while they wait). */
+    int tls = strncasecmp(req->url, "https://", 8) == 0;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)(tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
+    /* Wait for a possibly-multiplexed connection only where h2 can happen (TLS). For http:// curl 7.88 would still make
+     * concurrent transfers wait for the first connection and then queue some behind it although HTTP/1.1 cannot
+     * multiplex (measured: 5 concurrent SSE transfers used 4 connections, one ran after another finished). */
+    if (tls)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 300L);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);

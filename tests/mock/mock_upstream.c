@@ -467,7 +467,7 @@ static void start_response(h2o_req_t *req, struct resp *r, h2o_generator_t *gen)
     req->res.reason = reason_of(r->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r->ctype, strlen(r->ctype));
     if (r->retry_after > 0) {
-        h2o_iovec_t v = h2o_strdup(&req->pool, "", 16);
+        h2o_iovec_t v = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, 16), 0); /* h2o_add_header does not copy */
         v.len = (size_t)snprintf(v.base, 16, "%d", r->retry_after);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
     }
@@ -1482,6 +1482,12 @@ static int open_listener(const char *address, int port, int reuseport, int *boun
     return fd;
 }
 
+static void on_exit_signal(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
 static void usage_exit(const char *argv0)
 {
     fprintf(stderr, "usage: %s --port N [--address 127.0.0.1] [--threads N] [--quiet]\n", argv0);
@@ -1513,11 +1519,13 @@ int main(int argc, char **argv)
     mallopt(M_TOP_PAD, 16 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     signal(SIGPIPE, SIG_IGN); /* writes to sockets we shut down on purpose ("reset") must not kill us */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by the workers; main waits for them below */
+    /* SIGTERM/SIGINT: exit 0 from whichever thread gets it; nothing is persisted, so no orderly teardown */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_exit_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     h2o_config_init(&config);
     config.max_request_entity_size = MAX_BODY_SIZE;
@@ -1540,9 +1548,7 @@ int main(int argc, char **argv)
     printf("listening on %s:%d\n", address, bound);
     fflush(stdout);
 
-    int sig;
-    sigwait(&sigs, &sig);
-    fflush(stdout);
-    fflush(stderr);
-    _exit(0); /* no orderly teardown of the loops: nothing is persisted */
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(workers[i].tid, NULL);
+    return 0;
 }

@@ -34,7 +34,7 @@ STUB int t_build_request(void *state, const lg_call_t *call, lg_http_req_t *out,
 }
 
 STUB int t_parse_response(void *state, const lg_call_t *call, int status, const char *body, size_t len, json_t **out,
-                            lg_errbuf_t *err)
+                          lg_errbuf_t *err)
 {
     (void)state, (void)call, (void)status, (void)body, (void)len, (void)err;
     *out = NULL;

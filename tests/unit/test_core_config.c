@@ -345,6 +345,24 @@ static void test_config_load_file_resolves_relative_paths(void **state)
     assert_non_null(strstr(err, "missing.json: cannot open config: No such file or directory"));
 }
 
+static void test_config_plugin_path_resolves(void **state)
+{
+    char want[PATH_MAX];
+    (void)state;
+    lg_config_t *conf = assert_config_ok("{\"providers\": [{\"name\": \"a\", \"plugin\": \"lib/a.so\", \"base_url\": \"http://h\"},"
+                                         " {\"name\": \"b\", \"plugin\": \"b.so\", \"base_url\": \"http://h/\"},"
+                                         " {\"name\": \"c\", \"plugin\": \"/opt/c.so\", \"base_url\": \"http://h\"},"
+                                         " {\"name\": \"openai\", \"base_url\": \"http://h\"}]}");
+    snprintf(want, sizeof(want), "%s/lib/a.so", tmpdir);
+    assert_string_equal(conf->providers[0].plugin, want);
+    snprintf(want, sizeof(want), "%s/b.so", tmpdir);
+    assert_string_equal(conf->providers[1].plugin, want);
+    assert_string_equal(conf->providers[1].base_url, "http://h");
+    assert_string_equal(conf->providers[2].plugin, "/opt/c.so");
+    assert_string_equal(conf->providers[3].plugin, "openai"); /* defaults to the provider name */
+    lg_config_free(conf);
+}
+
 /* ---- validation messages ---- */
 
 static void test_config_unknown_keys(void **state)
@@ -632,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults_when_keys_absent),
         cmocka_unit_test(test_config_full_values),
         cmocka_unit_test(test_config_load_file_resolves_relative_paths),
+        cmocka_unit_test(test_config_plugin_path_resolves),
         cmocka_unit_test(test_config_unknown_keys),
         cmocka_unit_test(test_config_bad_base_url),
         cmocka_unit_test(test_config_bad_port),

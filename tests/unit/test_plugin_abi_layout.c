@@ -124,13 +124,12 @@ SIZE(lg_errbuf_t, 256);
 _Static_assert(LG_HTTP_MAX_HEADERS == 32, "LG_HTTP_MAX_HEADERS changed");
 _Static_assert(LG_STREAM_MAX_CHUNKS == 8, "LG_STREAM_MAX_CHUNKS changed");
 _Static_assert(LG_API_CHAT == 0 && LG_API_COMPLETIONS == 1 && LG_API_EMBEDDINGS == 2, "lg_api_kind_t values changed");
-_Static_assert(LG_CAP_CHAT == 1 && LG_CAP_COMPLETIONS == 2 && LG_CAP_EMBEDDINGS == 4 && LG_CAP_STREAM == 8 &&
-                   LG_CAP_LOCAL == 16,
+_Static_assert(LG_CAP_CHAT == 1 && LG_CAP_COMPLETIONS == 2 && LG_CAP_EMBEDDINGS == 4 && LG_CAP_STREAM == 8 && LG_CAP_LOCAL == 16,
                "capability bits changed");
 _Static_assert(LG_LOG_ERR == 0 && LG_LOG_WARN == 1 && LG_LOG_INFO == 2 && LG_LOG_DEBUG == 3, "log levels changed");
 _Static_assert(LG_EINVAL == -1 && LG_ETIMEOUT == -12 && LG_EUPSTREAM == -13 && LG_EOVERLOADED == -14 &&
-                   LG_EUPSTREAM_RATELIMIT == -15 && LG_EBADRESPONSE == -16 && LG_EUPSTREAM_REJECTED == -17 &&
-                   LG_ECONTEXT == -20 && LG_EUNSUPPORTED == -23 && LG_ECONTENT == -25 && LG_EUPSTREAM_AUTH == -26,
+                   LG_EUPSTREAM_RATELIMIT == -15 && LG_EBADRESPONSE == -16 && LG_EUPSTREAM_REJECTED == -17 && LG_ECONTEXT == -20 &&
+                   LG_EUNSUPPORTED == -23 && LG_ECONTENT == -25 && LG_EUPSTREAM_AUTH == -26,
                "error numbers are part of the plugin ABI");
 
 static void test_abi_layout_frozen(void **state)

@@ -266,11 +266,11 @@ static void test_host_api_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_loader_abi_ok_loads),     cmocka_unit_test(test_loader_wrong_major),
-        cmocka_unit_test(test_loader_newer_minor),      cmocka_unit_test(test_loader_missing_entry),
-        cmocka_unit_test(test_loader_init_fails),       cmocka_unit_test(test_loader_small_struct),
+        cmocka_unit_test(test_loader_abi_ok_loads),      cmocka_unit_test(test_loader_wrong_major),
+        cmocka_unit_test(test_loader_newer_minor),       cmocka_unit_test(test_loader_missing_entry),
+        cmocka_unit_test(test_loader_init_fails),        cmocka_unit_test(test_loader_small_struct),
         cmocka_unit_test(test_loader_missing_callbacks), cmocka_unit_test(test_loader_bad_files),
-        cmocka_unit_test(test_loader_resolve),          cmocka_unit_test(test_loader_real_plugins),
+        cmocka_unit_test(test_loader_resolve),           cmocka_unit_test(test_loader_real_plugins),
         cmocka_unit_test(test_host_api_table),
     };
     return cmocka_run_group_tests_name("plugin_loader", tests, setup, NULL);

@@ -4,7 +4,7 @@
  * the loader. tests/data/providers/openai/ holds:
  *   <case>.request.json  {conf?, call, body, expect{rc, url, headers, absent_headers, message}} → <case>.upstream.json
  *   <case>.response.json (raw upstream body)  → <case>.expected.json {kind, status, rc, out | message}
- *   <case>.sse           (raw upstream stream) → <case>.expected.json {kind, chunks, usage, done, error, end}
+ *   stream_<case>.sse    (raw upstream stream) → stream_<case>.expected.json {kind, chunks, usage, done, error, end}
  *   <case>.conf.json     {conf, rc, message}: create() refusals
  *   classify_error.cases.json  [{status, body, err, retryable, provider_code?, message?}]
  */
@@ -27,10 +27,9 @@ static char fixture_dir[1024];
 static const struct {
     const char *name;
     int err;
-} err_names[] = {
-    {"OK", 0},
+} err_names[] = {{"OK", 0},
 #define LG__ERR_NAME(name, num, status, type, msg) {#name, LG_##name},
-    LG_ERRNO_MAP(LG__ERR_NAME)
+                 LG_ERRNO_MAP(LG__ERR_NAME)
 #undef LG__ERR_NAME
 };
 
@@ -152,8 +151,8 @@ static void *create_instance(json_t *conf)
 {
     json_t *def = NULL;
     if (conf == NULL)
-        conf = def = json_pack("{ss ss ss}", "name", "openai", "base_url", "https://api.openai.com/v1", "api_key",
-                               "sk-test-0123456789");
+        conf = def =
+            json_pack("{ss ss ss}", "name", "openai", "base_url", "https://api.openai.com/v1", "api_key", "sk-test-0123456789");
     void *inst = NULL;
     lg_errbuf_t e = {{0}};
     int rc = P->create(conf, &inst, &e);
@@ -245,8 +244,7 @@ static void run_request_case(const char *file, const char *casename)
         {
             const char *v = find_header(&req, hname);
             if (v == NULL || strcmp(v, json_string_value(hval)) != 0)
-                fail_msg("%s: header %s is \"%s\", want \"%s\"", casename, hname, v ? v : "(absent)",
-                         json_string_value(hval));
+                fail_msg("%s: header %s is \"%s\", want \"%s\"", casename, hname, v ? v : "(absent)", json_string_value(hval));
         }
         size_t i;
         json_t *absent;
@@ -317,8 +315,11 @@ static void run_response_case(const char *file, const char *casename)
     json_t *want = load_json(exp);
     void *inst = create_instance(NULL);
     json_t *req_body = json_object();
-    lg_call_t call = {.struct_size = sizeof(call), .kind = kind_from(json_object_get(want, "kind")), .body = req_body,
-                      .upstream_model = "gpt-4o", .public_model = "openai/gpt-4o"};
+    lg_call_t call = {.struct_size = sizeof(call),
+                      .kind = kind_from(json_object_get(want, "kind")),
+                      .body = req_body,
+                      .upstream_model = "gpt-4o",
+                      .public_model = "openai/gpt-4o"};
     json_t *status = json_object_get(want, "status");
     json_t *out = NULL;
     lg_errbuf_t e = {{0}};
@@ -448,8 +449,12 @@ static void run_sse_case(const char *file, const char *casename)
     f.inst = create_instance(NULL);
     f.chunks = json_array();
     json_t *req_body = json_object();
-    lg_call_t call = {.struct_size = sizeof(call), .kind = kind_from(json_object_get(want, "kind")), .stream = 1,
-                      .body = req_body, .upstream_model = "gpt-4o", .public_model = "openai/gpt-4o"};
+    lg_call_t call = {.struct_size = sizeof(call),
+                      .kind = kind_from(json_object_get(want, "kind")),
+                      .stream = 1,
+                      .body = req_body,
+                      .upstream_model = "gpt-4o",
+                      .public_model = "openai/gpt-4o"};
     assert_int_equal(P->stream_begin(f.inst, &call, &f.ss), 0);
     replay_sse(&f, text, len);
 
@@ -548,8 +553,8 @@ static void test_openai_classify_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_openai_request_fixtures),  cmocka_unit_test(test_openai_conf_fixtures),
-        cmocka_unit_test(test_openai_response_fixtures), cmocka_unit_test(test_openai_stream_fixtures),
+        cmocka_unit_test(test_openai_request_fixtures),     cmocka_unit_test(test_openai_conf_fixtures),
+        cmocka_unit_test(test_openai_response_fixtures),    cmocka_unit_test(test_openai_stream_fixtures),
         cmocka_unit_test(test_openai_classify_error_table),
     };
     return cmocka_run_group_tests_name("plugin_openai", tests, setup, teardown);

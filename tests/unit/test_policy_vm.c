@@ -167,19 +167,19 @@ static void expect_refused(const char *src, const char *needle)
 static void test_vm_refuses_bad_files(void **state)
 {
     (void)state;
-    expect_refused("local M = {}\nfunction M.select( return M\n", NULL);                 /* syntax error */
-    expect_refused("local M = {}\nreturn M\n", "select");                                /* missing select */
-    expect_refused("return {select = 1}\n", "select");                                    /* select not a function */
-    expect_refused("return 42\n", "table");                                               /* not a table */
-    expect_refused("return {select = function() end, on_error = 'x'}\n", "on_error");     /* bad hook */
-    expect_refused("return {select = function() end, on_done = {}}\n", "on_done");        /* bad hook */
-    expect_refused("return {select = function() end, VERSION = '1.0'}\n", "VERSION");     /* bad version */
-    expect_refused("return {select = function() end, VERSION = 1}\n", "VERSION");         /* not a string */
+    expect_refused("local M = {}\nfunction M.select( return M\n", NULL);                   /* syntax error */
+    expect_refused("local M = {}\nreturn M\n", "select");                                  /* missing select */
+    expect_refused("return {select = 1}\n", "select");                                     /* select not a function */
+    expect_refused("return 42\n", "table");                                                /* not a table */
+    expect_refused("return {select = function() end, on_error = 'x'}\n", "on_error");      /* bad hook */
+    expect_refused("return {select = function() end, on_done = {}}\n", "on_done");         /* bad hook */
+    expect_refused("return {select = function() end, VERSION = '1.0'}\n", "VERSION");      /* bad version */
+    expect_refused("return {select = function() end, VERSION = 1}\n", "VERSION");          /* not a string */
     expect_refused("return {select = function() end, VERSION = '1.0.0-rc'}\n", "VERSION"); /* trailing junk */
     expect_refused("error('boom at load')\n", "boom at load");                             /* raises */
-    expect_refused("os.execute('true')\nreturn {select = function() end}\n", "os");       /* sandbox at load */
+    expect_refused("os.execute('true')\nreturn {select = function() end}\n", "os");        /* sandbox at load */
     expect_refused("while true do end\n", "budget");                                       /* runaway at load */
-    expect_refused("x = 1\nreturn {select = function() end}\n", "global");                /* no globals */
+    expect_refused("x = 1\nreturn {select = function() end}\n", "global");                 /* no globals */
     expect_refused("\033LJ\002\000binary", NULL);                                          /* bytecode refused */
 
     /* missing file and unknown shipped name */
@@ -230,8 +230,7 @@ static void test_vm_sandbox(void **state)
     char src[512];
     char err[1024];
     for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); ++i) {
-        snprintf(src, sizeof(src),
-                 "local M = {}\nfunction M.select(req, c)\n %s\n return {1}\nend\nreturn M\n", attempts[i]);
+        snprintf(src, sizeof(src), "local M = {}\nfunction M.select(req, c)\n %s\n return {1}\nend\nreturn M\n", attempts[i]);
         lg_policy_vm_t *vm = vm_from(src, 0, 0, err, sizeof(err));
         assert_non_null(vm);
         uint32_t plan[4];
@@ -245,22 +244,21 @@ static void test_vm_sandbox(void **state)
     assert_int_not_equal(access("/tmp/lg_policy_pwned", F_OK), 0);
 
     /* what is allowed works, and each policy has its own copies of the libraries */
-    lg_policy_vm_t *vm =
-        vm_from("local M = {}\n"
-                "string.upper = nil -- patches only this policy's copy\n"
-                "function M.select(req, c)\n"
-                "  local t = {}\n"
-                "  for _, x in ipairs(c) do table.insert(t, x.id) end\n"
-                "  table.sort(t, function(a, b) return a > b end)\n"
-                "  assert(select('#', unpack(t)) == 3 and type(next(c)) == 'number')\n"
-                "  assert(('abc'):upper() == 'ABC' and tonumber('7') == 7 and tostring(1) == '1')\n"
-                "  assert(math.floor(2.5) == 2 and string.format('%d', 3) == '3')\n"
-                "  local ok, e = pcall(error, 'inner')\n"
-                "  assert(not ok and e:find('inner'))\n"
-                "  for k in pairs({a = 1}) do assert(k == 'a') end\n"
-                "  return t\n"
-                "end\nreturn M\n",
-                0, 0, err, sizeof(err));
+    lg_policy_vm_t *vm = vm_from("local M = {}\n"
+                                 "string.upper = nil -- patches only this policy's copy\n"
+                                 "function M.select(req, c)\n"
+                                 "  local t = {}\n"
+                                 "  for _, x in ipairs(c) do table.insert(t, x.id) end\n"
+                                 "  table.sort(t, function(a, b) return a > b end)\n"
+                                 "  assert(select('#', unpack(t)) == 3 and type(next(c)) == 'number')\n"
+                                 "  assert(('abc'):upper() == 'ABC' and tonumber('7') == 7 and tostring(1) == '1')\n"
+                                 "  assert(math.floor(2.5) == 2 and string.format('%d', 3) == '3')\n"
+                                 "  local ok, e = pcall(error, 'inner')\n"
+                                 "  assert(not ok and e:find('inner'))\n"
+                                 "  for k in pairs({a = 1}) do assert(k == 'a') end\n"
+                                 "  return t\n"
+                                 "end\nreturn M\n",
+                                 0, 0, err, sizeof(err));
     if (vm == NULL)
         fail_msg("%s", err);
     uint32_t plan[4];
@@ -277,8 +275,8 @@ static void test_vm_sandbox(void **state)
 static void test_vm_invalid_plans(void **state)
 {
     (void)state;
-    static const char *const rets[] = {"'1'", "{999}", "{}", "nil", "{0}", "{1.5}", "{'1'}", "{1, {}}", "{a = 1}",
-                                       "{-1}", "{0/0}", "{1/0}", "42", "error('no plan')"};
+    static const char *const rets[] = {"'1'",     "{999}",   "{}",   "nil",   "{0}",   "{1.5}", "{'1'}",
+                                       "{1, {}}", "{a = 1}", "{-1}", "{0/0}", "{1/0}", "42",    "error('no plan')"};
     char src[256];
     char err[1024];
     for (size_t i = 0; i < sizeof(rets) / sizeof(rets[0]); ++i) {
@@ -343,7 +341,7 @@ static void test_vm_runaway_loop(void **state)
     assert_int_equal(lg_policy_error_count(vm), 3);
     lg_policy_vm_destroy(vm);
 
-    /* an enormous instruction budget still stops at the wall-clock deadline */
+    /* an enormous instruction budget still stops at the deadline */
     vm = vm_from("return {select = function() while true do end end}\n", 0, 4000000000u, err, sizeof(err));
     assert_non_null(vm);
     uint32_t plan[4];
@@ -359,18 +357,19 @@ static void test_vm_memory_bomb(void **state)
 {
     (void)state;
     char err[1024];
-    lg_policy_vm_t *vm = vm_from("local M = {}\n"
-                                 "function M.select(req, c)\n"
-                                 "  if req.model == 'concat' then local s = 'x' while true do s = s .. s end end\n"
-                                 "  if req.model == 'table' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end\n"
-                                 "  if req.model == 'rep' then local s = string.rep('x', 2^30) return {#s} end\n"
-                                 "  if req.model == 'caught' then\n"
-                                 "    local ok = pcall(function() local s = 'x' while true do s = s .. s end end)\n"
-                                 "    return {ok and 1 or 3}\n"
-                                 "  end\n"
-                                 "  return {1}\n"
-                                 "end\nreturn M\n",
-                                 4, 100000000, err, sizeof(err));
+    lg_policy_vm_t *vm =
+        vm_from("local M = {}\n"
+                "function M.select(req, c)\n"
+                "  if req.model == 'concat' then local s = 'x' while true do s = s .. s end end\n"
+                "  if req.model == 'table' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end\n"
+                "  if req.model == 'rep' then local s = string.rep('x', 2^30) return {#s} end\n"
+                "  if req.model == 'caught' then\n"
+                "    local ok = pcall(function() local s = 'x' while true do s = s .. s end end)\n"
+                "    return {ok and 1 or 3}\n"
+                "  end\n"
+                "  return {1}\n"
+                "end\nreturn M\n",
+                4, 100000000, err, sizeof(err));
     assert_non_null(vm);
     static const char *const models[] = {"concat", "table", "rep", "caught"};
     for (size_t i = 0; i < 4; ++i) {
@@ -439,9 +438,20 @@ static void test_vm_request_fields(void **state)
     assert_non_null(prov);
     static const char *const models[] = {"m/y", "m/z"};
     static const char *const hn[] = {"x-route-hint"}, *const hv[] = {"cheap"};
-    lg_policy_req_t req = {.model = "m/x", .models = models, .num_models = 2, .variant = "nitro", .provider = prov,
-                           .sort = "throughput", .stream = 1, .has_tools = 0, .max_tokens = 100, .prompt_tokens = 12,
-                           .key_id = "k1", .header_names = hn, .header_values = hv, .num_headers = 1};
+    lg_policy_req_t req = {.model = "m/x",
+                           .models = models,
+                           .num_models = 2,
+                           .variant = "nitro",
+                           .provider = prov,
+                           .sort = "throughput",
+                           .stream = 1,
+                           .has_tools = 0,
+                           .max_tokens = 100,
+                           .prompt_tokens = 12,
+                           .key_id = "k1",
+                           .header_names = hn,
+                           .header_values = hv,
+                           .num_headers = 1};
     uint32_t plan[4];
     size_t n;
     int rc = lg_policy_select(vm, "t", &req, c, 3, plan, 4, &n, err, sizeof(err));
@@ -474,16 +484,14 @@ static void test_vm_on_error_actions(void **state)
                                  "end\nreturn M\n",
                                  0, 0, err, sizeof(err));
     assert_non_null(vm);
-    lg_policy_error_t e = {.status = 429, .error_type = "rate_limit_exceeded", .retryable = 1, .retry_after_ms = 1500,
-                           .provider_code = "slow_down"};
-    lg_policy_error_t e_fatal = {.status = 400, .error_type = "invalid_request", .retryable = 0,
-                                 .retry_after_ms = -1, .provider_code = ""};
-    static const lg_policy_action_t expect_retryable[] = {LG_POLICY_RETRY, LG_POLICY_NEXT, LG_POLICY_STOP,
-                                                          LG_POLICY_NEXT,  LG_POLICY_NEXT, LG_POLICY_NEXT,
-                                                          LG_POLICY_NEXT,  LG_POLICY_RETRY};
-    static const lg_policy_action_t expect_fatal[] = {LG_POLICY_RETRY, LG_POLICY_NEXT, LG_POLICY_STOP,
-                                                      LG_POLICY_STOP,  LG_POLICY_STOP, LG_POLICY_STOP,
-                                                      LG_POLICY_STOP};
+    lg_policy_error_t e = {
+        .status = 429, .error_type = "rate_limit_exceeded", .retryable = 1, .retry_after_ms = 1500, .provider_code = "slow_down"};
+    lg_policy_error_t e_fatal = {
+        .status = 400, .error_type = "invalid_request", .retryable = 0, .retry_after_ms = -1, .provider_code = ""};
+    static const lg_policy_action_t expect_retryable[] = {LG_POLICY_RETRY, LG_POLICY_NEXT, LG_POLICY_STOP, LG_POLICY_NEXT,
+                                                          LG_POLICY_NEXT,  LG_POLICY_NEXT, LG_POLICY_NEXT, LG_POLICY_RETRY};
+    static const lg_policy_action_t expect_fatal[] = {LG_POLICY_RETRY, LG_POLICY_NEXT, LG_POLICY_STOP, LG_POLICY_STOP,
+                                                      LG_POLICY_STOP,  LG_POLICY_STOP, LG_POLICY_STOP};
     for (uint32_t i = 0; i < 8; ++i) {
         lg_policy_attempt_t a = {.n = i + 1, .id = 2, .tries = 3};
         assert_int_equal(lg_policy_on_error(vm, "t", &req0, &a, &e), expect_retryable[i]);
@@ -520,8 +528,15 @@ static void test_vm_on_done(void **state)
                                  "end\nreturn M\n",
                                  0, 0, err, sizeof(err));
     assert_non_null(vm);
-    lg_policy_result_t r = {.ok = 1, .id = 1, .attempts = 2, .status = 200, .error_type = NULL, .prompt_tokens = 10,
-                            .completion_tokens = 7, .ttft_ms = 12.5, .latency_ms = 99};
+    lg_policy_result_t r = {.ok = 1,
+                            .id = 1,
+                            .attempts = 2,
+                            .status = 200,
+                            .error_type = NULL,
+                            .prompt_tokens = 10,
+                            .completion_tokens = 7,
+                            .ttft_ms = 12.5,
+                            .latency_ms = 99};
     lg_policy_on_done(vm, "t", &req0, &r);
     lg_policy_on_done(vm, "t", &req0, &r);
     uint32_t plan[4];
@@ -546,32 +561,32 @@ static void test_vm_lg_module(void **state)
     json_error_t jerr;
     json_t *settings = json_loads("{\"boost\":{\"alpha\":2},\"list\":[10,20,30],\"name\":\"x\"}", 0, &jerr);
     lg_policy_conf_t pc = {.name = (char *)"t",
-                           .path = (char *)write_tmp(
-                               "local lg = lg\n"
-                               "local M = {}\n"
-                               "function M.select()\n"
-                               "  assert(lg.conf.boost.alpha == 2 and lg.conf.name == 'x', 'conf')\n"
-                               "  local sum = 0\n"
-                               "  for _, v in ipairs(lg.conf.list) do sum = sum + v end\n"
-                               "  assert(sum == 60 and lg.len(lg.conf.list) == 3, 'ipairs/len')\n"
-                               "  local keys = 0\n"
-                               "  for k, v in pairs(lg.conf) do keys = keys + 1 end\n"
-                               "  assert(keys == 3, 'pairs')\n"
-                               "  assert(not pcall(function() lg.conf.name = 'y' end), 'read-only')\n"
-                               "  assert(not pcall(function() lg.conf.boost.beta = 1 end), 'read-only nested')\n"
-                               "  assert(lg.conf.name == 'x')\n"
-                               "  for _ = 1, 100 do\n"
-                               "    local r = lg.random()\n"
-                               "    assert(r >= 0 and r < 1, 'random')\n"
-                               "    local k = lg.random(3)\n"
-                               "    assert(k >= 1 and k <= 3 and k % 1 == 0, 'random(m)')\n"
-                               "    local j = lg.random(5, 6)\n"
-                               "    assert(j == 5 or j == 6, 'random(m, n)')\n"
-                               "  end\n"
-                               "  assert(lg.now_ms() > 1.6e12, 'now_ms')\n"
-                               "  lg.log('info', 'hello from policy')\n"
-                               "  return {1}\n"
-                               "end\nreturn M\n"),
+                           .path =
+                               (char *)write_tmp("local lg = lg\n"
+                                                 "local M = {}\n"
+                                                 "function M.select()\n"
+                                                 "  assert(lg.conf.boost.alpha == 2 and lg.conf.name == 'x', 'conf')\n"
+                                                 "  local sum = 0\n"
+                                                 "  for _, v in ipairs(lg.conf.list) do sum = sum + v end\n"
+                                                 "  assert(sum == 60 and lg.len(lg.conf.list) == 3, 'ipairs/len')\n"
+                                                 "  local keys = 0\n"
+                                                 "  for k, v in pairs(lg.conf) do keys = keys + 1 end\n"
+                                                 "  assert(keys == 3, 'pairs')\n"
+                                                 "  assert(not pcall(function() lg.conf.name = 'y' end), 'read-only')\n"
+                                                 "  assert(not pcall(function() lg.conf.boost.beta = 1 end), 'read-only nested')\n"
+                                                 "  assert(lg.conf.name == 'x')\n"
+                                                 "  for _ = 1, 100 do\n"
+                                                 "    local r = lg.random()\n"
+                                                 "    assert(r >= 0 and r < 1, 'random')\n"
+                                                 "    local k = lg.random(3)\n"
+                                                 "    assert(k >= 1 and k <= 3 and k % 1 == 0, 'random(m)')\n"
+                                                 "    local j = lg.random(5, 6)\n"
+                                                 "    assert(j == 5 or j == 6, 'random(m, n)')\n"
+                                                 "  end\n"
+                                                 "  assert(lg.now_ms() > 1.6e12, 'now_ms')\n"
+                                                 "  lg.log('info', 'hello from policy')\n"
+                                                 "  return {1}\n"
+                                                 "end\nreturn M\n"),
                            .settings = settings};
     conf.policies = &pc;
     conf.num_policies = 1;
@@ -631,12 +646,12 @@ static void test_vm_error_log_rate_limited(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vm_loads_and_selects),   cmocka_unit_test(test_vm_refuses_bad_files),
-        cmocka_unit_test(test_vm_sandbox),             cmocka_unit_test(test_vm_invalid_plans),
-        cmocka_unit_test(test_vm_runaway_loop),        cmocka_unit_test(test_vm_memory_bomb),
-        cmocka_unit_test(test_vm_request_fields),      cmocka_unit_test(test_vm_on_error_actions),
-        cmocka_unit_test(test_vm_on_done),             cmocka_unit_test(test_vm_lg_module),
-        cmocka_unit_test(test_vm_random_is_seeded),    cmocka_unit_test(test_vm_error_log_rate_limited),
+        cmocka_unit_test(test_vm_loads_and_selects), cmocka_unit_test(test_vm_refuses_bad_files),
+        cmocka_unit_test(test_vm_sandbox),           cmocka_unit_test(test_vm_invalid_plans),
+        cmocka_unit_test(test_vm_runaway_loop),      cmocka_unit_test(test_vm_memory_bomb),
+        cmocka_unit_test(test_vm_request_fields),    cmocka_unit_test(test_vm_on_error_actions),
+        cmocka_unit_test(test_vm_on_done),           cmocka_unit_test(test_vm_lg_module),
+        cmocka_unit_test(test_vm_random_is_seeded),  cmocka_unit_test(test_vm_error_log_rate_limited),
     };
     return cmocka_run_group_tests_name("policy_vm", tests, setup, teardown);
 }

@@ -382,6 +382,11 @@ static void on_resume_timer(uv_timer_t *t)
     }
 }
 
+static int t_on_head(void *ctx, lg_xfer_t *x, int status);
+static int t_on_data(void *ctx, lg_xfer_t *x, const char *data, size_t len);
+static void t_on_done(void *ctx, lg_xfer_t *x, int result, const char *msg);
+static const lg_xfer_callbacks_t CBS = {t_on_head, t_on_data, t_on_done};
+
 static int t_on_head(void *ctx, lg_xfer_t *x, int status)
 {
     struct rec *r = ctx;
@@ -445,9 +450,6 @@ static int t_on_data(void *ctx, lg_xfer_t *x, const char *data, size_t len)
     return 0;
 }
 
-static void t_on_done(void *ctx, lg_xfer_t *x, int result, const char *msg);
-
-static const lg_xfer_callbacks_t CBS = {t_on_head, t_on_data, t_on_done};
 
 static lg_xfer_t *start(struct fx *f, struct rec *r, const char *path, const lg_xfer_opts_t *o)
 {
@@ -804,7 +806,8 @@ static void test_client_cancel_in_on_data(void **state)
     struct rec r = {0};
     r.cancel_at_data = 1;
     start(f, &r, "/chunked", NULL);
-    run_until(f, NULL, 0, 150); /* long enough for all chunks */
+    run_until(f, &r.datas, 1, 5000);
+    run_until(f, NULL, 0, 80); /* the server would have sent every chunk by now */
     assert_int_equal(r.heads, 1);
     assert_int_equal(r.datas, 1);
     assert_int_equal(r.dones, 0);
@@ -818,7 +821,8 @@ static void test_client_cancel_in_on_head(void **state)
     struct rec r = {0};
     r.cancel_at_head = 1;
     start(f, &r, "/chunked", NULL);
-    run_until(f, NULL, 0, 100);
+    run_until(f, &r.heads, 1, 5000);
+    run_until(f, NULL, 0, 80);
     assert_int_equal(r.heads, 1);
     assert_int_equal(r.datas, 0);
     assert_int_equal(r.dones, 0);
@@ -915,6 +919,49 @@ static void test_client_start_from_callback(void **state)
     rec_free(&b);
 }
 
+static void test_client_concurrent(void **state)
+{
+    struct fx *f = *state;
+    struct rec r[5];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < 5; i++)
+        start(f, &r[i], "/chunked", NULL);
+    for (int i = 0; i < 5; i++)
+        run_until(f, &r[i].dones, 1, 5000);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(r[i].result, 0);
+        assert_string_equal(r[i].body, "data: chunk-0\n\ndata: chunk-1\n\ndata: chunk-2\n\ndata: chunk-3\n\ndata: chunk-4\n\n");
+        rec_free(&r[i]);
+    }
+    assert_int_equal(f->srv.accepted, 5); /* HTTP/1.1: one connection per concurrent transfer */
+}
+
+static void test_client_host_connection_cap(void **state)
+{
+    struct fx *f = *state;
+    lg_upclient_opts_t o = {.max_host_connections = 2, .max_total_connections = 4, .max_connects = 4};
+    lg_upclient_t *main_client = f->client;
+    struct rec r[6];
+    int closed_before = f->closed;
+    memset(r, 0, sizeof(r));
+    f->client = lg_upclient_create(&f->loop, &o);
+    assert_non_null(f->client);
+    for (int i = 0; i < 6; i++)
+        start(f, &r[i], "/chunked", NULL);
+    for (int i = 0; i < 6; i++)
+        run_until(f, &r[i].dones, 1, 5000);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].result, 0);
+        rec_free(&r[i]);
+    }
+    assert_int_equal(f->srv.accepted, 2);
+    lg_upclient_destroy(f->client, on_client_closed, f);
+    run_until(f, &f->closed, closed_before + 1, 2000);
+    assert_int_equal(f->closed, closed_before + 1);
+    f->client = main_client;
+    f->closed = closed_before;
+}
+
 /* cancel / abort inside on_data while curl re-delivers held bytes after a resume (inside curl_easy_pause) */
 static void test_client_cancel_during_redelivery(void **state)
 {
@@ -923,7 +970,8 @@ static void test_client_cancel_during_redelivery(void **state)
     r.pause_each = 1;
     r.cancel_at_data = 3;
     start(f, &r, "/big", NULL);
-    run_until(f, NULL, 0, 100);
+    run_until(f, &r.datas, 3, 5000);
+    run_until(f, NULL, 0, 30);
     assert_int_equal(r.datas, 3);
     assert_int_equal(r.dones, 0);
     assert_int_equal(lg_upclient_active(f->client), 0);
@@ -978,9 +1026,11 @@ static void test_client_destroy_in_flight(void **state)
     struct fx *f = *state;
     struct rec a = {0}, b = {0}, c = {0}, d = {0};
     start(f, &a, "/slowhead", NULL);
-    start(f, &b, "/chunked", NULL);
+    start(f, &b, "/stall", NULL);
     start(f, &c, "/drip", NULL);
-    run_until(f, NULL, 0, 40);
+    run_until(f, &b.datas, 1, 5000); /* mid-body */
+    run_until(f, &c.datas, 1, 5000);
+    assert_int_equal(b.heads + c.heads, 2);
     start(f, &d, "/ok", NULL); /* not even connected yet */
     assert_int_equal(lg_upclient_active(f->client), 4);
     lg_upclient_destroy(f->client, on_client_closed, f);
@@ -1051,6 +1101,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_pause_resume_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_pause_resume_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_start_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_host_connection_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cancel_during_redelivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_abort_during_redelivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_crlf_rejected, setup, teardown),
