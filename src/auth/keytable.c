@@ -6,7 +6,6 @@
  * spinlock. No disk, no allocation on admit/settle.
  */
 #include <assert.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,32 +32,32 @@
 #define COUNT_MASK (VERSION_ALIGN - 1)
 
 struct key_live {
-    atomic_uint refs;       /* entries (of any version) pointing here */
-    atomic_flag lock;       /* guards everything below */
-    int removed;            /* absent from the latest load */
+    atomic_uint refs; /* entries (of any version) pointing here */
+    atomic_flag lock; /* guards everything below */
+    int removed;      /* absent from the latest load */
     int disabled;
-    int64_t expires_at;     /* unix seconds, 0 = never */
+    int64_t expires_at;        /* unix seconds, 0 = never */
     int64_t credit_limit_pico; /* -1 = unlimited */
     lg_reset_period_t period;
-    uint32_t rpm, tpm;      /* 0 = unlimited (bucket unused) */
+    uint32_t rpm, tpm; /* 0 = unlimited (bucket unused) */
     lg_bucket_t rpm_b, tpm_b;
-    int64_t used_pico;      /* credit used since period_start_ms */
+    int64_t used_pico;       /* credit used since period_start_ms */
     int64_t period_start_ms; /* INT64_MIN for LG_RESET_NONE */
 };
 
 struct lg_key_entry {
     atomic_uint refs;
-    lg_key_record_t *rec; /* immutable deep copy, owned */
+    lg_key_record_t *rec;  /* immutable deep copy, owned */
     struct key_live *live; /* one reference */
 };
 
 struct version {
     atomic_int_fast64_t inner; /* split refcount, see put_version() */
     size_t n;
-    lg_key_entry_t **entries;  /* n, one reference each */
-    size_t mask;               /* both indexes have mask + 1 slots (power of two, >= 2n) */
-    lg_key_entry_t **by_hash;  /* open addressing on the first 8 bytes of the SHA-256 */
-    lg_key_entry_t **by_id;    /* open addressing on FNV-1a of the id */
+    lg_key_entry_t **entries; /* n, one reference each */
+    size_t mask;              /* both indexes have mask + 1 slots (power of two, >= 2n) */
+    lg_key_entry_t **by_hash; /* open addressing on the first 8 bytes of the SHA-256 */
+    lg_key_entry_t **by_id;   /* open addressing on FNV-1a of the id */
 };
 
 struct lg_keytable {

@@ -91,14 +91,14 @@ const lg_key_record_t *lg_key_entry_record(const lg_key_entry_t *e);
 
 /** Outcome of lg_key_admit; also the input for 401/402/429 responses and X-RateLimit-* headers. */
 typedef struct lg_admit {
-    int err;                 /**< 0, LG_EAUTH (disabled/expired/removed), LG_ECREDIT (credit exhausted), LG_ERATELIMIT */
-    const char *reason;      /**< NULL on success, else "disabled", "expired", "removed", "credit", "rpm", "tpm" (static) */
-    int64_t retry_after_ms;  /**< LG_ERATELIMIT: ms until a retry can pass (>= 1, round up for Retry-After seconds);
-                                  0 otherwise */
-    int64_t limit;           /**< X-RateLimit-Limit: the limit that decided (rpm on success/other errors, tpm if it
-                                  decided or there is no rpm); -1 = no rate limit on this key */
-    int64_t remaining;       /**< X-RateLimit-Remaining: whole tokens left in that bucket (>= 0); -1 if no limit */
-    int64_t reset_unix_ms;   /**< X-RateLimit-Reset: Unix ms when that bucket is full again; 0 if no limit */
+    int err;                /**< 0, LG_EAUTH (disabled/expired/removed), LG_ECREDIT (credit exhausted), LG_ERATELIMIT */
+    const char *reason;     /**< NULL on success, else "disabled", "expired", "removed", "credit", "rpm", "tpm" (static) */
+    int64_t retry_after_ms; /**< LG_ERATELIMIT: ms until a retry can pass (>= 1, round up for Retry-After seconds);
+                                 0 otherwise */
+    int64_t limit;          /**< X-RateLimit-Limit: the limit that decided (rpm on success/other errors, tpm if it
+                                 decided or there is no rpm); -1 = no rate limit on this key */
+    int64_t remaining;      /**< X-RateLimit-Remaining: whole tokens left in that bucket (>= 0); -1 if no limit */
+    int64_t reset_unix_ms;  /**< X-RateLimit-Reset: Unix ms when that bucket is full again; 0 if no limit */
 } lg_admit_t;
 
 /**

@@ -48,6 +48,7 @@ typedef struct lg_exchange {
     int64_t start_us, ttft_us;
     const char *route;
     int anthropic;                 /* /v1/messages: Anthropic request and response shapes */
+    uint64_t conn_id;
     lg_anthropic_stream_t *astream; /* Anthropic event writer, created with the SSE response */
     char msg_id[40];
 
@@ -56,6 +57,7 @@ typedef struct lg_exchange {
     lg_route_ref_t refs[LG_MAX_CANDIDATES];
     size_t num_cands;
     lg_policy_req_t preq;
+    char *preq_block; /* strings behind preq (owned) */
     const char *policy;
     uint32_t plan[MAX_PLAN];
     size_t plan_len, plan_pos;
@@ -148,6 +150,7 @@ static void exchange_free(lg_exchange_t *x)
     json_decref(x->usage);
     json_decref(x->attempts);
     lg_gen_request_dispose(&x->r);
+    free(x->preq_block);
     free(x->local.body);
     if (x->astream != NULL)
         lg_anthropic_stream_destroy(x->astream);
@@ -178,6 +181,8 @@ static void on_req_dispose(void *p)
 {
     lg_exchange_t *x = *(lg_exchange_t **)p;
     enter(x);
+    if (!x->finished && x->status == 0)
+        lg_abuse_note_cancel(&x->w->abuse, x->conn_id, lg_now_ms());
     x->req = NULL;
     teardown(x);
     leave(x);
@@ -1417,22 +1422,48 @@ static void waitq_kick(lg_worker_t *w, uint64_t first_ms)
 
 /* ---- entry ---- */
 
+/** The policy's view of the request. Strings are copied into one block owned by the exchange: on_error and on_done run
+ * later, after other requests of this worker have come and gone. */
 static void build_policy_req(lg_exchange_t *x)
 {
     lg_policy_req_t *p = &x->preq;
     const lg_config_t *conf = x->rt->snap->conf;
-    static _Thread_local char model_buf[LG_MAX_MODELS + 1][256];
-    static _Thread_local const char *fallbacks[LG_MAX_MODELS];
-    for (size_t i = 0; i < x->r.num_models; ++i) {
-        size_t n = x->r.model_lens[i] < 255 ? x->r.model_lens[i] : 255;
-        memcpy(model_buf[i], x->r.models[i], n);
-        model_buf[i][n] = '\0';
-        if (i > 0)
-            fallbacks[i - 1] = model_buf[i];
+    const char *hv[16];
+    size_t hl[16], nh = 0, need = 0;
+    const char *hn[16];
+    for (size_t i = 0; conf->expose_headers != NULL && conf->expose_headers[i] != NULL && nh < 16; ++i) {
+        size_t len;
+        const char *v = lg_req_header(x->req, conf->expose_headers[i], &len);
+        if (v == NULL)
+            continue;
+        hn[nh] = conf->expose_headers[i];
+        hv[nh] = v;
+        hl[nh] = len < 1024 ? len : 1024;
+        need += hl[nh] + 1;
+        ++nh;
     }
-    /* the policy runs synchronously inside this request's handler, so thread-local name buffers are enough */
-    p->model = model_buf[0];
-    p->models = fallbacks;
+    for (size_t i = 0; i < x->r.num_models; ++i)
+        need += x->r.model_lens[i] + 1;
+    size_t ptrs = (x->r.num_models + 2 * nh) * sizeof(char *);
+    char *block = lg_malloc(ptrs + need);
+    const char **models = (const char **)block, **names = models + x->r.num_models, **values = names + nh;
+    char *str = block + ptrs;
+    x->preq_block = block;
+    for (size_t i = 0; i < x->r.num_models; ++i) {
+        memcpy(str, x->r.models[i], x->r.model_lens[i]);
+        str[x->r.model_lens[i]] = '\0';
+        models[i] = str;
+        str += x->r.model_lens[i] + 1;
+    }
+    for (size_t i = 0; i < nh; ++i) {
+        memcpy(str, hv[i], hl[i]);
+        str[hl[i]] = '\0';
+        names[i] = hn[i]; /* config strings: the runtime (and so the config) outlives the exchange */
+        values[i] = str;
+        str += hl[i] + 1;
+    }
+    p->model = models[0];
+    p->models = models + 1;
     p->num_models = x->r.num_models - 1;
     p->variant = x->r.variant;
     p->provider = x->r.provider;
@@ -1442,24 +1473,8 @@ static void build_policy_req(lg_exchange_t *x)
     p->max_tokens = x->r.max_tokens;
     p->prompt_tokens = x->r.prompt_tokens_estimate;
     p->session_id = x->r.session_id;
-    static _Thread_local const char *hnames[16], *hvalues[16];
-    static _Thread_local char hbuf[16][256];
-    size_t nh = 0;
-    for (size_t i = 0; conf->expose_headers != NULL && conf->expose_headers[i] != NULL && nh < 16; ++i) {
-        size_t len;
-        const char *v = lg_req_header(x->req, conf->expose_headers[i], &len);
-        if (v == NULL)
-            continue;
-        if (len > 255)
-            len = 255;
-        memcpy(hbuf[nh], v, len);
-        hbuf[nh][len] = '\0';
-        hnames[nh] = conf->expose_headers[i];
-        hvalues[nh] = hbuf[nh];
-        ++nh;
-    }
-    p->header_names = hnames;
-    p->header_values = hvalues;
+    p->header_names = names;
+    p->header_values = values;
     p->num_headers = nh;
     const lg_model_conf_t *m = &conf->models[x->refs[0].model_index];
     x->policy = m->policy != NULL ? m->policy : conf->default_policy;
@@ -1508,8 +1523,14 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
             lg_respond_error(req, LG_ETOOLARGE, 413, msg, NULL);
         return;
     }
+    if (lg_abuse_blocked(&w->abuse, req->conn->id, lg_now_ms())) {
+        /* rapid reset: refuse before any parsing, routing or upstream work */
+        lg_respond_error(req, LG_ERATELIMIT, 429, "too many cancelled requests on this connection", NULL);
+        return;
+    }
     lg_exchange_t *x = lg_malloc(sizeof(*x));
     memset(x, 0, sizeof(*x));
+    x->conn_id = req->conn->id;
     x->w = w;
     x->rt = lg_runtime_ref(w->rt);
     x->req = req;

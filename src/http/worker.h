@@ -12,6 +12,7 @@
 #include <h2o.h>
 #include <uv.h>
 #include "core/snapshot.h"
+#include "http/abuse.h"
 #include "policy/policy.h"
 #include "upstream/client.h"
 
@@ -51,6 +52,7 @@ typedef struct lg_worker {
     uv_timer_t waitq_timer;
     int waitq_timer_active;
     int ready; /* loop started; set before the main thread continues */
+    lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
 } lg_worker_t;
 
 /** Take / drop a request's reference on a runtime (worker thread). */

@@ -842,7 +842,7 @@ static struct merged *merge_table(size_t off, fold_key_fn fold_key, size_t *n)
             uint64_t sum = 0;
             for (uint32_t j = 0; j < t->nv; j++)
                 sum |= atomic_load_explicit(&v[j], memory_order_relaxed);
-            if (sum != 0 || atomic_load_explicit(&t->overflow, memory_order_relaxed) != 0)
+            if (sum != 0) /* only fold cells that were used */
                 mm_add(&m, fold_key(f), v, t->nv);
         }
     }

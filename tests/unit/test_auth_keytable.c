@@ -22,9 +22,9 @@
 #include "auth/keytable.h"
 #include "llmgate/error.h"
 
-#define T0 INT64_C(1710072000000)          /* Sun 2024-03-10 12:00:00 UTC */
-#define MIDNIGHT INT64_C(1710115200000)    /* Mon 2024-03-11 00:00:00 UTC */
-#define PICO INT64_C(1000000000000)        /* 1 USD */
+#define T0 INT64_C(1710072000000)       /* Sun 2024-03-10 12:00:00 UTC */
+#define MIDNIGHT INT64_C(1710115200000) /* Mon 2024-03-11 00:00:00 UTC */
+#define PICO INT64_C(1000000000000)     /* 1 USD */
 
 /* A record with the given secret; the test keeps the secret, the record only its hash. */
 static lg_key_record_t *mk(const char *id, const char *secret)
@@ -630,9 +630,9 @@ static void test_keytable_stress_reload(void **state)
     for (int i = 0; i < WORKERS; ++i)
         pthread_join(w[i], NULL);
 
-    print_message("stress: %ld lookups, %ld admitted, %ld refused, %ld flaky misses, %d reloads\n",
-                  (long)atomic_load(&s.lookups), (long)atomic_load(&s.admitted), (long)atomic_load(&s.refused),
-                  (long)atomic_load(&s.misses), atomic_load(&s.reloads_done));
+    print_message("stress: %ld lookups, %ld admitted, %ld refused, %ld flaky misses, %d reloads\n", (long)atomic_load(&s.lookups),
+                  (long)atomic_load(&s.admitted), (long)atomic_load(&s.refused), (long)atomic_load(&s.misses),
+                  atomic_load(&s.reloads_done));
     assert_int_equal(atomic_load(&s.reloads_done), RELOADS);
     assert_true(atomic_load(&s.admitted) <= STRESS_RPM);
     if (atomic_load(&s.refused) > 0)
