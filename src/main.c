@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "http/server.h"
 #include "llmgate/version.h"
+#include "metrics/metrics.h"
 #include "upstream/client.h"
 
 static const char *config_path;
@@ -123,7 +124,12 @@ int main(int argc, char **argv)
     }
 
     lg_upclient_global_init();
-    lg_snapshot_t *snap = load_snapshot(config_path, err, sizeof(err));
+    lg_config_t *conf = lg_config_load(config_path, err, sizeof(err));
+    /* one metrics shard per worker; they must exist before the snapshot registers its label names. The worker count
+     * is fixed for the life of the process (a reload cannot change it). */
+    if (conf != NULL)
+        lg_metrics_init(conf->workers);
+    lg_snapshot_t *snap = conf != NULL ? lg_snapshot_create(conf, generation, err, sizeof(err)) : NULL;
     if (snap == NULL) {
         fprintf(stderr, "llmgate: %s: %s\n", config_path != NULL ? config_path : "embedded default config", err);
         return 1;

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/util.h"
+#include "metrics/metrics.h"
 #include "policy/policy.h"
 
 static const lg_snapshot_t *sort_ctx;
@@ -137,6 +138,12 @@ lg_snapshot_t *lg_snapshot_create(lg_config_t *conf, uint64_t generation, char *
         for (size_t ei = 0; ei < m->num_endpoints; ++ei)
             s->estats[mi][ei] = lg_stats_endpoint(conf->providers[m->endpoints[ei].provider_index].name, m->endpoints[ei].upstream_model);
     }
+    s->model_metric_id = lg_malloc((conf->num_models + 1) * sizeof(int));
+    s->provider_metric_id = lg_malloc((conf->num_providers + 1) * sizeof(int));
+    for (size_t i = 0; i < conf->num_models; ++i)
+        s->model_metric_id[i] = lg_metrics_model_id(conf->models[i].id);
+    for (size_t i = 0; i < conf->num_providers; ++i)
+        s->provider_metric_id[i] = lg_metrics_provider_id(conf->providers[i].name);
     s->model_sorted = lg_malloc((conf->num_models + 1) * sizeof(size_t));
     for (size_t i = 0; i < conf->num_models; ++i)
         s->model_sorted[i] = i;
@@ -175,6 +182,8 @@ void lg_snapshot_unref(lg_snapshot_t *s)
     free(s->pstats);
     free(s->estats);
     free(s->model_sorted);
+    free(s->model_metric_id);
+    free(s->provider_metric_id);
     free(s->models_json);
     lg_config_free(s->conf);
     free(s);

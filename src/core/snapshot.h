@@ -25,6 +25,8 @@ typedef struct lg_snapshot {
     char *models_json;              /* body of GET /v1/models */
     size_t models_json_len;
     size_t *model_sorted; /* model indices sorted by id, for bsearch */
+    int *model_metric_id;    /* [num_models] label ids in the metrics registry */
+    int *provider_metric_id; /* [num_providers] */
 } lg_snapshot_t;
 
 /** Build a snapshot; takes ownership of conf (freed on failure too). Loads plugins (a required provider whose plugin fails

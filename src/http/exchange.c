@@ -25,6 +25,7 @@
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
+#include "metrics/metrics.h"
 #include "router/cost.h"
 #include "router/router.h"
 #include "upstream/sse.h"
@@ -121,6 +122,7 @@ typedef struct lg_exchange {
     int status; /* status sent (or to log) */
     int64_t cost_pico;
     int served; /* candidate index that produced the answer, -1 */
+    int last_cand; /* candidate of the latest attempt, -1 */
     int logged;
 
     /* lifetime */
@@ -451,6 +453,29 @@ static void reset_attempt(lg_exchange_t *x)
     release_slot(x);
 }
 
+static int metric_model(const lg_exchange_t *x, int idx)
+{
+    return idx >= 0 ? x->rt->snap->model_metric_id[x->refs[idx].model_index] : 0;
+}
+
+static int metric_provider(const lg_exchange_t *x, int idx)
+{
+    return idx >= 0 ? x->rt->snap->provider_metric_id[x->refs[idx].provider_index] : 0;
+}
+
+static void record_metrics(lg_exchange_t *x, int64_t now_us, const lg_usage_t *u)
+{
+    static const lg_route_t routes[] = {LG_ROUTE_CHAT, LG_ROUTE_COMPLETIONS, LG_ROUTE_EMBEDDINGS};
+    lg_route_t route = x->anthropic ? LG_ROUTE_MESSAGES : routes[x->r.kind];
+    int idx = x->served >= 0 ? x->served : x->last_cand;
+    int model = idx >= 0 ? metric_model(x, idx) : x->num_cands != 0 ? metric_model(x, 0) : 0;
+    lg_metrics_request(x->w->index, route, model, metric_provider(x, idx), x->status, (double)(now_us - x->start_us) / 1e6,
+                       x->ttft_us != 0 ? (double)(x->ttft_us - x->start_us) / 1e6 : -1, u->prompt_tokens, u->completion_tokens,
+                       x->cost_pico, x->r.stream);
+    if (x->served >= 0 && x->attempt_n > 1)
+        lg_metrics_fallback(x->w->index, model);
+}
+
 static void access_log(lg_exchange_t *x)
 {
     if (x->logged)
@@ -475,6 +500,7 @@ static void access_log(lg_exchange_t *x)
                                   .latency_ms = (double)(now - x->start_us) / 1000.0};
         lg_policy_on_done(x->rt->vm, x->policy, &x->preq, &res);
     }
+    record_metrics(x, now, &u);
     if (!lg_accesslog_enabled())
         return;
     char ts[32];
@@ -549,6 +575,7 @@ static void record_success(lg_exchange_t *x)
     lg_endpoint_stats_t *st = x->rt->snap->estats[x->refs[idx].model_index][x->refs[idx].endpoint_index];
     double ttft = x->ttft_us != 0 ? (double)(x->ttft_us - x->attempt_start_us) / 1000.0 : -1;
     lg_stats_success(st, (double)(now - x->attempt_start_us) / 1000.0, ttft, u.completion_tokens);
+    lg_metrics_attempt(x->w->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
     json_array_append_new(x->attempts, json_pack("{s:s,s:s,s:i,s:f}", "provider", x->cands[idx].provider, "model",
                                                  x->cands[idx].upstream_model, "status", x->up_status, "latency_ms",
                                                  (double)(now - x->attempt_start_us) / 1000.0));
@@ -692,6 +719,7 @@ static void fail_mid_stream(lg_exchange_t *x, const lg_upstream_error_t *e)
     if (idx >= 0) {
         lg_stats_failure(x->rt->snap->estats[x->refs[idx].model_index][x->refs[idx].endpoint_index],
                          x->rt->snap->conf->unhealthy_after_failures, x->rt->snap->conf->unhealthy_cooldown_ms);
+        lg_metrics_attempt(x->w->index, metric_provider(x, idx), metric_model(x, idx), 0, lg_metrics_errclass(e->err));
         x->served = idx;
     }
     x->last_err = *e;
@@ -713,6 +741,7 @@ static void attempt_failed(lg_exchange_t *x, lg_upstream_error_t *e)
     if (e->err != LG_EUPSTREAM_RATELIMIT)
         x->all_rate_limited = 0;
     x->last_err = *e;
+    lg_metrics_attempt(x->w->index, metric_provider(x, idx), metric_model(x, idx), 0, lg_metrics_errclass(e->err));
     json_t *a = json_pack("{s:s,s:s,s:i,s:s,s:s,s:f}", "provider", x->cands[idx].provider, "model", x->cands[idx].upstream_model,
                           "status", e->status != 0 ? e->status : lg_err_status(e->err), "error_type", lg_err_type(e->err),
                           "message", e->message[0] != '\0' ? e->message : lg_strerror(e->err), "latency_ms",
@@ -1279,6 +1308,7 @@ static enum start_result start_attempt(lg_exchange_t *x, int idx)
     const lg_provider_conf_t *pc = &snap->conf->providers[ref->provider_index];
     lg_provider_stats_t *ps = snap->pstats[ref->provider_index];
     x->cur = idx;
+    x->last_cand = idx;
     if (lg_stats_acquire(ps, pc->max_concurrent)) {
         x->slot_held = 1;
         return start_with_slot(x);
@@ -1492,8 +1522,11 @@ static void make_plan(lg_exchange_t *x)
     } else if (x->rt->vm != NULL && lg_policy_exists(x->rt->vm, x->policy))
         rc = lg_policy_select(x->rt->vm, x->policy, &x->preq, x->cands, x->num_cands, x->plan, MAX_PLAN, &x->plan_len, err,
                               sizeof(err));
-    if (rc != 0 || x->plan_len == 0)
+    if (rc != 0 || x->plan_len == 0) {
+        if (x->num_cands > 1)
+            lg_metrics_policy_error(x->w->index);
         x->plan_len = lg_policy_builtin_plan(&x->preq, x->cands, x->num_cands, x->plan, MAX_PLAN);
+    }
     /* allow_fallbacks:false without an order list: only the first choice per model */
     if (!x->r.allow_fallbacks && (x->r.provider == NULL || json_object_get(x->r.provider, "order") == NULL)) {
         size_t out = 0;
@@ -1536,6 +1569,7 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
     x->req = req;
     x->cur = -1;
     x->served = -1;
+    x->last_cand = -1;
     x->route = anthropic ? "messages" : routes[kind];
     x->anthropic = anthropic;
     x->start_us = lg_now_us();

@@ -52,6 +52,13 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_health(w, req);
         return 0;
     }
+    if (path_is(path, "/metrics")) {
+        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_metrics(w, req);
+        return 0;
+    }
     if (path_is(path, "/v1/models")) {
         if (!method_is(req, "GET") && !method_is(req, "HEAD"))
             method_not_allowed(req, "GET");

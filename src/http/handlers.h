@@ -14,6 +14,9 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req);
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req);
 void lg_handle_models(lg_worker_t *w, h2o_req_t *req);
+void lg_handle_metrics(lg_worker_t *w, h2o_req_t *req);
+/** Register the scrape-time gauges (main thread, once). */
+void lg_metrics_register_gateway_collectors(void);
 void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model_id, size_t len);
 /** POST /v1/chat/completions, /v1/completions, /v1/embeddings (kind is an lg_api_kind_t), and /v1/messages
  * (anthropic = 1: Anthropic Messages request and response shapes, routed like chat). */

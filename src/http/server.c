@@ -21,6 +21,7 @@
 #include "http/handlers.h"
 #include "http/server.h"
 #include "http/worker.h"
+#include "metrics/metrics.h"
 
 static h2o_globalconf_t globalconf;
 static h2o_handler_t *root_handler;
@@ -337,6 +338,7 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
 
     start_snapshot = lg_snapshot_ref(snap);
     num_workers = conf->workers != 0 ? conf->workers : 1;
+    lg_metrics_register_gateway_collectors();
     workers = calloc(num_workers, sizeof(*workers));
     uv_sem_init(&workers_ready, 0);
     for (unsigned i = 0; i < num_workers; ++i) {

@@ -126,3 +126,19 @@ void lg_stats_release(lg_provider_stats_t *p)
 {
     atomic_fetch_sub_explicit(&p->in_flight, 1, memory_order_acq_rel);
 }
+
+void lg_stats_foreach_endpoint(void (*fn)(const lg_endpoint_stats_t *s, void *arg), void *arg)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (const lg_endpoint_stats_t *s = endpoints; s != NULL; s = s->next)
+        fn(s, arg);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void lg_stats_foreach_provider(void (*fn)(const lg_provider_stats_t *p, void *arg), void *arg)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (const lg_provider_stats_t *p = providers; p != NULL; p = p->next)
+        fn(p, arg);
+    pthread_mutex_unlock(&registry_lock);
+}

@@ -48,6 +48,10 @@ void lg_stats_failure(lg_endpoint_stats_t *s, uint32_t threshold, uint32_t coold
 double lg_stats_get(const _Atomic uint64_t *bits);
 int lg_stats_healthy(const lg_endpoint_stats_t *s, int64_t now_ms);
 
+/** Visit every registered endpoint / provider (metrics scrape; takes the registry mutex). */
+void lg_stats_foreach_endpoint(void (*fn)(const lg_endpoint_stats_t *s, void *arg), void *arg);
+void lg_stats_foreach_provider(void (*fn)(const lg_provider_stats_t *p, void *arg), void *arg);
+
 /** Try to take a concurrency slot (max 0 = unlimited). Returns 1 on success. */
 int lg_stats_acquire(lg_provider_stats_t *p, uint32_t max);
 void lg_stats_release(lg_provider_stats_t *p);

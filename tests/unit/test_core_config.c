@@ -642,6 +642,102 @@ static void test_config_errors_joined_and_bounded(void **state)
     assert_null(parse(json, NULL, 0)); /* no buffer is fine */
 }
 
+/* ---- store and auth sections ---- */
+
+static void test_config_store_defaults_and_values(void **state)
+{
+    char want[PATH_MAX + 32];
+    (void)state;
+    unsetenv("LLMGATE_ADMIN_KEY");
+    lg_config_t *conf = assert_config_ok("{}");
+    snprintf(want, sizeof(want), "%s/llmgate.db", tmpdir);
+    assert_string_equal(conf->store_path, want);
+    assert_int_equal(conf->ledger_flush_interval_ms, 200);
+    assert_int_equal(conf->ledger_queue_capacity, 65536);
+    assert_null(conf->admin_key);
+    assert_string_equal(conf->admin_key_env, "LLMGATE_ADMIN_KEY");
+    assert_int_equal(conf->require_keys, -1);
+    assert_true(lg_config_listeners_loopback(conf));
+    lg_config_free(conf);
+
+    conf = assert_config_ok("{\"store\": {\"path\": \"data/gw.db\", \"flush_interval_ms\": 1000, \"queue_capacity\": 16},"
+                            " \"auth\": {\"admin_key\": \"adm-secret-123\", \"require_keys\": true}}");
+    snprintf(want, sizeof(want), "%s/data/gw.db", tmpdir);
+    assert_string_equal(conf->store_path, want);
+    assert_int_equal(conf->ledger_flush_interval_ms, 1000);
+    assert_int_equal(conf->ledger_queue_capacity, 16);
+    assert_string_equal(conf->admin_key, "adm-secret-123");
+    assert_int_equal(conf->require_keys, 1);
+    lg_config_free(conf);
+
+    conf = assert_config_ok("{\"store\": {\"path\": \"/var/lib/llmgate/x.db\"}, \"auth\": {\"require_keys\": \"auto\"}}");
+    assert_string_equal(conf->store_path, "/var/lib/llmgate/x.db");
+    assert_int_equal(conf->require_keys, -1);
+    lg_config_free(conf);
+
+    /* the embedded default keeps its database in the current directory */
+    char cwd[PATH_MAX], err[1024];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    conf = lg_config_load(NULL, err, sizeof(err));
+    assert_non_null(conf);
+    snprintf(want, sizeof(want), "%s/llmgate.db", cwd);
+    assert_string_equal(conf->store_path, want);
+    lg_config_free(conf);
+}
+
+static void test_config_admin_key_env(void **state)
+{
+    (void)state;
+    setenv("LLMGATE_ADMIN_KEY", "from-env-key", 1);
+    lg_config_t *conf = assert_config_ok("{}");
+    assert_string_equal(conf->admin_key, "from-env-key");
+    lg_config_free(conf);
+    setenv("MY_ADMIN", "other-key", 1);
+    conf = assert_config_ok("{\"auth\": {\"admin_key_env\": \"MY_ADMIN\"}}");
+    assert_string_equal(conf->admin_key, "other-key");
+    assert_string_equal(conf->admin_key_env, "MY_ADMIN");
+    lg_config_free(conf);
+    setenv("MY_ADMIN", "", 1); /* empty = admin API off, not an error */
+    conf = assert_config_ok("{\"auth\": {\"admin_key_env\": \"MY_ADMIN\"}}");
+    assert_null(conf->admin_key);
+    lg_config_free(conf);
+    setenv("MY_ADMIN", "has space", 1);
+    assert_config_error("{\"auth\": {\"admin_key_env\": \"MY_ADMIN\"}}",
+                        "auth.admin_key_env: the value of MY_ADMIN must be printable ASCII without spaces");
+    unsetenv("MY_ADMIN");
+    unsetenv("LLMGATE_ADMIN_KEY");
+}
+
+static void test_config_store_auth_errors(void **state)
+{
+    (void)state;
+    assert_config_error("{\"store\": {\"flush_interval_ms\": 0}}", "store.flush_interval_ms: expected integer 1..1000");
+    assert_config_error("{\"store\": {\"flush_interval_ms\": 1001}}", "store.flush_interval_ms: expected integer 1..1000");
+    assert_config_error("{\"store\": {\"queue_capacity\": 0}}", "store.queue_capacity: expected integer 1..16777216");
+    assert_config_error("{\"store\": {\"path\": \"\"}}", "store.path: expected non-empty string");
+    assert_config_error("{\"store\": {\"pth\": \"x.db\"}}", "store.pth: unknown key");
+    assert_config_error("{\"store\": 5}", "store: expected object");
+    assert_config_error("{\"auth\": {\"admin_key\": \"a\", \"admin_key_env\": \"B\"}}",
+                        "auth: admin_key and admin_key_env are mutually exclusive");
+    assert_config_error("{\"auth\": {\"admin_key\": \"two words\"}}", "auth.admin_key: expected printable ASCII without spaces");
+    assert_config_error("{\"auth\": {\"admin_key_env\": \"1BAD\"}}", "auth.admin_key_env: expected environment variable name");
+    assert_config_error("{\"auth\": {\"require_keys\": \"sometimes\"}}", "auth.require_keys: expected \"auto\", true or false");
+    assert_config_error("{\"auth\": {\"require_key\": true}}", "auth.require_key: unknown key");
+    /* a non-loopback listener can never run open */
+    assert_config_error("{\"listeners\": [{\"address\": \"0.0.0.0\"}], \"auth\": {\"require_keys\": false}}",
+                        "auth.require_keys: false is only allowed when every listener is loopback");
+    assert_config_error("{\"listeners\": [{\"port\": 1}, {\"address\": \"::\", \"port\": 2}], \"auth\": {\"require_keys\": false}}",
+                        "auth.require_keys");
+    lg_config_t *conf = assert_config_ok("{\"listeners\": [{\"address\": \"127.0.0.2\", \"port\": 1}, {\"address\": \"::1\", \"port\": 2}],"
+                                         " \"auth\": {\"require_keys\": false}}");
+    assert_int_equal(conf->require_keys, 0);
+    assert_true(lg_config_listeners_loopback(conf));
+    lg_config_free(conf);
+    conf = assert_config_ok("{\"listeners\": [{\"address\": \"0.0.0.0\"}]}"); /* auto: allowed, auth enforced at run time */
+    assert_false(lg_config_listeners_loopback(conf));
+    lg_config_free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +763,9 @@ int main(void)
         cmocka_unit_test(test_config_type_errors),
         cmocka_unit_test(test_config_json_syntax_error_has_line),
         cmocka_unit_test(test_config_errors_joined_and_bounded),
+        cmocka_unit_test(test_config_store_defaults_and_values),
+        cmocka_unit_test(test_config_admin_key_env),
+        cmocka_unit_test(test_config_store_auth_errors),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
