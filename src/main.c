@@ -11,6 +11,7 @@
 #include "core/accesslog.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "auth/gate.h"
 #include "core/snapshot.h"
 #include "cli/cli.h"
 #include "http/server.h"
@@ -56,6 +57,7 @@ static void on_shutdown_signal(uv_signal_t *s, int signum)
     unsigned cut = lg_server_shutdown(shutdown_timeout_ms);
     if (cut != 0)
         LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
+    lg_gate_shutdown(); /* commits every queued ledger row */
     LG_LOG(LG_LOG_INFO, "main", "stopped");
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
@@ -75,6 +77,9 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         return;
     }
     apply_process_settings(snap->conf);
+    lg_gate_apply_config(snap->conf);
+    if (lg_gate_sync_keys(err, sizeof(err)) != 0)
+        LG_LOG(LG_LOG_ERR, "main", "SIGHUP: keys not re-synced from the store: %s", err);
     LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,
            config_path != NULL ? config_path : "(embedded default)");
     lg_server_publish(snap);
@@ -135,6 +140,10 @@ int main(int argc, char **argv)
         return 1;
     }
     apply_process_settings(snap->conf);
+    if (lg_gate_init(snap->conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
+        return 1;
+    }
     if (lg_server_start(snap, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: %s\n", err);
         return 1;

@@ -372,8 +372,8 @@ static int content_blocks(const struct instance *in, const json_t *content, int 
                 return LG_EINVAL;
             }
             if (json_string_length(text) > 0)
-                json_array_append_new(blocks, text_block(json_string_value(text), json_string_length(text),
-                                                         json_object_get(part, "cache_control")));
+                json_array_append_new(
+                    blocks, text_block(json_string_value(text), json_string_length(text), json_object_get(part, "cache_control")));
             continue;
         }
         if (!user) {
@@ -486,8 +486,7 @@ static void simplify_turns(json_t *turns)
     {
         json_t *c = json_object_get(t, "content");
         json_t *b = json_array_get(c, 0);
-        if (json_array_size(c) == 1 && ow_streq(json_string_value(json_object_get(b, "type")), "text") &&
-            json_object_size(b) == 2)
+        if (json_array_size(c) == 1 && ow_streq(json_string_value(json_object_get(b, "type")), "text") && json_object_size(b) == 2)
             json_object_set(t, "content", json_object_get(b, "text"));
     }
 }
@@ -726,9 +725,22 @@ static int64_t requested_budget(const json_t *req)
 }
 
 static const char *const known_params[] = {
-    "model",       "messages",    "max_tokens", "max_completion_tokens", "stream",    "temperature", "top_p",
-    "top_k",       "stop",        "tools",      "tool_choice",           "parallel_tool_calls", "user", "reasoning",
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "user",
+    "reasoning",
     "reasoning_effort",
+    "include_reasoning",
 };
 
 static void log_dropped(const struct instance *in, const json_t *req)
@@ -1148,8 +1160,8 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
             if (!json_is_string(id) || !json_is_string(name))
                 continue;
             char *args = json_is_object(input) ? json_dumps(input, JSON_COMPACT) : NULL;
-            json_array_append_new(tool_calls, json_pack("{sO ss s{sO ss}}", "id", id, "type", "function", "function", "name",
-                                                        name, "arguments", args != NULL ? args : "{}"));
+            json_array_append_new(tool_calls, json_pack("{sO ss s{sO ss}}", "id", id, "type", "function", "function", "name", name,
+                                                        "arguments", args != NULL ? args : "{}"));
             free(args);
         } else if (ow_streq(type, "thinking") && !no_reasoning) {
             json_t *t = json_object_get(blk, "thinking"), *sig = json_object_get(blk, "signature");
@@ -1214,14 +1226,14 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
 /* ---- streams: named SSE events → OpenAI chunks ---------------------------------------------------------------------- */
 
 struct stream {
-    int saw_stop;        /* message_stop */
-    int no_reasoning;    /* reasoning.exclude */
-    int next_tool;       /* next OpenAI tool_calls index */
-    int *block_tool;     /* content block index → tool index, -1 = not a tool block */
-    int *block_detail;   /* content block index → reasoning_details index, -1 = not a thinking block */
-    size_t num_blocks;   /* size of the maps */
-    int next_detail;     /* next reasoning_details index */
-    struct usage usage;  /* latest known counts (overwritten, never added) */
+    int saw_stop;       /* message_stop */
+    int no_reasoning;   /* reasoning.exclude */
+    int next_tool;      /* next OpenAI tool_calls index */
+    int *block_tool;    /* content block index → tool index, -1 = not a tool block */
+    int *block_detail;  /* content block index → reasoning_details index, -1 = not a thinking block */
+    size_t num_blocks;  /* size of the maps */
+    int next_detail;    /* next reasoning_details index */
+    struct usage usage; /* latest known counts (overwritten, never added) */
     int have_usage;
 };
 
@@ -1306,8 +1318,8 @@ static void block_start(const struct instance *in, struct stream *s, const json_
         s->block_tool[index] = k;
         json_t *input = json_object_get(cb, "input");
         char *args = json_is_object(input) && json_object_size(input) > 0 ? json_dumps(input, JSON_COMPACT) : NULL;
-        json_t *delta = json_pack("{s[{si ss ss s{ss ss}}]}", "tool_calls", "index", k, "id", id, "type", "function",
-                                  "function", "name", name, "arguments", args != NULL ? args : "");
+        json_t *delta = json_pack("{s[{si ss ss s{ss ss}}]}", "tool_calls", "index", k, "id", id, "type", "function", "function",
+                                  "name", name, "arguments", args != NULL ? args : "");
         free(args);
         emit(out, delta, NULL, NULL);
     } else if (ow_streq(type, "text")) {

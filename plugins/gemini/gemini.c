@@ -7,8 +7,8 @@
  *                                                                      no [DONE]: a finishReason ends it)
  *   embeddings  POST {base}/models/{m}:batchEmbedContents
  *
- * Translation rules follow shared/reference/providers.md §2 (see plugins/README.md, "`gemini` options", for the
- * documented decisions). The key is sent as `x-goog-api-key`, never in the URL.
+ * Translation rules follow shared/reference/providers.md §2; plugins/gemini/README.md documents the options and every
+ * decision taken where the mapping is not one-to-one. The key is sent as `x-goog-api-key`, never in the URL.
  *
  * Thought signatures (§2.1): a functionCall part's `thoughtSignature` is returned to the client as
  * tool_calls[i].extra_content.google.thought_signature and also remembered in a bounded per-instance FIFO cache
@@ -35,6 +35,7 @@ LG_PLUGIN_DECLARE_HOST;
 #define MAX_SIG_CACHE 100000
 #define MAX_SCHEMA_DEPTH 64
 #define MAX_REF_DEPTH 8
+#define MAX_REF_INLINES 256 /* per schema: recursive definitions must not blow up the request */
 #define MAX_CAND 8 /* stream: per-candidate state for candidate indexes 0..7 */
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err);
@@ -317,6 +318,7 @@ struct schema_ctx {
     const struct instance *in;
     const json_t *root; /* for local $ref resolution */
     int ref_depth;
+    int inlines;
 };
 
 static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth);
@@ -370,9 +372,10 @@ static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth)
 
     /* local $ref: inline the definition (bounded depth for recursive schemas), siblings override it */
     json_t *ref = json_object_get(s, "$ref");
-    if (json_is_string(ref) && is_stripped(in, "$ref") && sc->ref_depth < MAX_REF_DEPTH) {
+    if (json_is_string(ref) && is_stripped(in, "$ref") && sc->ref_depth < MAX_REF_DEPTH && sc->inlines < MAX_REF_INLINES) {
         const json_t *def = resolve_ref(sc, json_string_value(ref));
         if (def != NULL) {
+            ++sc->inlines;
             ++sc->ref_depth;
             json_t *inl = strip_schema(sc, def, depth + 1);
             --sc->ref_depth;
@@ -397,6 +400,9 @@ static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth)
         }
         if (is_stripped(in, k))
             continue;
+        if (strcmp(k, "format") == 0 && ow_streq(json_string_value(json_object_get(s, "type")), "string") &&
+            !ow_streq(json_string_value(v), "enum") && !ow_streq(json_string_value(v), "date-time"))
+            continue; /* Gemini: "only 'enum' and 'date-time' are supported for STRING type" */
         if (strcmp(k, "type") == 0 && json_is_array(v)) {
             /* ["string","null"] → "string" + nullable (Schema.type is a single value) */
             size_t i;
@@ -439,7 +445,7 @@ static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth)
 
 static json_t *clean_schema(const struct instance *in, const json_t *schema)
 {
-    struct schema_ctx sc = {in, schema, 0};
+    struct schema_ctx sc = {in, schema, 0, 0};
     return strip_schema(&sc, schema, 0);
 }
 
@@ -540,10 +546,10 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
             ow_seterr(err, "messages[%zu].content[%zu] has no type", msg_i, i);
             return LG_EINVAL;
         }
-        if (strcmp(type, "text") == 0) {
-            json_t *t = json_object_get(p, "text");
+        if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
+            json_t *t = json_object_get(p, type);
             if (!json_is_string(t)) {
-                ow_seterr(err, "messages[%zu].content[%zu].text must be a string", msg_i, i);
+                ow_seterr(err, "messages[%zu].content[%zu].%s must be a string", msg_i, i, type);
                 return LG_EINVAL;
             }
             if (json_string_length(t) > 0)
@@ -621,6 +627,10 @@ static json_t *args_object(struct instance *in, const json_t *a)
     json_t *j = json_loadb(s, n, JSON_DECODE_ANY, NULL);
     if (json_is_object(j))
         return j;
+    if (json_is_null(j)) {
+        json_decref(j);
+        return json_object(); /* "null" arguments: no arguments */
+    }
     json_decref(j);
     lg_host->log(LG_LOG_DEBUG, in->name, "tool call arguments are not a JSON object; sent as {\"arguments\": ...}");
     return json_pack("{sO}", "arguments", a);
@@ -632,8 +642,9 @@ static const char *tool_call_sig(const json_t *tc)
         json_object_get(json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature"));
 }
 
-/* Name of the function a tool message answers: by tool_call_id among earlier assistant tool_calls, else by position
- * in the run of tool messages after the last assistant message, else the message's own `name`. */
+/* Name of the function a tool message answers: by tool_call_id among earlier assistant tool_calls, else the message's
+ * own `name` (legacy `function` messages), else by position in the run of tool messages after the last assistant
+ * message (clients that rewrote or dropped the ids). */
 static const char *tool_name_for(const json_t *msgs, size_t upto, const json_t *msg, const json_t *last_calls, size_t pos)
 {
     const char *id = json_string_value(json_object_get(msg, "tool_call_id"));
@@ -652,11 +663,11 @@ static const char *tool_name_for(const json_t *msgs, size_t upto, const json_t *
             }
         }
     }
+    const char *own = json_string_value(json_object_get(msg, "name"));
+    if (own != NULL && *own != '\0')
+        return own;
     json_t *tc = json_array_get(last_calls, pos);
-    const char *nm = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
-    if (nm != NULL)
-        return nm;
-    return json_string_value(json_object_get(msg, "name"));
+    return json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
 }
 
 static int build_contents(struct instance *in, const json_t *msgs, json_t *contents, json_t *sys_parts, lg_errbuf_t *err)
@@ -1221,15 +1232,18 @@ static void gm_classify(int status, const json_t *root, const char *raw, size_t 
     else if (code != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)code);
 
+    /* redact before truncating, so a key cut at the 256-byte boundary cannot survive as a prefix */
+    char tmp[512];
     if (msg != NULL && *msg != '\0')
-        ow_copy_text(out->message, sizeof(out->message), msg, strlen(msg));
+        ow_copy_text(tmp, sizeof(tmp), msg, strlen(msg));
     else if (status == 0 && root == NULL && raw != NULL && rawlen != 0)
-        ow_copy_text(out->message, sizeof(out->message), raw, rawlen); /* the host passes the transport error text */
+        ow_copy_text(tmp, sizeof(tmp), raw, rawlen); /* the host passes the transport error text */
     else if (status == 0)
-        snprintf(out->message, sizeof(out->message), "upstream transport error");
+        snprintf(tmp, sizeof(tmp), "upstream transport error");
     else
-        snprintf(out->message, sizeof(out->message), "upstream returned HTTP %d", status);
-    gm_redact(out->message, sizeof(out->message), api_key);
+        snprintf(tmp, sizeof(tmp), "upstream returned HTTP %d", status);
+    gm_redact(tmp, sizeof(tmp), api_key);
+    ow_copy_text(out->message, sizeof(out->message), tmp, strlen(tmp));
 }
 
 static json_t *load_json_body(const char *body, size_t len)

@@ -212,7 +212,8 @@ json_t *lg_key_record_to_json(const lg_key_record_t *k)
     json_object_set_new(o, "created_at", json_integer(k->created_at));
     json_object_set_new(o, "expires_at", k->expires_at != 0 ? json_integer(k->expires_at) : json_null());
     json_object_set_new(o, "disabled", json_boolean(k->disabled));
-    json_object_set_new(o, "limit", k->credit_limit_pico >= 0 ? json_real((double)k->credit_limit_pico / PICO_PER_USD) : json_null());
+    json_object_set_new(o, "limit",
+                        k->credit_limit_pico >= 0 ? json_real((double)k->credit_limit_pico / PICO_PER_USD) : json_null());
     json_object_set_new(o, "limit_pico", json_integer(k->credit_limit_pico));
     json_object_set_new(o, "limit_reset", json_string(lg_reset_period_name(k->reset_period)));
     json_object_set_new(o, "rpm", json_integer(k->rpm));

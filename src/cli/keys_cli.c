@@ -24,15 +24,23 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define MAX_RATE 10000000          /* rpm / tpm */
-#define MAX_CREDIT_USD 1000000     /* 1e6 USD = 1e18 pico, inside int64 (1e9 USD would not fit) */
-#define MAX_LIST_ITEMS 1000        /* --models / --tools entries */
+#define MAX_RATE 10000000      /* rpm / tpm */
+#define MAX_CREDIT_USD 1000000 /* 1e6 USD = 1e18 pico, inside int64 (1e9 USD would not fit) */
+#define MAX_LIST_ITEMS 1000    /* --models / --tools entries */
 #define MAX_METADATA_BYTES 16384
 #define MAX_EXPIRES_S (INT64_C(100) * 366 * 86400)
 #define PICO_PER_USD INT64_C(1000000000000)
 
-enum cmd { C_CREATE = 1 << 0, C_LIST = 1 << 1, C_SHOW = 1 << 2, C_UPDATE = 1 << 3, C_DISABLE = 1 << 4, C_ENABLE = 1 << 5,
-           C_DELETE = 1 << 6, C_USAGE = 1 << 7 };
+enum cmd {
+    C_CREATE = 1 << 0,
+    C_LIST = 1 << 1,
+    C_SHOW = 1 << 2,
+    C_UPDATE = 1 << 3,
+    C_DISABLE = 1 << 4,
+    C_ENABLE = 1 << 5,
+    C_DELETE = 1 << 6,
+    C_USAGE = 1 << 7
+};
 #define C_ALL 0xff
 #define C_EDIT (C_CREATE | C_UPDATE)
 
@@ -558,8 +566,8 @@ static int cmd_list(lg_store_t *s, const struct opts *o)
     } else if (n == 0) {
         puts("no keys (create one with: llmgate keys create --name NAME)");
     } else {
-        printf("%-24s  %-24s  %-13s  %-12s  %-7s  %-8s  %-8s  %-8s  %s\n", "ID", "NAME", "HINT", "LIMIT_USD", "RESET", "RPM",
-               "TPM", "STATUS", "CREATED (UTC)");
+        printf("%-24s  %-24s  %-13s  %-12s  %-7s  %-8s  %-8s  %-8s  %s\n", "ID", "NAME", "HINT", "LIMIT_USD", "RESET", "RPM", "TPM",
+               "STATUS", "CREATED (UTC)");
         for (size_t i = 0; i < n; ++i) {
             const lg_key_record_t *k = keys[i];
             char limit[40], created[40];
@@ -586,7 +594,8 @@ static int load_key(lg_store_t *s, const struct opts *o, const char *cmdname, lg
     if (o->npos != 1)
         return bad("%s: expected exactly one key id", cmdname);
     if (!valid_key_id(o->pos[0]))
-        return bad("%s: \"%s\" is not a key id (key_ followed by 20 letters or digits)", cmdname, shown(o->pos[0], buf, sizeof(buf)));
+        return bad("%s: \"%s\" is not a key id (key_ followed by 20 letters or digits)", cmdname,
+                   shown(o->pos[0], buf, sizeof(buf)));
     if ((rc = lg_store_key_get(s, o->pos[0], k)) != 0)
         return store_error(s, rc, cmdname, o->pos[0]);
     return 0;
@@ -803,7 +812,7 @@ int lg_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         unsigned cmd;
-    } subs[] = {{"create", C_CREATE}, {"list", C_LIST},       {"show", C_SHOW},     {"update", C_UPDATE},
+    } subs[] = {{"create", C_CREATE},   {"list", C_LIST},     {"show", C_SHOW},    {"update", C_UPDATE},
                 {"disable", C_DISABLE}, {"enable", C_ENABLE}, {"delete", C_DELETE}};
     struct opts o;
     unsigned cmd = 0;

@@ -1135,8 +1135,8 @@ static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
         if ((v = json_object_get(obj, "admin_key")) != NULL && get_str(c, v, "auth.admin_key", &conf->admin_key) == 0 &&
             !is_bearer_token(conf->admin_key))
             fail(c, "auth.admin_key", "expected printable ASCII without spaces");
-        if ((v = json_object_get(obj, "admin_key_env")) != NULL &&
-            get_str(c, v, "auth.admin_key_env", &conf->admin_key_env) == 0 && !is_env_name(conf->admin_key_env))
+        if ((v = json_object_get(obj, "admin_key_env")) != NULL && get_str(c, v, "auth.admin_key_env", &conf->admin_key_env) == 0 &&
+            !is_env_name(conf->admin_key_env))
             fail(c, "auth.admin_key_env", "expected environment variable name [A-Za-z_][A-Za-z0-9_]*");
         if ((v = json_object_get(obj, "require_keys")) != NULL) {
             if (json_is_boolean(v))

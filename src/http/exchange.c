@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "auth/gate.h"
 #include "core/accesslog.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -28,6 +29,7 @@
 #include "metrics/metrics.h"
 #include "router/cost.h"
 #include "router/router.h"
+#include "store/ledger.h"
 #include "upstream/sse.h"
 
 #define MAX_PLAN 64
@@ -50,6 +52,8 @@ typedef struct lg_exchange {
     const char *route;
     int anthropic;                 /* /v1/messages: Anthropic request and response shapes */
     uint64_t conn_id;
+    lg_key_entry_t *key; /* calling key (reference), NULL when the gateway runs open */
+    int admitted;        /* rate limits charged: settle at the end */
     lg_anthropic_stream_t *astream; /* Anthropic event writer, created with the SSE response */
     char msg_id[40];
 
@@ -156,6 +160,8 @@ static void exchange_free(lg_exchange_t *x)
     free(x->local.body);
     if (x->astream != NULL)
         lg_anthropic_stream_destroy(x->astream);
+    if (x->key != NULL)
+        lg_key_entry_release(x->key);
     lg_runtime_unref(x->rt);
     lg__worker_request_done(x->w);
     free(x);
@@ -476,6 +482,54 @@ static void record_metrics(lg_exchange_t *x, int64_t now_us, const lg_usage_t *u
         lg_metrics_fallback(x->w->index, model);
 }
 
+static void copy_field(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/** One ledger row per routed generation request, also for failures (they cost nothing). Never blocks: a full queue
+ * drops the row and the ledger counts it. */
+static void submit_ledger_row(lg_exchange_t *x, int64_t now_us, const lg_usage_t *u)
+{
+    lg_ledger_t *ledger = lg_gate_ledger();
+    if (ledger == NULL)
+        return;
+    lg_generation_row_t row;
+    memset(&row, 0, sizeof(row));
+    int idx = x->served >= 0 ? x->served : x->last_cand;
+    copy_field(row.id, sizeof(row.id), x->id, strlen(x->id));
+    row.created_at_ms = lg_gate_now_ms();
+    if (x->key != NULL)
+        copy_field(row.key_id, sizeof(row.key_id), lg_key_entry_record(x->key)->id, strlen(lg_key_entry_record(x->key)->id));
+    copy_field(row.requested_model, sizeof(row.requested_model), x->r.models[0], x->r.model_lens[0]);
+    if (idx >= 0) {
+        copy_field(row.served_model, sizeof(row.served_model), x->cands[idx].model, strlen(x->cands[idx].model));
+        copy_field(row.provider, sizeof(row.provider), x->cands[idx].provider, strlen(x->cands[idx].provider));
+        copy_field(row.upstream_model, sizeof(row.upstream_model), x->cands[idx].upstream_model,
+                   strlen(x->cands[idx].upstream_model));
+    }
+    copy_field(row.api, sizeof(row.api), x->route, strlen(x->route));
+    row.attempts_json = json_dumps(x->attempts, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    row.prompt_tokens = u->prompt_tokens;
+    row.completion_tokens = u->completion_tokens;
+    row.cached_tokens = u->cached_tokens;
+    row.cache_write_tokens = u->cache_write_tokens;
+    row.reasoning_tokens = u->reasoning_tokens;
+    row.cost_pico = x->served >= 0 ? x->cost_pico : 0;
+    row.latency_ms = (double)(now_us - x->start_us) / 1000.0;
+    row.ttft_ms = x->ttft_us != 0 ? (double)(x->ttft_us - x->start_us) / 1000.0 : -1;
+    row.generation_time_ms = x->ttft_us != 0 ? (double)(now_us - x->ttft_us) / 1000.0 : 0;
+    row.status = x->status;
+    copy_field(row.finish_reason, sizeof(row.finish_reason), x->finish_reason, strlen(x->finish_reason));
+    copy_field(row.native_finish_reason, sizeof(row.native_finish_reason), x->finish_reason, strlen(x->finish_reason));
+    row.streamed = x->r.stream;
+    row.cancelled = x->status == 499;
+    lg_ledger_submit(ledger, &row); /* takes attempts_json */
+}
+
 static void access_log(lg_exchange_t *x)
 {
     if (x->logged)
@@ -501,6 +555,10 @@ static void access_log(lg_exchange_t *x)
         lg_policy_on_done(x->rt->vm, x->policy, &x->preq, &res);
     }
     record_metrics(x, now, &u);
+    if (x->admitted)
+        lg_key_settle(x->key, x->r.prompt_tokens_estimate, u.prompt_tokens + u.completion_tokens, x->cost_pico, lg_gate_now_ms());
+    if (x->plan_len != 0) /* routed and admitted: a generation (refusals before routing are not) */
+        submit_ledger_row(x, now, &u);
     if (!lg_accesslog_enabled())
         return;
     char ts[32];
@@ -512,6 +570,8 @@ static void access_log(lg_exchange_t *x)
                             x->r.num_models != 0 ? x->r.models[0] : "", x->r.num_models != 0 ? x->r.model_lens[0] : 0,
                             "status", x->status, "attempts", (int)x->attempt_n, "latency_ms",
                             (double)(now - x->start_us) / 1000.0, "stream", x->r.stream);
+    if (x->key != NULL)
+        json_object_set_new(rec, "key_id", json_string(lg_key_entry_record(x->key)->id));
     if (idx >= 0) {
         json_object_set_new(rec, "provider", json_string(x->cands[idx].provider));
         json_object_set_new(rec, "served_model", json_string(x->cands[idx].model));
@@ -1450,6 +1510,49 @@ static void waitq_kick(lg_worker_t *w, uint64_t first_ms)
     uv_timer_start(&w->waitq_timer, on_waitq_timer, first_ms, 10);
 }
 
+/* ---- keys: allow-lists and limits ---- */
+
+/** Model allow-list and rate/credit admission for the calling key. Responds and returns non-zero when refused. */
+static int admit(lg_exchange_t *x)
+{
+    char msg[300];
+    for (size_t i = 0; i < x->r.num_models; ++i) {
+        char model[256];
+        copy_field(model, sizeof(model), x->r.models[i], x->r.model_lens[i]);
+        if (!lg_key_model_allowed(x->key, model)) {
+            lg_metrics_rejected(x->w->index, "forbidden");
+            snprintf(msg, sizeof(msg), "model %s is not allowed for this key", model);
+            respond_err(x, LG_EFORBIDDEN, 403, msg, NULL);
+            return -1;
+        }
+    }
+    lg_admit_t a;
+    if (lg_key_admit(x->key, x->r.prompt_tokens_estimate, lg_gate_now_ms(), &a) == 0) {
+        x->admitted = 1;
+        return 0;
+    }
+    lg_metrics_rejected(x->w->index, a.reason != NULL ? a.reason : "auth");
+    if (a.err == LG_ERATELIMIT) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", (long long)((a.retry_after_ms + 999) / 1000));
+        lg_add_header(x->req, "retry-after", v);
+        snprintf(v, sizeof(v), "%lld", (long long)a.limit);
+        lg_add_header(x->req, "x-ratelimit-limit", v);
+        snprintf(v, sizeof(v), "%lld", (long long)a.remaining);
+        lg_add_header(x->req, "x-ratelimit-remaining", v);
+        snprintf(v, sizeof(v), "%lld", (long long)a.reset_unix_ms);
+        lg_add_header(x->req, "x-ratelimit-reset", v);
+        snprintf(msg, sizeof(msg), "rate limit exceeded (%s): retry in %lld ms", a.reason, (long long)a.retry_after_ms);
+        respond_err(x, LG_ERATELIMIT, 429, msg, json_pack("{s:s,s:I}", "limit", a.reason, "retry_after_ms", (json_int_t)a.retry_after_ms));
+    } else if (a.err == LG_ECREDIT) {
+        respond_err(x, LG_ECREDIT, 402, "insufficient credits: this key's credit limit is exhausted", NULL);
+    } else {
+        snprintf(msg, sizeof(msg), "API key %s", a.reason != NULL ? a.reason : "refused");
+        respond_err(x, LG_EAUTH, 401, msg, NULL);
+    }
+    return -1;
+}
+
 /* ---- entry ---- */
 
 /** The policy's view of the request. Strings are copied into one block owned by the exchange: on_error and on_done run
@@ -1588,7 +1691,13 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
 
     char err[512];
     const char *body = req->entity.base != NULL ? req->entity.base : "";
-    int rc;
+    const char *auth_msg = NULL;
+    int rc = lg_gate_authenticate(req, &x->key, &auth_msg);
+    if (rc != 0) {
+        lg_metrics_rejected(w->index, "auth");
+        respond_err(x, rc, 401, auth_msg, NULL);
+        goto done;
+    }
     if (anthropic) {
         json_error_t jerr;
         json_t *in = json_loadb(body, req->entity.len, 0, &jerr), *translated = NULL;
@@ -1614,6 +1723,8 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
         respond_err(x, rc, 0, err, meta);
         goto done;
     }
+    if (x->key != NULL && admit(x) != 0)
+        goto done;
     build_policy_req(x);
     make_plan(x);
     if (x->r.stream && conf->keepalive == LG_KEEPALIVE_COMMENT && conf->keepalive_interval_ms != 0) {

@@ -25,20 +25,20 @@
 #include <stdint.h>
 #include "store/store.h"
 
-#define LG_LEDGER_BATCH_MAX 1024  /* rows per transaction */
-#define LG_LEDGER_MAX_RETRIES 50  /* failed commits of one batch before its rows count as dropped */
+#define LG_LEDGER_BATCH_MAX 1024 /* rows per transaction */
+#define LG_LEDGER_MAX_RETRIES 50 /* failed commits of one batch before its rows count as dropped */
 #define LG_LEDGER_RETRY_DELAY_MS 100
 
 typedef struct lg_ledger lg_ledger_t;
 
 typedef struct lg_ledger_stats {
-    uint64_t depth;          /* rows waiting in the queue now */
-    uint64_t capacity;       /* queue capacity */
-    uint64_t submitted;      /* rows accepted by lg_ledger_submit */
-    uint64_t committed;      /* rows durably committed */
-    uint64_t dropped;        /* rows lost: queue full, or commit retries exhausted */
-    uint64_t batches;        /* committed transactions */
-    int64_t last_commit_ms;  /* unix ms of the last successful commit, 0 = none yet */
+    uint64_t depth;         /* rows waiting in the queue now */
+    uint64_t capacity;      /* queue capacity */
+    uint64_t submitted;     /* rows accepted by lg_ledger_submit */
+    uint64_t committed;     /* rows durably committed */
+    uint64_t dropped;       /* rows lost: queue full, or commit retries exhausted */
+    uint64_t batches;       /* committed transactions */
+    int64_t last_commit_ms; /* unix ms of the last successful commit, 0 = none yet */
 } lg_ledger_stats_t;
 
 /**

@@ -148,7 +148,7 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
     if (slash == NULL || slash == buf)
         return 0;
     *slash = '\0';
-    for (char *p = buf + 1; ; ++p) {
+    for (char *p = buf + 1;; ++p) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
@@ -650,8 +650,8 @@ int lg_store_key_delete(lg_store_t *s, const char *id)
     return step_write(s, st, "delete key");
 }
 
-#define KEY_COLUMNS                                                                                                            \
-    "id, name, hash, hint, created_at, expires_at, disabled, credit_limit_pico, reset_period, rpm, tpm, allowed_models,"       \
+#define KEY_COLUMNS                                                                                                                \
+    "id, name, hash, hint, created_at, expires_at, disabled, credit_limit_pico, reset_period, rpm, tpm, allowed_models,"           \
     " allowed_tools, metadata"
 
 static lg_key_record_t *key_from_row(sqlite3_stmt *st)
@@ -786,7 +786,8 @@ int64_t lg_store_key_cost_since(lg_store_t *s, const char *key_id, int64_t since
     int rc;
 
     s->errmsg[0] = '\0';
-    if ((rc = prepare(s, "SELECT COALESCE(SUM(cost_pico), 0) FROM generations WHERE key_id = ?1 AND created_at_ms >= ?2", &st)) != 0)
+    if ((rc = prepare(s, "SELECT COALESCE(SUM(cost_pico), 0) FROM generations WHERE key_id = ?1 AND created_at_ms >= ?2", &st)) !=
+        0)
         return rc;
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, since_ms);
@@ -837,11 +838,11 @@ int lg_store_key_usage(lg_store_t *s, const char *key_id, int64_t now_ms, json_t
     return 0;
 }
 
-#define USAGE_AGGREGATES                                                                                                       \
-    " COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),"     \
+#define USAGE_AGGREGATES                                                                                                           \
+    " COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),"            \
     " COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0), COALESCE(SUM(cost_pico), 0)"
-#define USAGE_FILTER                                                                                                           \
-    " FROM generations WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR served_model = ?2)"                              \
+#define USAGE_FILTER                                                                                                               \
+    " FROM generations WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR served_model = ?2)"                                    \
     " AND (?3 IS NULL OR provider = ?3) AND created_at_ms >= ?4 AND created_at_ms < ?5"
 
 /* One fixed statement per grouping: the group column comes from this table, never from the caller's text. */
@@ -853,11 +854,11 @@ static const struct {
     {"key", "SELECT COALESCE(key_id, '')," USAGE_AGGREGATES USAGE_FILTER " GROUP BY 1 ORDER BY 1"},
     {"model", "SELECT COALESCE(served_model, '')," USAGE_AGGREGATES USAGE_FILTER " GROUP BY 1 ORDER BY 1"},
     {"provider", "SELECT COALESCE(provider, '')," USAGE_AGGREGATES USAGE_FILTER " GROUP BY 1 ORDER BY 1"},
-    {"day", "SELECT strftime('%Y-%m-%d', created_at_ms / 1000, 'unixepoch')," USAGE_AGGREGATES USAGE_FILTER
-            " GROUP BY 1 ORDER BY 1"},
+    {"day",
+     "SELECT strftime('%Y-%m-%d', created_at_ms / 1000, 'unixepoch')," USAGE_AGGREGATES USAGE_FILTER " GROUP BY 1 ORDER BY 1"},
 };
 
-static const char *const usage_fields[] = {"requests", "prompt_tokens", "completion_tokens", "cached_tokens",
+static const char *const usage_fields[] = {"requests",           "prompt_tokens",    "completion_tokens", "cached_tokens",
                                            "cache_write_tokens", "reasoning_tokens", "cost_pico"};
 #define USAGE_NFIELDS 7
 

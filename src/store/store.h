@@ -24,8 +24,8 @@ typedef struct lg_store lg_store_t;
  * attempts_json is a heap JSON array owned by the row (the ledger frees it; NULL = no attempts recorded).
  */
 typedef struct lg_generation_row {
-    char id[40];                   /* "gen-..." */
-    int64_t created_at_ms;         /* unix milliseconds (wall clock) */
+    char id[40];                    /* "gen-..." */
+    int64_t created_at_ms;          /* unix milliseconds (wall clock) */
     char key_id[LG_KEY_ID_LEN + 1]; /* "" = open gateway (no key) */
     char requested_model[128], served_model[128], provider[64], upstream_model[128], api[24];
     char *attempts_json;

@@ -13,6 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define FUZZ_KEY "AIzaSyFuzz-secret-0123456789abcdefghijk" /* must never appear in a message or URL */
+
 static const lg_provider_t *prov;
 static void *inst;
 
@@ -24,7 +26,7 @@ static void init_once(void)
     if (lg_plugin_init(lg_plugin_host_api(), &prov, &err) != 0)
         abort();
     /* a small cache so eviction runs too */
-    json_t *conf = json_pack("{ss ss s{si}}", "name", "fuzz", "api_key", "AIzaSyFuzz-secret-0123456789abcdefghijk", "options",
+    json_t *conf = json_pack("{ss ss s{si}}", "name", "fuzz", "api_key", FUZZ_KEY, "options",
                              "thought_signature_cache", 4);
     if (prov->create(conf, &inst, &err) != 0)
         abort();
@@ -66,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lg_upstream_error_t u;
         prov->classify_error(inst, statuses[i], body, size, &u);
         if (u.err >= 0 || memchr(u.message, '\0', sizeof(u.message)) == NULL ||
-            memchr(u.provider_code, '\0', sizeof(u.provider_code)) == NULL || strstr(u.message, "Fuzz-secret") != NULL)
+            memchr(u.provider_code, '\0', sizeof(u.provider_code)) == NULL || strstr(u.message, FUZZ_KEY) != NULL)
             abort();
     }
     json_decref(req);
@@ -86,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int rc = prov->build_request(inst, &call, &hr, &err);
             if (rc == 0) {
                 json_t *j = json_loadb(hr.body, hr.body_len, 0, NULL);
-                if (!json_is_object(j) || hr.url == NULL || strstr(hr.url, "Fuzz-secret") != NULL)
+                if (!json_is_object(j) || hr.url == NULL || strstr(hr.url, FUZZ_KEY) != NULL)
                     abort();
                 json_decref(j);
             } else if (rc > 0 || memchr(err.msg, '\0', sizeof(err.msg)) == NULL) {

@@ -13,6 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define FUZZ_KEY "AIzaSyFuzz-secret-0123456789abcdefghijk" /* must never appear in a message or URL */
+
 static const lg_provider_t *prov;
 static void *inst;
 
@@ -23,7 +25,7 @@ static void init_once(void)
     lg_errbuf_t err = {{0}};
     if (lg_plugin_init(lg_plugin_host_api(), &prov, &err) != 0)
         abort();
-    json_t *conf = json_pack("{ss ss s{si}}", "name", "fuzz", "api_key", "AIzaSyFuzz-secret-0123456789abcdefghijk", "options",
+    json_t *conf = json_pack("{ss ss s{si}}", "name", "fuzz", "api_key", FUZZ_KEY, "options",
                              "thought_signature_cache", 3);
     if (prov->create(conf, &inst, &err) != 0)
         abort();
@@ -47,7 +49,7 @@ static void drain(lg_stream_out_t *out)
         abort();
     json_decref(out->usage);
     if (memchr(out->error_message, '\0', sizeof(out->error_message)) == NULL ||
-        memchr(out->provider_code, '\0', sizeof(out->provider_code)) == NULL || strstr(out->error_message, "Fuzz-secret") != NULL)
+        memchr(out->provider_code, '\0', sizeof(out->provider_code)) == NULL || strstr(out->error_message, FUZZ_KEY) != NULL)
         abort();
 }
 

@@ -28,22 +28,21 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "mock.h"
+
 #define MAX_BODY_SIZE (32 * 1024 * 1024)
 #define MAX_WORDS 100000     /* cap for words-N */
 #define SPLIT_PIECE 7        /* bytes per h2o_send in "split" mode */
 #define HANG_LIMIT_MS 120000 /* "hang" gives up after this long */
 #define HANG_POLL_MS 100     /* HTTP/1: how often "hang" checks whether the client left */
-#define TOOL_ARG_FRAGMENT 10 /* bytes of tool-call arguments per streamed delta */
 
-static const char LOREM[] =
+const char LOREM[] =
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et "
     "dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip "
     "ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
     "fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident.";
 
-static const struct {
-    const char *id, *name, *args;
-} TOOL_CALLS[2] = {
+const struct mock_tool_call TOOL_CALLS[2] = {
     {"call_1", "get_weather", "{\"location\":\"Paris\",\"unit\":\"celsius\"}"},
     {"call_2", "get_time", "{\"timezone\":\"Europe/Paris\"}"},
 };
@@ -51,15 +50,17 @@ static const struct {
 static const char INBAND_ERROR[] =
     "{\"error\":{\"message\":\"mock in-band error\",\"type\":\"server_error\",\"code\":\"overloaded\"}}";
 
-static const char HTML_502[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+const char HTML_502[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
                                "Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+const size_t HTML_502_LEN = sizeof(HTML_502) - 1;
 
 /* ---------------------------------------------------------------------------------------------------------------------------
  * global state: counters are atomics (hit on every request, any thread); the per-model map is behind one mutex
  */
 
-static int quiet;
-static atomic_ulong stat_total, stat_in_flight, stat_max_in_flight, stat_connections, stat_open_connections, id_seq;
+int quiet;
+atomic_ulong id_seq;
+static atomic_ulong stat_total, stat_in_flight, stat_max_in_flight, stat_connections, stat_open_connections;
 
 struct model_entry {
     struct model_entry *next;
@@ -88,13 +89,7 @@ struct worker {
  * string builder in req->pool
  */
 
-struct sb {
-    h2o_mem_pool_t *pool;
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_init(struct sb *b, h2o_mem_pool_t *pool, size_t cap)
+void sb_init(struct sb *b, h2o_mem_pool_t *pool, size_t cap)
 {
     b->pool = pool;
     b->len = 0;
@@ -102,7 +97,7 @@ static void sb_init(struct sb *b, h2o_mem_pool_t *pool, size_t cap)
     b->p = h2o_mem_alloc_pool(pool, cap);
 }
 
-static void sb_reserve(struct sb *b, size_t extra)
+void sb_reserve(struct sb *b, size_t extra)
 {
     if (b->len + extra <= b->cap)
         return;
@@ -115,16 +110,14 @@ static void sb_reserve(struct sb *b, size_t extra)
     b->cap = ncap;
 }
 
-static void sb_add(struct sb *b, const char *s, size_t n)
+void sb_add(struct sb *b, const char *s, size_t n)
 {
     sb_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
 
-#define sb_lit(b, s) sb_add((b), (s), sizeof(s) - 1)
-
-__attribute__((format(printf, 2, 3))) static void sb_fmt(struct sb *b, const char *fmt, ...)
+void sb_fmt(struct sb *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -142,7 +135,7 @@ __attribute__((format(printf, 2, 3))) static void sb_fmt(struct sb *b, const cha
 }
 
 /* appends s as the inside of a JSON string literal */
-static void sb_json_str(struct sb *b, const char *s, size_t n)
+void sb_json_str(struct sb *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     sb_reserve(b, n * 6);
@@ -180,16 +173,7 @@ static void sb_json_str(struct sb *b, const char *s, size_t n)
  * directives
  */
 
-enum content_kind { CONTENT_ECHO, CONTENT_LOREM, CONTENT_WORDS, CONTENT_TOOLS };
-
-struct plan {
-    enum content_kind content;
-    unsigned long nwords;
-    int fail_status;
-    unsigned html502 : 1, garbage : 1, garbage_sse : 1, hang : 1, reset : 1, reset_mid : 1, inband_error : 1,
-        inband_error_first : 1, no_done : 1, comments : 1, crlf : 1, split : 1, require_mct : 1, usage : 1;
-    unsigned long delay_ms, slow_ms;
-};
+/* struct plan is in mock.h */
 
 static int tok_is(const char *t, size_t n, const char *lit)
 {
@@ -215,7 +199,7 @@ static int tok_num(const char *t, size_t n, const char *prefix, unsigned long ma
 }
 
 /* unknown tokens are ignored, so any model name (e.g. "gpt-4o") behaves like "echo" */
-static void parse_plan(const char *model, size_t len, struct plan *p)
+void parse_plan(const char *model, size_t len, struct plan *p)
 {
     memset(p, 0, sizeof(*p));
     p->content = CONTENT_ECHO;
@@ -270,6 +254,10 @@ static void parse_plan(const char *model, size_t len, struct plan *p)
             p->require_mct = 1;
         else if (tok_is(t, n, "usage"))
             p->usage = 1;
+        else if (tok_is(t, n, "cache"))
+            p->cache = 1;
+        else if (tok_is(t, n, "require-sig"))
+            p->require_sig = 1;
         i = j + 1;
     }
 }
@@ -278,30 +266,14 @@ static void parse_plan(const char *model, size_t len, struct plan *p)
  * response description: one buffer + a list of events (SSE events, or the body) sent one h2o_send at a time
  */
 
-struct ev {
-    size_t off, len;
-    unsigned char wait; /* "slow": wait slow_ms before sending this event */
-};
+/* struct ev and struct resp are in mock.h */
 
-struct resp {
-    int status;
-    const char *ctype;
-    int retry_after;
-    int stream;            /* no content-length (chunked on HTTP/1.1) */
-    size_t content_length; /* declared length when !stream (may exceed the bytes sent for reset-mid) */
-    struct sb buf;
-    H2O_VECTOR(struct ev) evs;
-    int abort;     /* abort the response after the events instead of finishing it */
-    int crlf;      /* SSE line endings */
-    size_t ev_off; /* start of the event under construction */
-};
-
-static void ev_begin(struct resp *r)
+void ev_begin(struct resp *r)
 {
     r->ev_off = r->buf.len;
 }
 
-static void ev_end(struct resp *r, int wait)
+void ev_end(struct resp *r, int wait)
 {
     h2o_vector_reserve(r->buf.pool, &r->evs, r->evs.size + 1);
     struct ev *e = r->evs.entries + r->evs.size++;
@@ -310,13 +282,13 @@ static void ev_end(struct resp *r, int wait)
     e->wait = (unsigned char)wait;
 }
 
-static void sse_data_begin(struct resp *r)
+void sse_data_begin(struct resp *r)
 {
     ev_begin(r);
     sb_lit(&r->buf, "data: ");
 }
 
-static void sse_end(struct resp *r, int wait)
+void sse_end(struct resp *r, int wait)
 {
     if (r->crlf)
         sb_lit(&r->buf, "\r\n\r\n");
@@ -325,14 +297,14 @@ static void sse_end(struct resp *r, int wait)
     ev_end(r, wait);
 }
 
-static void sse_comment(struct resp *r)
+void sse_comment(struct resp *r)
 {
     ev_begin(r);
     sb_lit(&r->buf, ": keep-alive");
     sse_end(r, 0);
 }
 
-static void resp_init(struct resp *r, h2o_mem_pool_t *pool, int status, const char *ctype, size_t cap)
+void resp_init(struct resp *r, h2o_mem_pool_t *pool, int status, const char *ctype, size_t cap)
 {
     memset(r, 0, sizeof(*r));
     r->status = status;
@@ -341,7 +313,7 @@ static void resp_init(struct resp *r, h2o_mem_pool_t *pool, int status, const ch
 }
 
 /* a whole-body response */
-static void resp_body(struct resp *r, h2o_mem_pool_t *pool, int status, const char *ctype, const char *body, size_t len)
+void resp_body(struct resp *r, h2o_mem_pool_t *pool, int status, const char *ctype, const char *body, size_t len)
 {
     resp_init(r, pool, status, ctype, len + 1);
     ev_begin(r);
@@ -503,7 +475,7 @@ static void shutdown_conn(h2o_req_t *req, int rst)
 }
 
 /* finishes a request whose connection was shut down: nothing reaches the client, h2o tears the connection down */
-static void drop_request(h2o_req_t *req, struct reqtrack *t)
+void drop_request(h2o_req_t *req, struct reqtrack *t)
 {
     static h2o_generator_t generator = {NULL, NULL};
     shutdown_conn(req, 1);
@@ -649,8 +621,18 @@ static struct mreq *mreq_create(h2o_req_t *req, struct reqtrack *t)
     return m;
 }
 
+void start_hang(h2o_req_t *req, struct reqtrack *t)
+{
+    struct mreq *m = mreq_create(req, t);
+    m->hang_deadline = uv_now(req->conn->ctx->loop) + HANG_LIMIT_MS;
+    if (req->version < 0x200)
+        arm_timer(m, PHASE_HANG, HANG_POLL_MS, HANG_POLL_MS);
+    else
+        arm_timer(m, PHASE_HANG, HANG_LIMIT_MS, 0);
+}
+
 /* sends r now or after plan->delay_ms; r must live in req->pool */
-static void respond(h2o_req_t *req, struct reqtrack *t, struct resp *r, const struct plan *plan)
+void respond(h2o_req_t *req, struct reqtrack *t, struct resp *r, const struct plan *plan)
 {
     int split = plan != NULL && plan->split;
     uint64_t delay = plan != NULL ? plan->delay_ms : 0;
@@ -679,7 +661,7 @@ static void respond(h2o_req_t *req, struct reqtrack *t, struct resp *r, const st
  * request inspection
  */
 
-static size_t count_words(const char *s, size_t n)
+size_t count_words(const char *s, size_t n)
 {
     size_t words = 0;
     int in = 0;
@@ -692,13 +674,13 @@ static size_t count_words(const char *s, size_t n)
     return words;
 }
 
-static int is_space(char c)
+int is_space(char c)
 {
     return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
 /* text of a message "content": a string, or the "text" parts of an array joined with a single space */
-static h2o_iovec_t content_text(h2o_mem_pool_t *pool, json_t *content)
+h2o_iovec_t content_text(h2o_mem_pool_t *pool, json_t *content)
 {
     if (json_is_string(content))
         return h2o_iovec_init(json_string_value(content), json_string_length(content));
@@ -726,7 +708,7 @@ static h2o_iovec_t content_text(h2o_mem_pool_t *pool, json_t *content)
  * stats / last-request store
  */
 
-static void record_request(h2o_req_t *req, const char *model, size_t model_len)
+void record_request(h2o_req_t *req, const char *model, size_t model_len)
 {
     size_t hlen = 0;
     for (size_t i = 0; i < req->headers.size; i++)
@@ -823,7 +805,7 @@ static int hexval(char c)
 }
 
 /* value of query parameter `name`, percent-decoded ('+' is kept literally: model strings use it) */
-static h2o_iovec_t query_param(h2o_req_t *req, const char *name)
+h2o_iovec_t query_param(h2o_req_t *req, const char *name)
 {
     if (req->query_at == SIZE_MAX)
         return h2o_iovec_init(NULL, 0);
@@ -932,7 +914,7 @@ static void add_usage(struct sb *b, size_t prompt, size_t completion)
 }
 
 /* the reply text for echo/lorem/words-N */
-static h2o_iovec_t reply_text(h2o_mem_pool_t *pool, const struct plan *plan, h2o_iovec_t echo)
+h2o_iovec_t reply_text(h2o_mem_pool_t *pool, const struct plan *plan, h2o_iovec_t echo)
 {
     switch (plan->content) {
     case CONTENT_LOREM:
@@ -950,7 +932,7 @@ static h2o_iovec_t reply_text(h2o_mem_pool_t *pool, const struct plan *plan, h2o
 }
 
 /* chunk boundaries: each chunk is one word plus the whitespace after it (the first also carries leading whitespace) */
-static size_t next_chunk(const char *s, size_t n, size_t i)
+size_t next_chunk(const char *s, size_t n, size_t i)
 {
     size_t j = i;
     if (i == 0)
@@ -1151,19 +1133,26 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void embedding_for(struct sb *b, size_t idx, const char *s, size_t n)
+void embedding_values(struct sb *b, const char *s, size_t n, size_t dims)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)s[i];
         h *= 0x100000001b3ULL;
     }
-    sb_fmt(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[", idx ? "," : "", idx);
-    for (int k = 0; k < 8; k++) {
+    sb_lit(b, "[");
+    for (size_t k = 0; k < dims; k++) {
         double v = (double)(splitmix64(h + (uint64_t)k) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
         sb_fmt(b, "%s%.6f", k ? "," : "", v);
     }
-    sb_lit(b, "]}");
+    sb_lit(b, "]");
+}
+
+static void embedding_for(struct sb *b, size_t idx, const char *s, size_t n)
+{
+    sb_fmt(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", idx ? "," : "", idx);
+    embedding_values(b, s, n, 8);
+    sb_lit(b, "}");
 }
 
 static void build_embeddings(struct resp *r, h2o_req_t *req, json_t *body, const char *model, size_t model_len)
@@ -1249,12 +1238,7 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
     }
     if (plan->hang) {
         json_decref(body);
-        struct mreq *m = mreq_create(req, t);
-        m->hang_deadline = uv_now(req->conn->ctx->loop) + HANG_LIMIT_MS;
-        if (req->version < 0x200)
-            arm_timer(m, PHASE_HANG, HANG_POLL_MS, HANG_POLL_MS);
-        else
-            arm_timer(m, PHASE_HANG, HANG_LIMIT_MS, 0);
+        start_hang(req, t);
         return;
     }
 
@@ -1267,7 +1251,7 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
         if (plan->fail_status == 429)
             r.retry_after = 1;
     } else if (plan->html502) {
-        resp_body(&r, &req->pool, 502, "text/html", HTML_502, sizeof(HTML_502) - 1);
+        resp_body(&r, &req->pool, 502, "text/html", HTML_502, HTML_502_LEN);
     } else if (plan->require_mct && json_object_get(body, "max_tokens") != NULL &&
                !json_is_null(json_object_get(body, "max_tokens"))) {
         resp_error(&r, &req->pool, 400,
@@ -1336,9 +1320,18 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
     respond(req, t, &r, plan);
 }
 
-static int path_is(h2o_iovec_t path, const char *lit)
+int path_is(h2o_iovec_t path, const char *lit)
 {
     return h2o_memis(path.base, path.len, lit, strlen(lit));
+}
+
+const char *header_value(h2o_req_t *req, const char *name, size_t *len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    *len = req->headers.entries[i].value.len;
+    return req->headers.entries[i].value.base;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -1385,7 +1378,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         api = API_COMPLETIONS;
     else if (path_is(path, "/v1/embeddings"))
         api = API_EMBEDDINGS;
-    else if (path_is(path, "/v1/models")) {
+    else if (path_is(path, "/v1/messages")) { /* Anthropic Messages API: mock_anthropic.c */
+        if (!is_post) {
+            resp_error(&r, &req->pool, 405, "mock: method not allowed", "invalid_request_error", "method_not_allowed", NULL);
+            respond(req, t, &r, NULL);
+        } else {
+            mock_anthropic_handle(req, t);
+        }
+        return 0;
+    } else if (path.len >= 8 && memcmp(path.base, "/v1beta/", 8) == 0) { /* Gemini API: mock_gemini.c */
+        mock_gemini_handle(req, t, is_post);
+        return 0;
+    } else if (path_is(path, "/v1/models")) {
         if (is_get)
             build_models(&r, &req->pool);
         else

@@ -134,9 +134,9 @@ static void test_cli_create_shows_secret_once(void **state)
     char id[LG_KEY_ID_LEN + 1], secret[LG_KEY_SECRET_LEN + 1];
     (void)state;
 
-    int rc = run("keys", "create", "--db", dbpath, "--name", "alice", "--credit-limit", "12.5", "--reset", "monthly", "--rpm",
-                 "60", "--tpm", "100000", "--models", "openai/gpt-4o,mock/*", "--tools", "github__*", "--expires-in", "30d",
-                 "--metadata", "{\"team\":\"ml\"}", "--json", NULL);
+    int rc = run("keys", "create", "--db", dbpath, "--name", "alice", "--credit-limit", "12.5", "--reset", "monthly", "--rpm", "60",
+                 "--tpm", "100000", "--models", "openai/gpt-4o,mock/*", "--tools", "github__*", "--expires-in", "30d", "--metadata",
+                 "{\"team\":\"ml\"}", "--json", NULL);
     if (rc != 0)
         print_error("stderr: %s\n", errout);
     assert_int_equal(rc, 0);
@@ -384,10 +384,8 @@ static void test_cli_config_store_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cli_create_shows_secret_once),
-        cmocka_unit_test(test_cli_update_disable_enable_delete),
-        cmocka_unit_test(test_cli_bad_input_exits_2),
-        cmocka_unit_test(test_cli_usage_report),
+        cmocka_unit_test(test_cli_create_shows_secret_once), cmocka_unit_test(test_cli_update_disable_enable_delete),
+        cmocka_unit_test(test_cli_bad_input_exits_2),        cmocka_unit_test(test_cli_usage_report),
         cmocka_unit_test(test_cli_config_store_path),
     };
     return cmocka_run_group_tests_name("cli_keys", tests, setup, teardown);

@@ -254,8 +254,8 @@ static void run_request_case(const char *file, const char *casename)
         json_decref(got);
         json_decref(want);
         assert_string_equal(req.method, "POST");
-        assert_string_equal(req.url, or_default(json_string_value(json_object_get(expect, "url")),
-                                                "https://api.anthropic.com/v1/messages"));
+        assert_string_equal(req.url,
+                            or_default(json_string_value(json_object_get(expect, "url")), "https://api.anthropic.com/v1/messages"));
         const char *hname;
         json_t *hval;
         json_object_foreach(json_object_get(expect, "headers"), hname, hval)
@@ -590,12 +590,9 @@ static void test_anthropic_classify_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anthropic_table),
-        cmocka_unit_test(test_anthropic_request_fixtures),
-        cmocka_unit_test(test_anthropic_conf_fixtures),
-        cmocka_unit_test(test_anthropic_response_fixtures),
-        cmocka_unit_test(test_anthropic_stream_fixtures),
-        cmocka_unit_test(test_anthropic_classify_error_table),
+        cmocka_unit_test(test_anthropic_table),           cmocka_unit_test(test_anthropic_request_fixtures),
+        cmocka_unit_test(test_anthropic_conf_fixtures),   cmocka_unit_test(test_anthropic_response_fixtures),
+        cmocka_unit_test(test_anthropic_stream_fixtures), cmocka_unit_test(test_anthropic_classify_error_table),
     };
     return cmocka_run_group_tests_name("plugin_anthropic", tests, setup, teardown);
 }

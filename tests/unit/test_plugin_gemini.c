@@ -873,6 +873,32 @@ static void test_gemini_synthesized_ids(void **state)
     P->destroy(inst);
 }
 
+/* a self-referencing schema is inlined to a bounded depth and size, never leaving "$ref" for Gemini to reject */
+static void test_gemini_recursive_ref_bounded(void **state)
+{
+    (void)state;
+    void *inst = create_instance(NULL);
+    json_t *body = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\","
+                              "\"function\":{\"name\":\"tree\",\"parameters\":{\"$ref\":\"#/$defs/Node\",\"$defs\":{\"Node\":"
+                              "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/Node\"},\"b\":{\"$ref\":\"#/$defs/Node\"},"
+                              "\"c\":{\"$ref\":\"#/$defs/Node\"},\"d\":{\"$ref\":\"#/$defs/Node\"},\"kids\":{\"type\":\"array\","
+                              "\"items\":{\"$ref\":\"#/$defs/Node\"}},\"v\":{\"type\":\"string\"}}}}}}}]}",
+                              0, NULL);
+    assert_non_null(body);
+    lg_call_t call = {.struct_size = sizeof(call), .kind = LG_API_CHAT, .body = body, .upstream_model = "gemini-2.5-flash"};
+    lg_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    lg_errbuf_t e = {{0}};
+    assert_int_equal(P->build_request(inst, &call, &req, &e), 0);
+    assert_true(req.body_len < 512 * 1024);
+    assert_null(strstr(req.body, "$ref"));
+    assert_null(strstr(req.body, "$defs"));
+    assert_non_null(strstr(req.body, "\"v\":{\"type\":\"string\"}"));
+    free_req(&req);
+    json_decref(body);
+    P->destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -885,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_gemini_thought_signature_stream_cache),
         cmocka_unit_test(test_gemini_signature_cache_bounded),
         cmocka_unit_test(test_gemini_synthesized_ids),
+        cmocka_unit_test(test_gemini_recursive_ref_bounded),
     };
     return cmocka_run_group_tests_name("plugin_gemini", tests, setup, teardown);
 }

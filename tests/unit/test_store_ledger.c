@@ -276,10 +276,8 @@ static void test_ledger_start_fails_cleanly(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ledger_two_threads_exactly_once),
-        cmocka_unit_test(test_ledger_batch_count),
-        cmocka_unit_test(test_ledger_queue_full_counts_drops),
-        cmocka_unit_test(test_ledger_flush_bound_without_stop),
+        cmocka_unit_test(test_ledger_two_threads_exactly_once), cmocka_unit_test(test_ledger_batch_count),
+        cmocka_unit_test(test_ledger_queue_full_counts_drops),  cmocka_unit_test(test_ledger_flush_bound_without_stop),
         cmocka_unit_test(test_ledger_start_fails_cleanly),
     };
     return cmocka_run_group_tests_name("ledger", tests, setup, teardown);

@@ -121,8 +121,8 @@ static void test_store_open_creates_schema_v1(void **state)
     assert_int_equal(sqlite3_column_int(q, 0), 1);
     assert_int_equal(sqlite3_step(q), SQLITE_DONE); /* exactly one row */
     sqlite3_finalize(q);
-    static const char *const objects[] = {"keys", "generations", "generations_key_time", "generations_time",
-                                          "generations_provider", "generations_model"};
+    static const char *const objects[] = {
+        "keys", "generations", "generations_key_time", "generations_time", "generations_provider", "generations_model"};
     for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); ++i) {
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1", -1, &q, NULL), SQLITE_OK);
         sqlite3_bind_text(q, 1, objects[i], -1, SQLITE_STATIC);
@@ -601,18 +601,18 @@ static void test_store_key_usage_windows(void **state)
     lg_generation_row_t rows[8];
     json_t *u;
     const char *k = "key_WINDOWSWINDOWSWIND";
-    int64_t now = utc_ms(2024, 3, 13, 15, 0, 0);                                /* Wednesday */
+    int64_t now = utc_ms(2024, 3, 13, 15, 0, 0); /* Wednesday */
     int64_t day = utc_ms(2024, 3, 13, 0, 0, 0), week = utc_ms(2024, 3, 11, 0, 0, 0), month = utc_ms(2024, 3, 1, 0, 0, 0);
     (void)state;
 
     lg_store_t *s = fresh_store("windows");
-    gen_row(&rows[0], "w0", day, k, "m", "p", 0, 0, 1);          /* daily, weekly, monthly */
-    gen_row(&rows[1], "w1", now, k, "m", "p", 0, 0, 2);          /* daily ... */
-    gen_row(&rows[2], "w2", day - 1, k, "m", "p", 0, 0, 4);      /* weekly, monthly */
-    gen_row(&rows[3], "w3", week, k, "m", "p", 0, 0, 8);         /* weekly, monthly */
-    gen_row(&rows[4], "w4", week - 1, k, "m", "p", 0, 0, 16);    /* monthly */
-    gen_row(&rows[5], "w5", month, k, "m", "p", 0, 0, 32);       /* monthly */
-    gen_row(&rows[6], "w6", month - 1, k, "m", "p", 0, 0, 64);   /* total only */
+    gen_row(&rows[0], "w0", day, k, "m", "p", 0, 0, 1);             /* daily, weekly, monthly */
+    gen_row(&rows[1], "w1", now, k, "m", "p", 0, 0, 2);             /* daily ... */
+    gen_row(&rows[2], "w2", day - 1, k, "m", "p", 0, 0, 4);         /* weekly, monthly */
+    gen_row(&rows[3], "w3", week, k, "m", "p", 0, 0, 8);            /* weekly, monthly */
+    gen_row(&rows[4], "w4", week - 1, k, "m", "p", 0, 0, 16);       /* monthly */
+    gen_row(&rows[5], "w5", month, k, "m", "p", 0, 0, 32);          /* monthly */
+    gen_row(&rows[6], "w6", month - 1, k, "m", "p", 0, 0, 64);      /* total only */
     gen_row(&rows[7], "w7", now, "key_other", "m", "p", 0, 0, 128); /* another key */
     assert_int_equal(lg_store_insert_generations(s, rows, 8), 0);
 
@@ -640,18 +640,12 @@ static void test_store_key_usage_windows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_store_open_creates_schema_v1),
-        cmocka_unit_test(test_store_reopen_keeps_data),
-        cmocka_unit_test(test_store_newer_version_refused),
-        cmocka_unit_test(test_store_not_a_database),
-        cmocka_unit_test(test_store_key_generate),
-        cmocka_unit_test(test_store_key_crud_round_trip),
-        cmocka_unit_test(test_store_key_hash_unique),
-        cmocka_unit_test(test_store_key_soft_delete),
-        cmocka_unit_test(test_store_generation_shape),
-        cmocka_unit_test(test_store_usage_query),
-        cmocka_unit_test(test_store_period_start),
-        cmocka_unit_test(test_store_key_usage_windows),
+        cmocka_unit_test(test_store_open_creates_schema_v1), cmocka_unit_test(test_store_reopen_keeps_data),
+        cmocka_unit_test(test_store_newer_version_refused),  cmocka_unit_test(test_store_not_a_database),
+        cmocka_unit_test(test_store_key_generate),           cmocka_unit_test(test_store_key_crud_round_trip),
+        cmocka_unit_test(test_store_key_hash_unique),        cmocka_unit_test(test_store_key_soft_delete),
+        cmocka_unit_test(test_store_generation_shape),       cmocka_unit_test(test_store_usage_query),
+        cmocka_unit_test(test_store_period_start),           cmocka_unit_test(test_store_key_usage_windows),
     };
     return cmocka_run_group_tests_name("store", tests, setup, teardown);
 }

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The MCP server core, transport-independent: initialize and version
+ * negotiation, the static {method, handler} table, per-request call objects
+ * (lg_mcp_call_t) with their cancellation, progress, logging and
+ * server->client requests, and the routing of client responses back to the
+ * waiting call. A transport (transport_http.c now, stdio later) feeds parsed
+ * messages in and supplies a sink for what goes out.
+ *
+ * Threading: calls live on the worker thread that received the request.
+ * Cross-worker events (a client response arriving on another connection, a
+ * cancellation, a session deleted elsewhere) travel through the transport's
+ * per-worker inbox (lg__mcp_post*), then run here on the owning worker.
+ */
+#ifndef LG_MCP_SERVER_H
+#define LG_MCP_SERVER_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <uv.h>
+#include "mcp/jsonrpc.h"
+#include "mcp/registry.h"
+#include "mcp/session.h"
+
+#define LG_MCP_MAX_WORKERS 256
+
+/** Protocol revisions we speak, newest first (mcp.md §1). */
+extern const char *const lg_mcp_supported_versions[];
+#define LG_MCP_LATEST_VERSION "2025-11-25"
+/** 1 if v (len bytes) is one of lg_mcp_supported_versions. */
+int lg_mcp_version_supported(const char *v, size_t len);
+
+/**
+ * Where a request's output goes. emit: a notification or server->client request related to the request (may switch
+ * the HTTP response to SSE); returns 0, or -1 if it cannot be delivered (dropped). respond: the request's final message
+ * (NULL = none: a cancelled request gets no reply); exactly once per dispatched request. Both steal msg.
+ */
+typedef struct lg_mcp_sink {
+    int (*emit)(struct lg_mcp_sink *sink, json_t *msg);
+    void (*respond)(struct lg_mcp_sink *sink, json_t *msg);
+} lg_mcp_sink_t;
+
+struct lg_mcp_waiter;
+
+/** Per-worker MCP state; created by the transport on a worker's first MCP request, lives as long as the thread. */
+typedef struct lg_mcp_worker {
+    unsigned index;
+    uv_loop_t *loop;
+    uint64_t seq;                   /* outgoing request ids and stream serials */
+    struct lg_mcp_call *calls;      /* calls in flight on this worker */
+    struct lg_mcp_waiter *waiters;  /* server->client requests awaiting the client's answer */
+    void *transport;                /* transport-private */
+} lg_mcp_worker_t;
+
+/** Route-through state the registry keeps on a call. */
+typedef struct lg_mcp_route {
+    int op;              /* registry op, 0 = none (answered by the server itself) */
+    size_t index;        /* provider being asked */
+    char *name;          /* stripped name / URI being resolved; owned */
+    char *cursor;        /* provider cursor; owned */
+    json_t *args;        /* arguments / ref / argument (owned reference) */
+    json_t *args2;
+    json_t *args3;
+    int on;              /* subscribe flag */
+} lg_mcp_route_t;
+
+struct lg_mcp_call {
+    lg_mcp_worker_t *mw;
+    lg_mcp_session_t *session; /* reference */
+    lg_mcp_registry_t *reg;    /* reference */
+    lg_mcp_sink_t *sink;       /* NULL once the request side is gone */
+    json_t *id;                /* request id (reference) */
+    char id_key[96];           /* lg_jsonrpc_id_key(id) */
+    char method[64];
+    json_t *params;            /* reference; object, never NULL */
+    json_t *progress_token;    /* borrowed from params */
+    unsigned refcnt;
+    int completed, cancelled, silent; /* silent: client cancelled, send no reply */
+    void (*on_cancel)(lg_mcp_call_t *c, void *ud);
+    void *cancel_ud;
+    lg_mcp_route_t route;
+    struct lg_mcp_call *next, *prev; /* mw->calls */
+};
+
+/**
+ * initialize (no session yet): negotiate the version, create the session (bound to key_id and the registry's name),
+ * and return the response message (result, or error for a malformed request with *session_out NULL). Synchronous.
+ * Returns a new reference. *session_out: new reference or NULL. *status: HTTP status to use (200, or 503 when the
+ * session table is full).
+ */
+json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg, const char *key_id, uint32_t ttl_s,
+                                 lg_mcp_session_t **session_out, int *status);
+
+/** Dispatch one request of an established session; its response reaches sink->respond (possibly before this returns). */
+void lg_mcp_server_dispatch(lg_mcp_worker_t *mw, lg_mcp_session_t *s, lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg,
+                            lg_mcp_sink_t *sink);
+
+/** A client notification (initialized, cancelled, progress, roots/list_changed ...). */
+void lg_mcp_server_notification(lg_mcp_worker_t *mw, lg_mcp_session_t *s, const lg_jsonrpc_msg_t *msg);
+
+/** A client response or error response: routed to the worker whose call is waiting for it (via the transport). */
+void lg_mcp_server_client_response(lg_mcp_worker_t *mw, lg_mcp_session_t *s, const lg_jsonrpc_msg_t *msg);
+
+/** The transport's request side went away: cancel every call that reports to sink, and stop using it. */
+void lg_mcp_server_detach_sink(lg_mcp_worker_t *mw, lg_mcp_sink_t *sink);
+
+/* ---- run on the owning worker by the transport's inbox ---- */
+void lg__mcp_server_deliver_response(lg_mcp_worker_t *mw, const char *session_id, json_t *msg);
+void lg__mcp_server_cancel(lg_mcp_worker_t *mw, const char *session_id, const char *id_key);
+void lg__mcp_server_session_gone(lg_mcp_worker_t *mw, const char *session_id);
+
+/* ---- implemented by the transport: deliver to another (or the same) worker's loop ---- */
+enum lg_mcp_post_type {
+    LG_MCP_POST_RESPONSE = 1, /* client response for a waiter: msg */
+    LG_MCP_POST_CANCEL,       /* cancel the call key on session */
+    LG_MCP_POST_STREAM_SEND,  /* send msg on the session's GET stream */
+    LG_MCP_POST_SESSION_GONE  /* session deleted/expired: close its GET stream, cancel its calls */
+};
+/** Post to worker (index); msg stolen (may be NULL); key may be NULL. Returns 0, -1 if that worker has no MCP state. */
+int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg);
+/** Post to every worker with MCP state. msg is copied per worker and released. */
+void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg);
+
+/* ---- server-initiated notifications for the later stages ---- */
+/** Send a notification to one session's GET stream (dropped when it has none). msg stolen. */
+void lg_mcp_notify_session(lg_mcp_session_t *s, json_t *msg);
+/** notifications/<kind>/list_changed ("tools", "resources", "prompts") to every session of endpoint server. */
+void lg_mcp_notify_list_changed(const char *server, const char *kind);
+/** notifications/resources/updated {uri} to every session subscribed to uri. */
+void lg_mcp_notify_resource_updated(const char *uri);
+
+/** Parse our own outgoing request id ("lg.<worker>.<seq>") into the worker index; -1 if it is not ours. */
+int lg__mcp_outgoing_worker(const json_t *id);
+
+#endif

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Access gate (see gate.h).
+ */
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "auth/gate.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store.h"
+
+static lg_keytable_t *keys;
+static lg_ledger_t *ledger;
+static char *store_path;
+static _Atomic int require_mode = -1; /* -1 auto, 0 never, 1 always */
+static _Atomic int non_loopback;      /* some listener is not on loopback */
+static _Atomic int admin_set;
+static uint8_t admin_hash[32];
+
+int64_t lg_gate_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int is_loopback(const char *address)
+{
+    struct in_addr a4;
+    if (inet_pton(AF_INET, address, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return strcmp(address, "::1") == 0 || strcmp(address, "[::1]") == 0;
+}
+
+void lg_gate_apply_config(const lg_config_t *conf)
+{
+    int nl = 0;
+    for (size_t i = 0; i < conf->num_listeners; ++i)
+        nl |= !is_loopback(conf->listeners[i].address);
+    atomic_store(&non_loopback, nl);
+    atomic_store(&require_mode, conf->require_keys);
+    if (conf->admin_key != NULL) {
+        lg_key_hash(conf->admin_key, strlen(conf->admin_key), admin_hash);
+        atomic_store(&admin_set, 1);
+    } else {
+        atomic_store(&admin_set, 0);
+    }
+}
+
+int lg_gate_sync_keys(char *err, size_t errlen)
+{
+    lg_store_t *s = lg_store_open(store_path, err, errlen);
+    if (s == NULL)
+        return LG_EINTERNAL;
+    lg_key_record_t **list = NULL;
+    size_t n = 0;
+    int rc = lg_store_key_list(s, &list, &n);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot list keys: %s", lg_store_errmsg(s));
+        lg_store_close(s);
+        return rc;
+    }
+    int64_t now = lg_gate_now_ms();
+    int64_t *usage = calloc(n + 1, sizeof(int64_t));
+    for (size_t i = 0; i < n; ++i)
+        usage[i] = lg_store_key_cost_since(s, list[i]->id, lg_period_start_ms(list[i]->reset_period, now));
+    lg_keytable_load(keys, list, usage, n, now);
+    free(usage);
+    lg_store_key_list_free(list, n);
+    lg_store_close(s);
+    return 0;
+}
+
+int lg_gate_init(const lg_config_t *conf, char *err, size_t errlen)
+{
+    store_path = lg_strdup(conf->store_path);
+    keys = lg_keytable_create();
+    lg_gate_apply_config(conf);
+    int rc = lg_gate_sync_keys(err, errlen);
+    if (rc != 0)
+        return rc;
+    ledger = lg_ledger_start(store_path, conf->ledger_queue_capacity, conf->ledger_flush_interval_ms, err, errlen);
+    if (ledger == NULL)
+        return LG_EINTERNAL;
+    size_t n = lg_keytable_count(keys);
+    if (lg_gate_open())
+        LG_LOG(LG_LOG_WARN, "auth", "no API keys exist and every listener is loopback: running OPEN (create one with `llmgate "
+                                    "keys create --name NAME`)");
+    else
+        LG_LOG(LG_LOG_INFO, "auth", "API keys required (%zu keys loaded from %s)", n, store_path);
+    return 0;
+}
+
+void lg_gate_shutdown(void)
+{
+    if (ledger != NULL) {
+        lg_ledger_stop(ledger); /* drains the queue: every accepted row is committed before exit */
+        ledger = NULL;
+    }
+}
+
+lg_keytable_t *lg_gate_keys(void)
+{
+    return keys;
+}
+
+lg_ledger_t *lg_gate_ledger(void)
+{
+    return ledger;
+}
+
+const char *lg_gate_store_path(void)
+{
+    return store_path;
+}
+
+int lg_gate_open(void)
+{
+    int mode = atomic_load_explicit(&require_mode, memory_order_relaxed);
+    if (mode == 1)
+        return 0;
+    if (mode == 0)
+        return 1; /* the config loader only allows this with loopback listeners */
+    return !atomic_load_explicit(&non_loopback, memory_order_relaxed) && (keys == NULL || lg_keytable_count(keys) == 0);
+}
+
+/** The presented secret, from `Authorization: Bearer` or `x-api-key`; NULL if none. */
+static const char *presented_secret(h2o_req_t *req, size_t *len)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len > 7 && strncasecmp(v.base, "bearer ", 7) == 0) {
+            const char *p = v.base + 7;
+            size_t n = v.len - 7;
+            while (n > 0 && *p == ' ')
+                ++p, --n;
+            *len = n;
+            return p;
+        }
+        *len = 0;
+        return v.base; /* present but not a bearer token: reported as malformed */
+    }
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
+    if (i >= 0) {
+        *len = req->headers.entries[i].value.len;
+        return req->headers.entries[i].value.base;
+    }
+    return NULL;
+}
+
+int lg_gate_authenticate(h2o_req_t *req, lg_key_entry_t **key, const char **msg)
+{
+    size_t len = 0;
+    const char *secret = presented_secret(req, &len);
+    *key = NULL;
+    if (secret == NULL) {
+        if (lg_gate_open())
+            return 0;
+        *msg = "missing API key: send Authorization: Bearer <key>";
+        return LG_EAUTH;
+    }
+    if (len == 0 || len > 512) {
+        *msg = "malformed Authorization header: expected Bearer <key>";
+        return LG_EAUTH;
+    }
+    lg_key_entry_t *e = lg_keytable_lookup(keys, secret, len);
+    if (e == NULL) {
+        if (lg_gate_open())
+            return 0; /* an open gateway ignores keys it does not know (clients often send a placeholder) */
+        *msg = "invalid API key";
+        return LG_EAUTH;
+    }
+    *key = e;
+    return 0;
+}
+
+int lg_gate_is_admin(h2o_req_t *req)
+{
+    if (!atomic_load(&admin_set))
+        return 0;
+    size_t len = 0;
+    const char *secret = presented_secret(req, &len);
+    if (secret == NULL || len == 0 || len > 512)
+        return 0;
+    uint8_t h[32];
+    lg_key_hash(secret, len, h);
+    return CRYPTO_memcmp(h, admin_hash, sizeof(h)) == 0;
+}
