@@ -6,6 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
+FUZZ_SECONDS ?= 10
+
 .PHONY: all deps build run test test-release test-asan fuzz bench install clean
 
 all: build
@@ -24,6 +26,7 @@ test:
 	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory test-release
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory fuzz
 
 test-release:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLG_WERROR=ON $(CMAKE_FLAGS) >/dev/null
@@ -35,6 +38,11 @@ test-asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j2
+
+fuzz:
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLG_FUZZ=ON -DLG_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target $$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$$//' | tr '\n' ' ')
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 bench: build
 	tests/bench/run.sh

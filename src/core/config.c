@@ -1164,11 +1164,75 @@ static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
         fail(c, "auth.require_keys", "false is only allowed when every listener is loopback (127.0.0.1, ::1)");
 }
 
+/* "scheme://host[:port]" with no path, or "*" */
+static int is_origin(const char *s)
+{
+    const char *p = strstr(s, "://");
+    if (strcmp(s, "*") == 0)
+        return 1;
+    if (p == NULL || p == s || p[3] == '\0')
+        return 0;
+    for (const char *q = s; q < p; ++q)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '+' || *q == '-' ||
+              *q == '.'))
+            return 0;
+    for (p += 3; *p != '\0'; ++p)
+        if (*p == '/' || *p == '?' || *p == '#' || (unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* "host" or "host:port", "[v6]" or "[v6]:port": printable, no spaces, slashes, commas or userinfo */
+static int is_host(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '/' || *s == ',' || *s == '@')
+            return 0;
+    return 1;
+}
+
+static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"enabled",       "allowed_origins",   "allowed_hosts",
+                                       "session_ttl_s", "max_message_bytes", "conformance_fixtures",
+                                       NULL};
+    const char *m = "mcp";
+    json_t *v;
+    char p[PATH_LEN];
+    size_t i;
+
+    if (obj == NULL || want_object(c, obj, m) != 0)
+        return;
+    check_keys(c, obj, m, keys);
+    opt_bool(c, obj, m, "enabled", &conf->mcp.enabled);
+    opt_bool(c, obj, m, "conformance_fixtures", &conf->mcp.conformance_fixtures);
+    opt_u32(c, obj, m, "session_ttl_s", 1, 604800, &conf->mcp.session_ttl_s);
+    opt_u32(c, obj, m, "max_message_bytes", 1024, 1 << 30, &conf->mcp.max_message_bytes);
+    if ((v = json_object_get(obj, "allowed_origins")) != NULL &&
+        get_strv(c, v, "mcp.allowed_origins", &conf->mcp.allowed_origins, NULL) == 0) {
+        for (i = 0; conf->mcp.allowed_origins[i] != NULL; ++i) {
+            path_idx(p, "mcp.allowed_origins", i);
+            if (!is_origin(conf->mcp.allowed_origins[i]))
+                fail(c, p, "expected \"scheme://host[:port]\" or \"*\"");
+        }
+    }
+    if ((v = json_object_get(obj, "allowed_hosts")) != NULL &&
+        get_strv(c, v, "mcp.allowed_hosts", &conf->mcp.allowed_hosts, NULL) == 0) {
+        for (i = 0; conf->mcp.allowed_hosts[i] != NULL; ++i) {
+            path_idx(p, "mcp.allowed_hosts", i);
+            if (!is_host(conf->mcp.allowed_hosts[i]))
+                fail(c, p, "expected \"host\" or \"host:port\"");
+        }
+    }
+}
+
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
     static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
                                        "plugin_dir", "routing", "policies", "providers",           "models",     "store",
-                                       "auth",       NULL};
+                                       "auth",       "mcp",        NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;
@@ -1227,6 +1291,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 
     parse_store(c, json_object_get(root, "store"), conf);
     parse_auth(c, json_object_get(root, "auth"), conf);
+    parse_mcp(c, json_object_get(root, "mcp"), conf);
 
     /* order matters: endpoints need the providers, policy references need the policies map */
     parse_policies(c, json_object_get(root, "policies"), conf);
@@ -1266,6 +1331,11 @@ static lg_config_t *config_new(void)
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
     conf->require_keys = -1;
+    conf->mcp.enabled = 1;
+    conf->mcp.session_ttl_s = 1800;
+    conf->mcp.max_message_bytes = (uint32_t)4 << 20;
+    conf->mcp.allowed_origins = xcalloc(1, sizeof(*conf->mcp.allowed_origins));
+    conf->mcp.allowed_hosts = xcalloc(1, sizeof(*conf->mcp.allowed_hosts));
     return conf;
 }
 
@@ -1385,6 +1455,8 @@ void lg_config_free(lg_config_t *conf)
     free(conf->plugin_dir);
     free(conf->default_policy);
     free_strv(conf->expose_headers);
+    free_strv(conf->mcp.allowed_origins);
+    free_strv(conf->mcp.allowed_hosts);
     for (i = 0; i < conf->num_policies; ++i) {
         free(conf->policies[i].name);
         free(conf->policies[i].path);

@@ -85,6 +85,19 @@ typedef struct lg_policy_conf {
 
 typedef enum { LG_KEEPALIVE_COMMENT = 0, LG_KEEPALIVE_OFF = 1 } lg_keepalive_mode_t;
 
+/** MCP tool gateway at /mcp ("mcp" section; mcp/README.md). */
+typedef struct lg_mcp_conf {
+    int enabled;                 /* serve /mcp at all, default 1 */
+    char **allowed_origins;      /* NULL-terminated; "scheme://host[:port]" or "*"; loopback origins are always allowed on
+                                    loopback listeners; a foreign Origin gets 403 */
+    char **allowed_hosts;        /* NULL-terminated; "host" or "host:port" accepted in Host besides the loopback names on
+                                    loopback listeners; when set, also enforced on other listeners */
+    uint32_t session_ttl_s;      /* idle session lifetime, default 1800 */
+    uint32_t max_message_bytes;  /* JSON-RPC message cap, default 4 MiB (413 above) */
+    int conformance_fixtures;    /* serve the conformance fixture server at /mcp/conformance (and /mcp when nothing else is
+                                    configured), default 0 */
+} lg_mcp_conf_t;
+
 typedef struct lg_config {
     char *source_path; /* file it came from, NULL for the embedded default */
     char *base_dir;    /* folder relative paths resolve against */
@@ -129,6 +142,8 @@ typedef struct lg_config {
     char *admin_key;     /* resolved admin secret (auth.admin_key or the auth.admin_key_env variable); NULL = admin API off */
     char *admin_key_env; /* variable name when the key comes from the environment (default LLMGATE_ADMIN_KEY), for messages */
     int require_keys;    /* -1 auto: open only while no keys exist and every listener is loopback; 0 never; 1 always */
+
+    lg_mcp_conf_t mcp; /* "mcp" section */
 } lg_config_t;
 
 /**

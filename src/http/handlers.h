@@ -7,7 +7,9 @@
 #define LG_HTTP_HANDLERS_H
 
 #include <h2o.h>
+#include <jansson.h>
 #include "http/worker.h"
+#include "store/store.h"
 
 /** h2o on_req for the whole server. */
 int lg_handle_request(h2o_handler_t *self, h2o_req_t *req);
@@ -21,6 +23,29 @@ void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model
 /** POST /v1/chat/completions, /v1/completions, /v1/embeddings (kind is an lg_api_kind_t), and /v1/messages
  * (anthropic = 1: Anthropic Messages request and response shapes, routed like chat). */
 void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic);
+
+/** GET /v1/generation?id=gen-... (and /api/v1/generation): the ledger row of one generation, OpenRouter's shape. */
+void lg_handle_generation(lg_worker_t *w, h2o_req_t *req);
+/** GET /v1/key, /api/v1/key, /api/v1/auth/key: the calling key's label, limits and usage (OpenRouter's /key shape). */
+void lg_handle_key(lg_worker_t *w, h2o_req_t *req);
+/** /api/admin/...: rest is the path after "/api/admin" ("" or "/keys", "/keys/{id}", ...). Checks the admin key. */
+void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t len);
+
+/**
+ * Work on the store, off the event loop. run is called on a libuv threadpool thread with a store connection from a
+ * small process-wide pool (or NULL when the database cannot be opened: run must then answer 500); it must not touch
+ * the request, the worker or any other event-loop state, only data. It returns the HTTP status and sets *body to the
+ * whole response document (a new reference; {"data":...} or an lg_error_json() object). Back on the worker's loop the
+ * response is sent if the request is still alive (a client that left is detected with a dispose hook on req->pool),
+ * then free_data(data) runs (free_data may be NULL). The request counts as in flight until then, so a graceful
+ * shutdown waits for it. Worker thread only.
+ */
+typedef int (*lg_store_work_fn)(lg_store_t *store, void *data, json_t **body);
+void lg__http_store_work(lg_worker_t *w, h2o_req_t *req, lg_store_work_fn run, void *data, void (*free_data)(void *));
+/** Send a JSON document with any status (201/202 get their reason phrase); steals obj. */
+void lg__http_respond_status(h2o_req_t *req, int status, json_t *obj);
+/** Endpoint view with live stats (shared by /v1/models/{id}/endpoints and the admin provider view). */
+json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now);
 
 /** Worker bookkeeping for requests that outlive on_req. */
 void lg__worker_request_begin(lg_worker_t *w);

@@ -438,4 +438,10 @@ void lg_gen_request_dispose(lg_gen_request_t *r)
     json_decref(r->body);
     json_decref(r->root);
     r->body = r->root = NULL;
+    /* everything below pointed into root */
+    r->num_models = 0;
+    r->provider = NULL;
+    r->session_id = NULL;
+    r->variant = NULL;
+    r->sort = NULL;
 }

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The conformance fixture provider: every tool, resource, template, prompt
+ * and completion the official MCP conformance suite (0.1.16) expects, with
+ * the reference server's exact texts and bytes (mcp.md §12). Served as the
+ * virtual server "conformance" when mcp.conformance_fixtures is on. Stateless
+ * (state pointer unused); timers run on the calling worker's loop.
+ */
+#ifndef LG_MCP_FIXTURES_H
+#define LG_MCP_FIXTURES_H
+
+#include <jansson.h>
+#include "mcp/registry.h"
+
+extern const lg_mcp_provider_ops_t lg_mcp_fixtures_ops;
+
+/** Capabilities the fixtures need: tools{listChanged}, resources{subscribe,listChanged}, prompts{listChanged},
+ * logging, completions. Borrowed, static. */
+const json_t *lg_mcp_fixtures_capabilities(void);
+
+/** Delay between the notifications of test_tool_with_logging / test_tool_with_progress (ms). */
+#define LG_MCP_FIXTURE_STEP_MS 50
+
+#endif
