@@ -55,6 +55,8 @@ void lg_gate_apply_config(const lg_config_t *conf)
 
 int lg_gate_sync_keys(char *err, size_t errlen)
 {
+    if (store_path == NULL)
+        return 0; /* no store configured: no keys */
     lg_store_t *s = lg_store_open(store_path, err, errlen);
     if (s == NULL)
         return LG_EINTERNAL;
@@ -79,12 +81,16 @@ int lg_gate_sync_keys(char *err, size_t errlen)
 
 int lg_gate_init(const lg_config_t *conf, char *err, size_t errlen)
 {
-    store_path = lg_strdup(conf->store_path);
+    store_path = conf->store_path != NULL ? lg_strdup(conf->store_path) : NULL;
     keys = lg_keytable_create();
     lg_gate_apply_config(conf);
     int rc = lg_gate_sync_keys(err, errlen);
     if (rc != 0)
         return rc;
+    if (store_path == NULL) {
+        LG_LOG(LG_LOG_WARN, "auth", "\"store\": null: no API keys and no usage ledger; running OPEN on loopback");
+        return 0;
+    }
     ledger = lg_ledger_start(store_path, conf->ledger_queue_capacity, conf->ledger_flush_interval_ms, err, errlen);
     if (ledger == NULL)
         return LG_EINTERNAL;

@@ -802,6 +802,11 @@ static char *db_path_for(const struct opts *o)
         bad("%s: %s", o->config != NULL ? o->config : "embedded default config", err);
         return NULL;
     }
+    if (conf->store_path == NULL) {
+        bad("%s: \"store\" is null: this gateway keeps no keys or usage", o->config != NULL ? o->config : "config");
+        lg_config_free(conf);
+        return NULL;
+    }
     path = lg_strdup(conf->store_path);
     lg_config_free(conf);
     return path;

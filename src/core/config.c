@@ -1080,6 +1080,11 @@ static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
     static const char *const keys[] = {"path", "flush_interval_ms", "queue_capacity", NULL};
     char *path = NULL;
 
+    if (obj != NULL && json_is_null(obj)) {
+        /* no store: no API keys, no ledger (a bare router; loopback listeners only, checked with auth) */
+        conf->store_path = NULL;
+        return;
+    }
     if (obj != NULL && want_object(c, obj, "store") == 0) {
         check_keys(c, obj, "store", keys);
         opt_str(c, obj, "store", "path", &path);
@@ -1162,6 +1167,9 @@ static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
     /* a gateway reachable from the network must never run open, whatever the key count */
     if (conf->require_keys == 0 && conf->num_listeners > 0 && !lg_config_listeners_loopback(conf))
         fail(c, "auth.require_keys", "false is only allowed when every listener is loopback (127.0.0.1, ::1)");
+    /* keys live in the store: without one, only a loopback gateway may run (open) */
+    if (conf->store_path == NULL && conf->num_listeners > 0 && !lg_config_listeners_loopback(conf))
+        fail(c, "store", "null is only allowed when every listener is loopback (API keys are kept in the store)");
 }
 
 /* "scheme://host[:port]" with no path, or "*" */
@@ -1193,10 +1201,204 @@ static int is_host(const char *s)
     return 1;
 }
 
+/* MCP server and virtual server names: [a-z0-9_-]{1,64} (they become URL path segments, name prefixes and log tags) */
+static int is_mcp_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* tool name prefixes stay within the MCP tool-name alphabet [A-Za-z0-9_.-] (SEP-986) */
+static int is_mcp_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              *s == '.'))
+            return 0;
+    return 1;
+}
+
+static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj, const char *path, lg_mcp_server_conf_t *sc)
+{
+    static const char *const keys[] = {"command", "args", "env", "cwd", "url", "headers", "prefix", "timeout_ms", "enabled", NULL};
+    const char *key;
+    json_t *v;
+    char p[PATH_LEN];
+
+    sc->name = xstrdup(name);
+    sc->timeout_ms = 30000;
+    sc->enabled = 1;
+    sc->args = xcalloc(1, sizeof(*sc->args));
+    sc->env = xcalloc(1, sizeof(*sc->env));
+    if (!is_mcp_name(name))
+        fail(c, path, "server name must match [a-z0-9_-]{1,64}");
+    if (want_object(c, obj, path) != 0)
+        return;
+    check_keys(c, obj, path, keys);
+    opt_str(c, obj, path, "command", &sc->command);
+    opt_u32(c, obj, path, "timeout_ms", 1, 3600000, &sc->timeout_ms);
+    opt_bool(c, obj, path, "enabled", &sc->enabled);
+    if ((v = json_object_get(obj, "args")) != NULL) {
+        path_key(p, path, "args");
+        get_strv(c, v, p, &sc->args, NULL);
+    }
+    if ((v = json_object_get(obj, "env")) != NULL) {
+        json_t *e;
+        size_t n = 0;
+        path_key(p, path, "env");
+        if (want_object(c, v, p) == 0) {
+            free_strv(sc->env);
+            sc->env = xcalloc(json_object_size(v) + 1, sizeof(*sc->env));
+            json_object_foreach(v, key, e)
+            {
+                char pe[PATH_LEN];
+                path_map(pe, p, key);
+                if (!is_env_name(key)) {
+                    fail(c, pe, "expected environment variable name [A-Za-z_][A-Za-z0-9_]*");
+                } else if (!json_is_string(e)) {
+                    fail(c, pe, "expected string");
+                } else {
+                    size_t len = strlen(key) + json_string_length(e) + 2;
+                    sc->env[n] = xcalloc(len, 1);
+                    snprintf(sc->env[n++], len, "%s=%s", key, json_string_value(e));
+                }
+            }
+        }
+    }
+    if ((v = json_object_get(obj, "cwd")) != NULL) {
+        char *s = NULL;
+        path_key(p, path, "cwd");
+        if (get_str(c, v, p, &s) == 0)
+            sc->cwd = resolve_path(c, s);
+        free(s);
+    }
+    if ((v = json_object_get(obj, "url")) != NULL) {
+        path_key(p, path, "url");
+        if (get_str(c, v, p, &sc->url) == 0 && !is_http_url(sc->url))
+            fail(c, p, "expected http(s) URL");
+    }
+    if ((v = json_object_get(obj, "headers")) != NULL) {
+        lg_provider_conf_t tmp = {0};
+        path_key(p, path, "headers");
+        parse_headers(c, v, p, &tmp);
+        sc->headers = tmp.headers;
+    }
+    if ((sc->command == NULL) == (sc->url == NULL))
+        fail(c, path, "expected exactly one of \"command\" (stdio server) or \"url\" (Streamable HTTP server)");
+    if (sc->command == NULL && (json_object_get(obj, "args") != NULL || json_object_get(obj, "env") != NULL ||
+                                json_object_get(obj, "cwd") != NULL))
+        fail(c, path, "\"args\", \"env\" and \"cwd\" need \"command\"");
+    if (sc->url == NULL && json_object_get(obj, "headers") != NULL)
+        fail(c, path, "\"headers\" needs \"url\"");
+    v = json_object_get(obj, "prefix");
+    path_key(p, path, "prefix");
+    if (v == NULL || json_is_true(v))
+        sc->prefix = xstrdup(name);
+    else if (json_is_false(v))
+        sc->prefix = NULL;
+    else if (json_is_string(v) && is_mcp_prefix(json_string_value(v)))
+        sc->prefix = xstrdup(json_string_value(v));
+    else
+        fail(c, p, "expected true, false or a string matching [A-Za-z0-9_.-]{1,64}");
+}
+
+static void parse_mcp_servers(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    const char *key;
+    json_t *v;
+    char p[PATH_LEN];
+
+    if (want_object(c, obj, "mcp.servers") != 0)
+        return;
+    conf->mcp.servers = xcalloc(json_object_size(obj), sizeof(*conf->mcp.servers));
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        lg_mcp_server_conf_t *sc = &conf->mcp.servers[conf->mcp.num_servers++];
+        path_map(p, "mcp.servers", key);
+        parse_mcp_server(c, key, v, p, sc);
+        for (size_t i = 0; i + 1 < conf->mcp.num_servers; ++i) {
+            const lg_mcp_server_conf_t *o = &conf->mcp.servers[i];
+            if (sc->enabled && o->enabled && sc->prefix != NULL && o->prefix != NULL && strcmp(sc->prefix, o->prefix) == 0)
+                fail(c, p, "prefix \"%s\" is also used by server \"%s\"", sc->prefix, o->name);
+        }
+    }
+}
+
+/* tool patterns: tool-name characters, optionally ending in one '*' */
+static int is_tool_pattern(const char *s)
+{
+    for (; *s != '\0'; ++s) {
+        if (*s == '*')
+            return s[1] == '\0';
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              *s == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void parse_mcp_vservers(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"tools", NULL};
+    const char *key;
+    json_t *v, *t;
+    char p[PATH_LEN], pt[PATH_LEN];
+
+    if (want_object(c, obj, "mcp.virtual_servers") != 0)
+        return;
+    conf->mcp.vservers = xcalloc(json_object_size(obj), sizeof(*conf->mcp.vservers));
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        lg_mcp_vserver_conf_t *vs = &conf->mcp.vservers[conf->mcp.num_vservers++];
+        path_map(p, "mcp.virtual_servers", key);
+        vs->name = xstrdup(key);
+        vs->tools = xcalloc(1, sizeof(*vs->tools));
+        if (!is_mcp_name(key))
+            fail(c, p, "virtual server name must match [a-z0-9_-]{1,64}");
+        else if (strcmp(key, "conformance") == 0)
+            fail(c, p, "\"conformance\" is reserved for the conformance fixture server");
+        if (want_object(c, v, p) != 0)
+            continue;
+        check_keys(c, v, p, keys);
+        path_key(pt, p, "tools");
+        if ((t = json_object_get(v, "tools")) == NULL) {
+            fail(c, pt, "required");
+        } else if (get_strv(c, t, pt, &vs->tools, &vs->num_tools) == 0) {
+            if (vs->num_tools == 0)
+                fail(c, pt, "expected at least one tool name or pattern");
+            for (size_t i = 0; i < vs->num_tools; ++i) {
+                char pi[PATH_LEN];
+                path_idx(pi, pt, i);
+                if (!is_tool_pattern(vs->tools[i]))
+                    fail(c, pi, "expected a tool name [A-Za-z0-9_.-], optionally ending in '*'");
+            }
+        }
+    }
+}
+
+static void parse_mcp_circuit(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"failures", "open_ms", NULL};
+    if (want_object(c, obj, "mcp.circuit") != 0)
+        return;
+    check_keys(c, obj, "mcp.circuit", keys);
+    opt_u32(c, obj, "mcp.circuit", "failures", 1, 1000, &conf->mcp.circuit_failures);
+    opt_u32(c, obj, "mcp.circuit", "open_ms", 100, 3600000, &conf->mcp.circuit_open_ms);
+}
+
 static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
     static const char *const keys[] = {"enabled",       "allowed_origins",   "allowed_hosts",
                                        "session_ttl_s", "max_message_bytes", "conformance_fixtures",
+                                       "servers",       "virtual_servers",   "circuit",
                                        NULL};
     const char *m = "mcp";
     json_t *v;
@@ -1226,6 +1428,12 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
                 fail(c, p, "expected \"host\" or \"host:port\"");
         }
     }
+    if ((v = json_object_get(obj, "servers")) != NULL)
+        parse_mcp_servers(c, v, conf);
+    if ((v = json_object_get(obj, "virtual_servers")) != NULL)
+        parse_mcp_vservers(c, v, conf);
+    if ((v = json_object_get(obj, "circuit")) != NULL)
+        parse_mcp_circuit(c, v, conf);
 }
 
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
@@ -1334,6 +1542,8 @@ static lg_config_t *config_new(void)
     conf->mcp.enabled = 1;
     conf->mcp.session_ttl_s = 1800;
     conf->mcp.max_message_bytes = (uint32_t)4 << 20;
+    conf->mcp.circuit_failures = 5;
+    conf->mcp.circuit_open_ms = 30000;
     conf->mcp.allowed_origins = xcalloc(1, sizeof(*conf->mcp.allowed_origins));
     conf->mcp.allowed_hosts = xcalloc(1, sizeof(*conf->mcp.allowed_hosts));
     return conf;
@@ -1457,6 +1667,26 @@ void lg_config_free(lg_config_t *conf)
     free_strv(conf->expose_headers);
     free_strv(conf->mcp.allowed_origins);
     free_strv(conf->mcp.allowed_hosts);
+    for (i = 0; i < conf->mcp.num_servers; ++i) {
+        lg_mcp_server_conf_t *sc = &conf->mcp.servers[i];
+        free(sc->name);
+        free(sc->command);
+        free_strv(sc->args);
+        if (sc->env != NULL)
+            for (char **e = sc->env; *e != NULL; ++e)
+                memset(*e, 0, strlen(*e)); /* env often carries the upstream's secrets */
+        free_strv(sc->env);
+        free(sc->cwd);
+        free(sc->url);
+        json_decref(sc->headers);
+        free(sc->prefix);
+    }
+    free(conf->mcp.servers);
+    for (i = 0; i < conf->mcp.num_vservers; ++i) {
+        free(conf->mcp.vservers[i].name);
+        free_strv(conf->mcp.vservers[i].tools);
+    }
+    free(conf->mcp.vservers);
     for (i = 0; i < conf->num_policies; ++i) {
         free(conf->policies[i].name);
         free(conf->policies[i].path);

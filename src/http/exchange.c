@@ -281,9 +281,9 @@ static void start_sse(lg_exchange_t *x)
     if (x->anthropic)
         x->astream = lg_anthropic_stream_create(x->msg_id, x->preq.model, x->r.prompt_tokens_estimate);
     h2o_start_response(req, &x->gen);
-    /* a zero-length send flushes the headers right away (SSE clients wait for them) */
-    x->send_inflight = 1;
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+    /* No zero-length send to "flush the headers": on HTTP/1.1 chunked responses h2o 2.2.5 writes nothing for it and
+     * defers the proceed through its zero timeout, which only delays the first event. The headers go out with the
+     * first bytes the caller queues right after this (a chunk, or the keep-alive comment). */
 }
 
 static void out_write(lg_exchange_t *x, const char *data, size_t len)

@@ -115,7 +115,7 @@ if [ "$MOCK_ONLY" != 1 ]; then
     GW_PORT=${GW_PORT:-$(free_port)}
     GW_URL=http://127.0.0.1:$GW_PORT
     cat >"$TMP/llmgate.json" <<EOF
-{"listeners":[{"address":"127.0.0.1","port":$GW_PORT}],"workers":1,"access_log":null,
+{"listeners":[{"address":"127.0.0.1","port":$GW_PORT}],"workers":1,"access_log":null,"store":null,
  "providers":[{"name":"mockup","plugin":"openai","base_url":"$MOCK_URL/v1","api_key":"bench"}],
  "models":{"bench/echo":{"endpoints":[{"provider":"mockup","model":"echo",
    "pricing":{"prompt":"0.000001","completion":"0.000002"}}]}}}
@@ -242,13 +242,13 @@ for mode in $MODES; do
     done
 done
 
-echo "running TTFT probe ($PROBE_N sequential streamed requests each) ..." >&2
-probe_ttft "$MOCK_URL/v1/chat/completions" "$TMP/direct_stream.json" "$TMP/ttft_direct.us"
-t_d50=$(pct "$TMP/ttft_direct.us" 50) t_d99=$(pct "$TMP/ttft_direct.us" 99)
+echo "running TTFT probe ($PROBE_N sequential streamed requests each, time to the first content token) ..." >&2
+# Measured to the first SSE event with non-empty delta content on both legs: the gateway holds the upstream's role-only
+# first chunk until content arrives (so an early error can still fail over), so header time would compare unlike things.
+read -r t_d50 t_d99 < <(node "$(dirname "$0")/ttft.mjs" "$MOCK_URL/v1/chat/completions" "$BODY" echo "$PROBE_N")
 t_g50=- t_g99=-
 if [ "$MOCK_ONLY" != 1 ]; then
-    probe_ttft "$GW_URL/v1/chat/completions" "$TMP/gw_stream.json" "$TMP/ttft_gw.us"
-    t_g50=$(pct "$TMP/ttft_gw.us" 50) t_g99=$(pct "$TMP/ttft_gw.us" 99)
+    read -r t_g50 t_g99 < <(node "$(dirname "$0")/ttft.mjs" "$GW_URL/v1/chat/completions" "$BODY" bench/echo "$PROBE_N")
 fi
 
 RSS=-
@@ -268,7 +268,7 @@ for row in "${ROWS[@]}"; do
     echo "$row"
 done
 echo
-echo "| TTFT probe (curl time_starttransfer, $PROBE_N sequential, keep-alive) | p50 µs | p99 µs |"
+echo "| TTFT probe (first content token, $PROBE_N sequential, keep-alive) | p50 µs | p99 µs |"
 echo "|---|---|---|"
 echo "| direct | $t_d50 | $t_d99 |"
 echo "| through llmgate | $t_g50 | $t_g99 |"
