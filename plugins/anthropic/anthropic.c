@@ -34,7 +34,7 @@
 #include "llmgate/plugin.h"
 
 LG_PLUGIN_DECLARE_HOST;
-#include "../common/openai_wire.h"
+#include "../common/plugin_util.h"
 
 #define PLUGIN_NAME "anthropic"
 #define PLUGIN_VERSION "1.0.0"
@@ -51,15 +51,11 @@ LG_PLUGIN_DECLARE_HOST;
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err);
 
 struct instance {
-    char *name;     /* configured provider name, used to tag logs */
-    char *base_url; /* without trailing '/' */
-    char *api_key;  /* NULL = no x-api-key header */
-    char *version;  /* anthropic-version */
-    char *beta;     /* comma-joined anthropic-beta, NULL = none */
+    struct pu_common c; /* api_key NULL = no x-api-key header */
+    char *version;      /* anthropic-version */
+    char *beta;         /* comma-joined anthropic-beta, NULL = none */
     int64_t default_max_tokens;
     double temperature_max;
-    lg_header_t extra[MAX_EXTRA_HEADERS];
-    size_t num_extra;
 };
 
 static void an_destroy(void *state)
@@ -67,15 +63,9 @@ static void an_destroy(void *state)
     struct instance *in = state;
     if (in == NULL)
         return;
-    lg_host->free_mem(in->name);
-    lg_host->free_mem(in->base_url);
-    lg_host->free_mem(in->api_key);
+    pu_common_dispose(&in->c);
     lg_host->free_mem(in->version);
     lg_host->free_mem(in->beta);
-    for (size_t i = 0; i < in->num_extra; ++i) {
-        lg_host->free_mem(in->extra[i].name);
-        lg_host->free_mem(in->extra[i].value);
-    }
     lg_host->free_mem(in);
 }
 
@@ -87,60 +77,56 @@ static int has_ctl(const char *s)
     return 0;
 }
 
-static int parse_options(struct instance *in, json_t *opts, lg_errbuf_t *err)
+static int parse_option(void *instance, const char *key, json_t *v, lg_errbuf_t *err)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(opts, key, v)
-    {
-        if (strcmp(key, "anthropic_version") == 0) {
-            if (!json_is_string(v) || json_string_length(v) == 0 || has_ctl(json_string_value(v))) {
-                ow_seterr(err, "options.anthropic_version must be a non-empty string");
-                return LG_EINVAL;
-            }
-            lg_host->free_mem(in->version);
-            in->version = ow_strdup(json_string_value(v));
-        } else if (strcmp(key, "anthropic_beta") == 0) {
-            if (!json_is_array(v) || json_array_size(v) > MAX_BETAS) {
-                ow_seterr(err, "options.anthropic_beta must be an array of at most %d strings", MAX_BETAS);
-                return LG_EINVAL;
-            }
-            size_t total = 1;
-            for (size_t i = 0; i < json_array_size(v); ++i) {
-                json_t *b = json_array_get(v, i);
-                if (!json_is_string(b) || json_string_length(b) == 0 || has_ctl(json_string_value(b)) ||
-                    strchr(json_string_value(b), ',') != NULL) {
-                    ow_seterr(err, "options.anthropic_beta[%zu] must be a non-empty string without commas", i);
-                    return LG_EINVAL;
-                }
-                total += json_string_length(b) + 1;
-            }
-            lg_host->free_mem(in->beta);
-            in->beta = NULL;
-            if (json_array_size(v) > 0) {
-                in->beta = lg_host->alloc(total);
-                in->beta[0] = '\0';
-                for (size_t i = 0; i < json_array_size(v); ++i) {
-                    if (i > 0)
-                        strcat(in->beta, ",");
-                    strcat(in->beta, json_string_value(json_array_get(v, i)));
-                }
-            }
-        } else if (strcmp(key, "default_max_tokens") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-                ow_seterr(err, "options.default_max_tokens must be a positive integer");
-                return LG_EINVAL;
-            }
-            in->default_max_tokens = (int64_t)json_integer_value(v);
-        } else if (strcmp(key, "temperature_max") == 0) {
-            if (!json_is_number(v) || !(json_number_value(v) > 0.0) || json_number_value(v) > 2.0) {
-                ow_seterr(err, "options.temperature_max must be a number in (0, 2]");
-                return LG_EINVAL;
-            }
-            in->temperature_max = json_number_value(v);
-        } else {
-            lg_host->log(LG_LOG_WARN, in->name, "ignoring unknown option \"%s\"", key);
+    struct instance *in = instance;
+    if (strcmp(key, "anthropic_version") == 0) {
+        if (!json_is_string(v) || json_string_length(v) == 0 || has_ctl(json_string_value(v))) {
+            pu_seterr(err, "options.anthropic_version must be a non-empty string");
+            return LG_EINVAL;
         }
+        lg_host->free_mem(in->version);
+        in->version = pu_strdup(json_string_value(v));
+    } else if (strcmp(key, "anthropic_beta") == 0) {
+        if (!json_is_array(v) || json_array_size(v) > MAX_BETAS) {
+            pu_seterr(err, "options.anthropic_beta must be an array of at most %d strings", MAX_BETAS);
+            return LG_EINVAL;
+        }
+        size_t total = 1;
+        for (size_t i = 0; i < json_array_size(v); ++i) {
+            json_t *b = json_array_get(v, i);
+            if (!json_is_string(b) || json_string_length(b) == 0 || has_ctl(json_string_value(b)) ||
+                strchr(json_string_value(b), ',') != NULL) {
+                pu_seterr(err, "options.anthropic_beta[%zu] must be a non-empty string without commas", i);
+                return LG_EINVAL;
+            }
+            total += json_string_length(b) + 1;
+        }
+        lg_host->free_mem(in->beta);
+        in->beta = NULL;
+        if (json_array_size(v) > 0) {
+            in->beta = lg_host->alloc(total);
+            in->beta[0] = '\0';
+            for (size_t i = 0; i < json_array_size(v); ++i) {
+                if (i > 0)
+                    strcat(in->beta, ",");
+                strcat(in->beta, json_string_value(json_array_get(v, i)));
+            }
+        }
+    } else if (strcmp(key, "default_max_tokens") == 0) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            pu_seterr(err, "options.default_max_tokens must be a positive integer");
+            return LG_EINVAL;
+        }
+        in->default_max_tokens = (int64_t)json_integer_value(v);
+    } else if (strcmp(key, "temperature_max") == 0) {
+        if (!json_is_number(v) || !(json_number_value(v) > 0.0) || json_number_value(v) > 2.0) {
+            pu_seterr(err, "options.temperature_max must be a number in (0, 2]");
+            return LG_EINVAL;
+        }
+        in->temperature_max = json_number_value(v);
+    } else {
+        return PU_UNKNOWN_OPTION;
     }
     return 0;
 }
@@ -148,77 +134,18 @@ static int parse_options(struct instance *in, json_t *opts, lg_errbuf_t *err)
 static int an_create(const json_t *conf, void **state, lg_errbuf_t *err)
 {
     *state = NULL;
-    if (!json_is_object(conf)) {
-        ow_seterr(err, "provider config must be an object");
-        return LG_EINVAL;
-    }
     struct instance *in = lg_host->alloc(sizeof(*in));
     memset(in, 0, sizeof(*in));
     in->default_max_tokens = DEFAULT_MAX_TOKENS;
     in->temperature_max = 1.0;
-    in->version = ow_strdup(DEFAULT_VERSION);
-
-    const char *name = json_string_value(json_object_get(conf, "name"));
-    in->name = ow_strdup(name != NULL && *name != '\0' ? name : PLUGIN_NAME);
-
-    json_t *urlj = json_object_get(conf, "base_url");
-    const char *url = urlj == NULL || json_is_null(urlj) ? DEFAULT_BASE_URL : json_string_value(urlj);
-    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-        ow_seterr(err, "base_url must be an http:// or https:// URL");
-        goto fail;
-    }
-    size_t ulen = strlen(url);
-    while (ulen > 8 && url[ulen - 1] == '/')
-        --ulen;
-    in->base_url = ow_strndup(url, ulen);
-
-    json_t *key = json_object_get(conf, "api_key");
-    if (json_is_string(key) && json_string_length(key) > 0)
-        in->api_key = ow_strdup(json_string_value(key));
-    else if (key != NULL && !json_is_null(key) && !json_is_string(key)) {
-        ow_seterr(err, "api_key must be a string");
-        goto fail;
-    }
-
-    json_t *headers = json_object_get(conf, "headers");
-    if (headers != NULL && !json_is_null(headers)) {
-        const char *hname;
-        json_t *hval;
-        if (!json_is_object(headers)) {
-            ow_seterr(err, "headers must be an object of strings");
-            goto fail;
-        }
-        if (json_object_size(headers) > MAX_EXTRA_HEADERS) {
-            ow_seterr(err, "at most %d extra headers", MAX_EXTRA_HEADERS);
-            goto fail;
-        }
-        json_object_foreach(headers, hname, hval)
-        {
-            if (!json_is_string(hval) || *hname == '\0') {
-                ow_seterr(err, "headers.%s must be a string", hname);
-                goto fail;
-            }
-            in->extra[in->num_extra].name = ow_strdup(hname);
-            in->extra[in->num_extra].value = ow_strdup(json_string_value(hval));
-            ++in->num_extra;
-        }
-    }
-
-    json_t *opts = json_object_get(conf, "options");
-    if (opts != NULL && !json_is_null(opts)) {
-        if (!json_is_object(opts)) {
-            ow_seterr(err, "options must be an object");
-            goto fail;
-        }
-        if (parse_options(in, opts, err) != 0)
-            goto fail;
+    in->version = pu_strdup(DEFAULT_VERSION);
+    if (pu_common_parse(&in->c, conf, PLUGIN_NAME, DEFAULT_BASE_URL, MAX_EXTRA_HEADERS, err) != 0 ||
+        pu_parse_options(conf, in->c.name, parse_option, in, err) != 0) {
+        an_destroy(in);
+        return LG_EINVAL;
     }
     *state = in;
     return 0;
-
-fail:
-    an_destroy(in);
-    return LG_EINVAL;
 }
 
 /* ---- request: OpenAI chat → Anthropic Messages ---------------------------------------------------------------------- */
@@ -232,7 +159,7 @@ static void push_turn(json_t *turns, const char *role, json_t *blocks)
     }
     size_t n = json_array_size(turns);
     json_t *last = n > 0 ? json_array_get(turns, n - 1) : NULL;
-    if (last != NULL && ow_streq(json_string_value(json_object_get(last, "role")), role)) {
+    if (last != NULL && pu_streq(json_string_value(json_object_get(last, "role")), role)) {
         json_array_extend(json_object_get(last, "content"), blocks);
         json_decref(blocks);
         return;
@@ -290,19 +217,31 @@ static json_t *data_uri_source(const char *uri)
     return src;
 }
 
+/* {type, source (stolen)} plus the part's cache_control. */
+static json_t *source_block(const char *type, json_t *src, const json_t *part)
+{
+    json_t *b = json_object();
+    json_object_set_new(b, "type", json_string(type));
+    json_object_set_new(b, "source", src);
+    json_t *cc = json_object_get(part, "cache_control");
+    if (json_is_object(cc))
+        json_object_set(b, "cache_control", cc);
+    return b;
+}
+
 static int image_block(const json_t *part, json_t **out, lg_errbuf_t *err)
 {
     json_t *iu = json_object_get(part, "image_url");
     const char *url = json_is_string(iu) ? json_string_value(iu) : json_string_value(json_object_get(iu, "url"));
     json_t *src = NULL;
     if (url == NULL) {
-        ow_seterr(err, "image_url part without a url");
+        pu_seterr(err, "image_url part without a url");
         return LG_EINVAL;
     }
     if (strncasecmp(url, "data:", 5) == 0) {
         src = data_uri_source(url);
         if (src == NULL) {
-            ow_seterr(err, "image data URI must be base64 with a media type");
+            pu_seterr(err, "image data URI must be base64 with a media type");
             return LG_EINVAL;
         }
     } else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
@@ -310,16 +249,10 @@ static int image_block(const json_t *part, json_t **out, lg_errbuf_t *err)
         json_object_set_new(src, "type", json_string("url"));
         json_object_set_new(src, "url", json_string(url));
     } else {
-        ow_seterr(err, "image URL must be http(s) or a data URI");
+        pu_seterr(err, "image URL must be http(s) or a data URI");
         return LG_EINVAL;
     }
-    json_t *b = json_object();
-    json_object_set_new(b, "type", json_string("image"));
-    json_object_set_new(b, "source", src);
-    json_t *cc = json_object_get(part, "cache_control");
-    if (json_is_object(cc))
-        json_object_set(b, "cache_control", cc);
-    *out = b;
+    *out = source_block("image", src, part);
     return 0;
 }
 
@@ -330,16 +263,10 @@ static int document_block(const json_t *part, json_t **out, lg_errbuf_t *err)
     const char *data = json_string_value(json_object_get(f, "file_data"));
     json_t *src = data != NULL && strncasecmp(data, "data:", 5) == 0 ? data_uri_source(data) : NULL;
     if (src == NULL) {
-        ow_seterr(err, "file parts need file_data as a base64 data URI (file_id is not supported by Anthropic)");
+        pu_seterr(err, "file parts need file_data as a base64 data URI (file_id is not supported by Anthropic)");
         return LG_EUNSUPPORTED;
     }
-    json_t *b = json_object();
-    json_object_set_new(b, "type", json_string("document"));
-    json_object_set_new(b, "source", src);
-    json_t *cc = json_object_get(part, "cache_control");
-    if (json_is_object(cc))
-        json_object_set(b, "cache_control", cc);
-    *out = b;
+    *out = source_block("document", src, part);
     return 0;
 }
 
@@ -357,7 +284,7 @@ static int content_blocks(const struct instance *in, const json_t *content, int 
         return 0;
     }
     if (!json_is_array(content)) {
-        ow_seterr(err, "message content must be a string, an array of parts or null");
+        pu_seterr(err, "message content must be a string, an array of parts or null");
         return LG_EINVAL;
     }
     size_t i;
@@ -366,9 +293,9 @@ static int content_blocks(const struct instance *in, const json_t *content, int 
     {
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *text = json_object_get(part, "text");
-        if (ow_streq(type, "text") || (type == NULL && json_is_string(text))) {
+        if (pu_streq(type, "text") || (type == NULL && json_is_string(text))) {
             if (!json_is_string(text)) {
-                ow_seterr(err, "text part without text");
+                pu_seterr(err, "text part without text");
                 return LG_EINVAL;
             }
             if (json_string_length(text) > 0)
@@ -377,17 +304,17 @@ static int content_blocks(const struct instance *in, const json_t *content, int 
             continue;
         }
         if (!user) {
-            lg_host->log(LG_LOG_DEBUG, in->name, "skipped a non-text content part (%s)", type != NULL ? type : "?");
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "skipped a non-text content part (%s)", type != NULL ? type : "?");
             continue;
         }
         json_t *b = NULL;
         int rc;
-        if (ow_streq(type, "image_url"))
+        if (pu_streq(type, "image_url"))
             rc = image_block(part, &b, err);
-        else if (ow_streq(type, "file"))
+        else if (pu_streq(type, "file"))
             rc = document_block(part, &b, err);
         else {
-            ow_seterr(err, "content part type \"%s\" is not supported by Anthropic", type != NULL ? type : "?");
+            pu_seterr(err, "content part type \"%s\" is not supported by Anthropic", type != NULL ? type : "?");
             rc = LG_EUNSUPPORTED;
         }
         if (rc != 0)
@@ -409,7 +336,7 @@ static json_t *tool_result_text(const json_t *content)
     {
         const char *t = json_string_value(json_object_get(part, "text"));
         if (t != NULL) {
-            char *joined = ow_printf("%s%s", json_string_value(s), t);
+            char *joined = pu_printf("%s%s", json_string_value(s), t);
             json_string_set(s, joined);
             lg_host->free_mem(joined);
         }
@@ -425,7 +352,7 @@ static void thinking_blocks(const json_t *msg, json_t *blocks)
     json_array_foreach(json_object_get(msg, "reasoning_details"), i, d)
     {
         const char *type = json_string_value(json_object_get(d, "type"));
-        if (ow_streq(type, "reasoning.text")) {
+        if (pu_streq(type, "reasoning.text")) {
             json_t *text = json_object_get(d, "text"), *sig = json_object_get(d, "signature");
             if (!json_is_string(sig) || json_string_length(sig) == 0)
                 continue; /* Anthropic rejects unsigned thinking */
@@ -434,7 +361,7 @@ static void thinking_blocks(const json_t *msg, json_t *blocks)
             json_object_set_new(b, "thinking", json_is_string(text) ? json_incref(text) : json_string(""));
             json_object_set(b, "signature", sig);
             json_array_append_new(blocks, b);
-        } else if (ow_streq(type, "reasoning.encrypted")) {
+        } else if (pu_streq(type, "reasoning.encrypted")) {
             json_t *data = json_object_get(d, "data");
             if (json_is_string(data) && json_string_length(data) > 0)
                 json_array_append_new(blocks, json_pack("{ss sO}", "type", "redacted_thinking", "data", data));
@@ -452,7 +379,7 @@ static int tool_use_blocks(const json_t *msg, json_t *blocks, lg_errbuf_t *err)
         const char *id = json_string_value(json_object_get(tc, "id"));
         const char *name = json_string_value(json_object_get(fn, "name"));
         if (id == NULL || *id == '\0' || name == NULL || *name == '\0') {
-            ow_seterr(err, "assistant tool_calls[%zu] needs an id and a function name", i);
+            pu_seterr(err, "assistant tool_calls[%zu] needs an id and a function name", i);
             return LG_EINVAL;
         }
         json_t *args = json_object_get(fn, "arguments"), *input = NULL;
@@ -486,7 +413,7 @@ static void simplify_turns(json_t *turns)
     {
         json_t *c = json_object_get(t, "content");
         json_t *b = json_array_get(c, 0);
-        if (json_array_size(c) == 1 && ow_streq(json_string_value(json_object_get(b, "type")), "text") && json_object_size(b) == 2)
+        if (json_array_size(c) == 1 && pu_streq(json_string_value(json_object_get(b, "type")), "text") && json_object_size(b) == 2)
             json_object_set(t, "content", json_object_get(b, "text"));
     }
 }
@@ -494,7 +421,7 @@ static void simplify_turns(json_t *turns)
 static int translate_messages(const struct instance *in, const json_t *messages, json_t *body, lg_errbuf_t *err)
 {
     if (!json_is_array(messages) || json_array_size(messages) == 0) {
-        ow_seterr(err, "messages must be a non-empty array");
+        pu_seterr(err, "messages must be a non-empty array");
         return LG_EINVAL;
     }
     json_t *turns = json_array(), *sys = json_array();
@@ -506,7 +433,7 @@ static int translate_messages(const struct instance *in, const json_t *messages,
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
         if (role == NULL) {
-            ow_seterr(err, "messages[%zu] has no role", i);
+            pu_seterr(err, "messages[%zu] has no role", i);
             rc = LG_EINVAL;
             break;
         }
@@ -534,7 +461,7 @@ static int translate_messages(const struct instance *in, const json_t *messages,
             const char *id = json_string_value(json_object_get(m, "tool_call_id"));
             if (id == NULL || *id == '\0') {
                 json_decref(blocks);
-                ow_seterr(err, "messages[%zu]: tool message without tool_call_id", i);
+                pu_seterr(err, "messages[%zu]: tool message without tool_call_id", i);
                 rc = LG_EINVAL;
                 break;
             }
@@ -550,7 +477,7 @@ static int translate_messages(const struct instance *in, const json_t *messages,
             push_turn(turns, "user", blocks); /* consecutive tool messages fold into one user turn */
         } else {
             json_decref(blocks);
-            ow_seterr(err, "messages[%zu]: role \"%s\" is not supported", i, role);
+            pu_seterr(err, "messages[%zu]: role \"%s\" is not supported", i, role);
             rc = LG_EINVAL;
             break;
         }
@@ -558,7 +485,7 @@ static int translate_messages(const struct instance *in, const json_t *messages,
             break;
     }
     if (rc == 0 && json_array_size(turns) == 0) {
-        ow_seterr(err, "no user or assistant message with content");
+        pu_seterr(err, "no user or assistant message with content");
         rc = LG_EINVAL;
     }
     if (rc != 0) {
@@ -566,7 +493,7 @@ static int translate_messages(const struct instance *in, const json_t *messages,
         json_decref(sys);
         return rc;
     }
-    if (!ow_streq(json_string_value(json_object_get(json_array_get(turns, 0), "role")), "user")) {
+    if (!pu_streq(json_string_value(json_object_get(json_array_get(turns, 0), "role")), "user")) {
         json_t *first = json_array();
         json_array_append_new(first, text_block(".", 1, NULL));
         json_t *t = json_object();
@@ -615,13 +542,13 @@ static int translate_tools(const struct instance *in, const json_t *req, json_t 
         const char *type = json_string_value(json_object_get(t, "type"));
         json_t *fn = json_object_get(t, "function");
         if (type != NULL && strcmp(type, "function") != 0) {
-            lg_host->log(LG_LOG_DEBUG, in->name, "dropped tool of type %s", type);
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "dropped tool of type %s", type);
             continue;
         }
         const char *name = json_string_value(json_object_get(fn, "name"));
         if (name == NULL || *name == '\0') {
             json_decref(out);
-            ow_seterr(err, "tools[%zu] has no function name", i);
+            pu_seterr(err, "tools[%zu] has no function name", i);
             return LG_EINVAL;
         }
         json_t *a = json_object();
@@ -655,7 +582,7 @@ static int translate_tools(const struct instance *in, const json_t *req, json_t 
         else if (strcmp(s, "none") == 0)
             choice = json_pack("{ss}", "type", "none");
         else {
-            ow_seterr(err, "tool_choice \"%s\" is not supported", s);
+            pu_seterr(err, "tool_choice \"%s\" is not supported", s);
             return LG_EINVAL;
         }
     } else if (json_is_object(tc)) {
@@ -663,7 +590,7 @@ static int translate_tools(const struct instance *in, const json_t *req, json_t 
         if (name == NULL)
             name = json_string_value(json_object_get(tc, "name"));
         if (name == NULL || *name == '\0') {
-            ow_seterr(err, "tool_choice object needs function.name");
+            pu_seterr(err, "tool_choice object needs function.name");
             return LG_EINVAL;
         }
         choice = json_pack("{ss ss}", "type", "tool", "name", name);
@@ -671,12 +598,12 @@ static int translate_tools(const struct instance *in, const json_t *req, json_t 
     if (json_is_false(json_object_get(req, "parallel_tool_calls"))) {
         if (choice == NULL)
             choice = json_pack("{ss}", "type", "auto");
-        if (!ow_streq(json_string_value(json_object_get(choice, "type")), "none"))
+        if (!pu_streq(json_string_value(json_object_get(choice, "type")), "none"))
             json_object_set_new(choice, "disable_parallel_tool_use", json_true());
     }
     if (choice != NULL) {
         const char *ct = json_string_value(json_object_get(choice, "type"));
-        *forced = ow_streq(ct, "any") || ow_streq(ct, "tool");
+        *forced = pu_streq(ct, "any") || pu_streq(ct, "tool");
         json_object_set_new(body, "tool_choice", choice);
     }
     return 0;
@@ -686,7 +613,7 @@ static int translate_tools(const struct instance *in, const json_t *req, json_t 
 static int64_t positive_int(const json_t *v)
 {
     int present;
-    json_int_t n = ow_tokens(v, &present);
+    json_int_t n = pu_tokens(v, &present);
     return present && n > 0 ? (int64_t)n : 0;
 }
 
@@ -754,23 +681,7 @@ static void log_dropped(const struct instance *in, const json_t *req)
             if (strcmp(key, known_params[i]) == 0)
                 break;
         if (i == sizeof(known_params) / sizeof(known_params[0]) && !json_is_null(v))
-            lg_host->log(LG_LOG_DEBUG, in->name, "dropped unsupported parameter %s", key);
-    }
-}
-
-static void add_header(lg_http_req_t *out, const char *name, const char *value)
-{
-    for (size_t i = 0; i < out->num_headers; ++i) {
-        if (strcasecmp(out->headers[i].name, name) == 0) {
-            lg_host->free_mem(out->headers[i].value);
-            out->headers[i].value = ow_strdup(value);
-            return;
-        }
-    }
-    if (out->num_headers < LG_HTTP_MAX_HEADERS) {
-        out->headers[out->num_headers].name = ow_strdup(name);
-        out->headers[out->num_headers].value = ow_strdup(value);
-        ++out->num_headers;
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "dropped unsupported parameter %s", key);
     }
 }
 
@@ -818,7 +729,7 @@ static int build_body(const struct instance *in, const lg_call_t *call, json_t *
 
     int64_t budget = requested_budget(req);
     if (budget > 0 && forced) {
-        lg_host->log(LG_LOG_DEBUG, in->name, "thinking left out: tool_choice forces a tool");
+        lg_host->log(LG_LOG_DEBUG, in->c.name, "thinking left out: tool_choice forces a tool");
         budget = 0;
     }
     if (budget > 0) {
@@ -828,7 +739,7 @@ static int build_body(const struct instance *in, const lg_call_t *call, json_t *
             if (max_tokens - 1 >= MIN_THINKING_BUDGET)
                 budget = MIN_THINKING_BUDGET;
             else {
-                lg_host->log(LG_LOG_DEBUG, in->name, "thinking left out: max_tokens %lld too small", (long long)max_tokens);
+                lg_host->log(LG_LOG_DEBUG, in->c.name, "thinking left out: max_tokens %lld too small", (long long)max_tokens);
                 budget = 0;
             }
         }
@@ -840,7 +751,7 @@ static int build_body(const struct instance *in, const lg_call_t *call, json_t *
     if (json_is_number(temp)) {
         double t = json_number_value(temp);
         if (budget > 0)
-            lg_host->log(LG_LOG_DEBUG, in->name, "dropped temperature: not allowed with thinking");
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "dropped temperature: not allowed with thinking");
         else if (isfinite(t))
             json_object_set_new(b, "temperature", json_real(t < 0 ? 0 : t > in->temperature_max ? in->temperature_max : t));
     }
@@ -864,51 +775,30 @@ static int an_build_request(void *state, const lg_call_t *call, lg_http_req_t *o
 {
     struct instance *in = state;
     if (call->kind != LG_API_CHAT) {
-        ow_seterr(err, "anthropic supports chat completions only");
+        pu_seterr(err, "anthropic supports chat completions only");
         return LG_EUNSUPPORTED;
     }
-    if (!json_is_object(call->body)) {
-        ow_seterr(err, "request body must be a JSON object");
-        return LG_EINVAL;
-    }
-    if (call->upstream_model == NULL || *call->upstream_model == '\0') {
-        ow_seterr(err, "no upstream model");
-        return LG_EINVAL;
-    }
-    json_t *model = json_string(call->upstream_model);
-    if (model == NULL) {
-        ow_seterr(err, "upstream model name is not valid UTF-8");
-        return LG_EINVAL;
-    }
+    json_t *model;
+    int rc = pu_check_call(call, &model, err);
+    if (rc != 0)
+        return rc;
     /* a new object: call->body is never modified (values are shared by reference only) */
     json_t *b = json_object();
     json_object_set_new(b, "model", model);
-    int rc = build_body(in, call, b, err);
+    rc = build_body(in, call, b, err);
     if (rc != 0) {
         json_decref(b);
         return rc;
     }
-    char *dumped = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    if (dumped == NULL) {
-        ow_seterr(err, "cannot serialise the upstream body");
-        return LG_EINTERNAL;
-    }
-    out->body_len = strlen(dumped);
-    out->body = ow_strndup(dumped, out->body_len);
-    free(dumped);
-    out->method = ow_strdup("POST");
-    out->url = ow_printf("%s/messages", in->base_url);
-
-    add_header(out, "Content-Type", "application/json");
-    add_header(out, "Accept", call->stream ? "text/event-stream" : "application/json");
-    if (in->api_key != NULL)
-        add_header(out, "x-api-key", in->api_key);
-    add_header(out, "anthropic-version", in->version);
+    rc = pu_json_post(out, pu_printf("%s/messages", in->c.base_url), b, call->stream, err);
+    if (rc != 0)
+        return rc;
+    if (in->c.api_key != NULL)
+        pu_add_header(out, "x-api-key", in->c.api_key);
+    pu_add_header(out, "anthropic-version", in->version);
     if (in->beta != NULL)
-        add_header(out, "anthropic-beta", in->beta);
-    for (size_t i = 0; i < in->num_extra; ++i)
-        add_header(out, in->extra[i].name, in->extra[i].value);
+        pu_add_header(out, "anthropic-beta", in->beta);
+    pu_add_extra_headers(out, &in->c);
     return 0;
 }
 
@@ -939,34 +829,16 @@ static int status_of_type(const char *type)
     return 0;
 }
 
+/* The common mapping, except that Anthropic's 504 is its timeout_error. */
 static int err_of_status(int status)
 {
-    switch (status) {
-    case 401:
-    case 402:
-    case 403:
-        return LG_EUPSTREAM_AUTH;
-    case 408:
-    case 504:
-        return LG_ETIMEOUT;
-    case 413:
-        return LG_ETOOLARGE;
-    case 429:
-        return LG_EUPSTREAM_RATELIMIT;
-    case 503:
-    case 529:
-        return LG_EOVERLOADED;
-    default:
-        if (status >= 400 && status <= 499)
-            return LG_EUPSTREAM_REJECTED;
-        return LG_EUPSTREAM;
-    }
+    return status == 504 ? LG_ETIMEOUT : pu_err_from_status(status);
 }
 
 static int is_context_message(const char *msg)
 {
-    return msg != NULL && (ow_contains_ci(msg, "prompt is too long") || ow_contains_ci(msg, "exceed context limit") ||
-                           ow_contains_ci(msg, "context window") || ow_contains_ci(msg, "maximum context length"));
+    return msg != NULL && (pu_contains_ci(msg, "prompt is too long") || pu_contains_ci(msg, "exceed context limit") ||
+                           pu_contains_ci(msg, "context window") || pu_contains_ci(msg, "maximum context length"));
 }
 
 /*
@@ -1003,7 +875,7 @@ static void classify(const struct instance *in, int status, const json_t *root, 
         err = LG_EUPSTREAM; /* 2xx error object of unknown type */
     else
         err = err_of_status(eff);
-    if (ow_streq(type, "overloaded_error") && eff >= 500)
+    if (pu_streq(type, "overloaded_error") && eff >= 500)
         err = LG_EOVERLOADED;
     if ((err == LG_EUPSTREAM_REJECTED || err == LG_ETOOLARGE) && is_context_message(msg))
         err = LG_ECONTEXT;
@@ -1011,36 +883,14 @@ static void classify(const struct instance *in, int status, const json_t *root, 
     out->retryable = err == LG_EUPSTREAM_REJECTED ? eff == 404 : !(err == LG_ETOOLARGE || err == LG_ECONTENT);
 
     if (type != NULL)
-        ow_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
-    if (msg != NULL && *msg != '\0')
-        ow_copy_text(out->message, sizeof(out->message), msg, strlen(msg));
-    else if (status == 0 && root == NULL && raw != NULL && rawlen != 0)
-        ow_copy_text(out->message, sizeof(out->message), raw, rawlen); /* the host passes the transport error text */
-    else if (status == 0)
-        snprintf(out->message, sizeof(out->message), "upstream transport error");
-    else
-        snprintf(out->message, sizeof(out->message), "upstream returned HTTP %d", status);
-    ow_redact(out->message, sizeof(out->message), in != NULL ? in->api_key : NULL);
-}
-
-static json_t *load_object(const char *body, size_t len)
-{
-    size_t i = 0;
-    while (body != NULL && i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        ++i;
-    if (body == NULL || i >= len || body[i] != '{')
-        return NULL;
-    json_t *root = json_loadb(body + i, len - i, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
+        pu_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
+    pu_error_message(out->message, sizeof(out->message), msg, status, root, raw, rawlen);
+    pu_redact(out->message, sizeof(out->message), in != NULL ? in->c.api_key : NULL);
 }
 
 static void an_classify_error(void *state, int status, const char *body, size_t len, lg_upstream_error_t *out)
 {
-    json_t *root = load_object(body, len);
+    json_t *root = pu_load_body(body, len, "{");
     classify(state, status, root, body, len, out);
     json_decref(root);
 }
@@ -1071,16 +921,16 @@ static int usage_update(struct usage *u, const json_t *j)
     json_int_t v;
     if (!json_is_object(j))
         return 0;
-    v = ow_tokens(json_object_get(j, "input_tokens"), &p);
+    v = pu_tokens(json_object_get(j, "input_tokens"), &p);
     if (p)
         u->input = v, any = 1;
-    v = ow_tokens(json_object_get(j, "cache_creation_input_tokens"), &p);
+    v = pu_tokens(json_object_get(j, "cache_creation_input_tokens"), &p);
     if (p)
         u->cache_creation = v, any = 1;
-    v = ow_tokens(json_object_get(j, "cache_read_input_tokens"), &p);
+    v = pu_tokens(json_object_get(j, "cache_read_input_tokens"), &p);
     if (p)
         u->cache_read = v, any = 1;
-    v = ow_tokens(json_object_get(j, "output_tokens"), &p);
+    v = pu_tokens(json_object_get(j, "output_tokens"), &p);
     if (p)
         u->output = v, any = 1;
     return any;
@@ -1117,23 +967,23 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
 {
     struct instance *in = state;
     *out = NULL;
-    json_t *root = load_object(body, len);
+    json_t *root = pu_load_body(body, len, "{");
     if (root == NULL) {
-        ow_seterr(err, "upstream response is not a JSON object");
+        pu_seterr(err, "upstream response is not a JSON object");
         return LG_EBADRESPONSE;
     }
     json_t *e = json_object_get(root, "error");
-    if (ow_streq(json_string_value(json_object_get(root, "type")), "error") || (e != NULL && !json_is_null(e))) {
+    if (pu_streq(json_string_value(json_object_get(root, "type")), "error") || (e != NULL && !json_is_null(e))) {
         lg_upstream_error_t u;
         classify(in, status, root, body, len, &u);
         json_decref(root);
-        ow_seterr(err, "%s", u.message);
+        pu_seterr(err, "%s", u.message);
         return u.err;
     }
     json_t *content = json_object_get(root, "content");
     if (!json_is_array(content)) {
         json_decref(root);
-        ow_seterr(err, "upstream response has no content array");
+        pu_seterr(err, "upstream response has no content array");
         return LG_EBADRESPONSE;
     }
     int no_reasoning = exclude_reasoning(call);
@@ -1146,7 +996,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
     json_array_foreach(content, i, blk)
     {
         const char *type = json_string_value(json_object_get(blk, "type"));
-        if (ow_streq(type, "text")) {
+        if (pu_streq(type, "text")) {
             json_t *t = json_object_get(blk, "text");
             if (!json_is_string(t))
                 continue;
@@ -1155,7 +1005,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
             memcpy(text + text_len, json_string_value(t), n);
             text_len += n;
             have_text = 1;
-        } else if (ow_streq(type, "tool_use")) {
+        } else if (pu_streq(type, "tool_use")) {
             json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name"), *input = json_object_get(blk, "input");
             if (!json_is_string(id) || !json_is_string(name))
                 continue;
@@ -1163,7 +1013,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
             json_array_append_new(tool_calls, json_pack("{sO ss s{sO ss}}", "id", id, "type", "function", "function", "name", name,
                                                         "arguments", args != NULL ? args : "{}"));
             free(args);
-        } else if (ow_streq(type, "thinking") && !no_reasoning) {
+        } else if (pu_streq(type, "thinking") && !no_reasoning) {
             json_t *t = json_object_get(blk, "thinking"), *sig = json_object_get(blk, "signature");
             json_t *d = reasoning_detail("reasoning.text", json_array_size(details));
             if (json_is_string(t)) {
@@ -1177,7 +1027,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
             if (json_is_string(sig))
                 json_object_set(d, "signature", sig);
             json_array_append_new(details, d);
-        } else if (ow_streq(type, "redacted_thinking") && !no_reasoning) {
+        } else if (pu_streq(type, "redacted_thinking") && !no_reasoning) {
             json_t *data = json_object_get(blk, "data");
             if (json_is_string(data)) {
                 json_t *d = reasoning_detail("reasoning.encrypted", json_array_size(details));
@@ -1227,6 +1077,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
 
 struct stream {
     int saw_stop;       /* message_stop */
+    char stop_reason[32]; /* from message_delta; the finish chunk waits for message_stop so a cut stream never shows "stop" */
     int no_reasoning;   /* reasoning.exclude */
     int next_tool;      /* next OpenAI tool_calls index */
     int *block_tool;    /* content block index → tool index, -1 = not a tool block */
@@ -1306,10 +1157,10 @@ static void block_start(const struct instance *in, struct stream *s, const json_
     const char *type = json_string_value(json_object_get(cb, "type"));
     json_int_t index = json_integer_value(json_object_get(root, "index"));
     if (!json_is_integer(json_object_get(root, "index")) || !map_block(s, index)) {
-        lg_host->log(LG_LOG_DEBUG, in->name, "ignoring content_block_start without a usable index");
+        lg_host->log(LG_LOG_DEBUG, in->c.name, "ignoring content_block_start without a usable index");
         return;
     }
-    if (ow_streq(type, "tool_use")) {
+    if (pu_streq(type, "tool_use")) {
         const char *id = json_string_value(json_object_get(cb, "id"));
         const char *name = json_string_value(json_object_get(cb, "name"));
         if (id == NULL || name == NULL || s->block_tool[index] >= 0)
@@ -1322,11 +1173,11 @@ static void block_start(const struct instance *in, struct stream *s, const json_
                                   "name", name, "arguments", args != NULL ? args : "");
         free(args);
         emit(out, delta, NULL, NULL);
-    } else if (ow_streq(type, "text")) {
+    } else if (pu_streq(type, "text")) {
         json_t *t = json_object_get(cb, "text");
         if (json_is_string(t) && json_string_length(t) > 0)
             emit(out, json_pack("{sO}", "content", t), NULL, NULL);
-    } else if (ow_streq(type, "thinking") && !s->no_reasoning) {
+    } else if (pu_streq(type, "thinking") && !s->no_reasoning) {
         s->block_detail[index] = s->next_detail++;
         json_t *t = json_object_get(cb, "thinking");
         if (json_is_string(t) && json_string_length(t) > 0) {
@@ -1334,7 +1185,7 @@ static void block_start(const struct instance *in, struct stream *s, const json_
             json_object_set(d, "text", t);
             emit(out, json_pack("{sO s[o]}", "reasoning", t, "reasoning_details", d), NULL, NULL);
         }
-    } else if (ow_streq(type, "redacted_thinking") && !s->no_reasoning) {
+    } else if (pu_streq(type, "redacted_thinking") && !s->no_reasoning) {
         json_t *data = json_object_get(cb, "data");
         if (json_is_string(data)) {
             json_t *d = reasoning_detail("reasoning.encrypted", (size_t)s->next_detail++);
@@ -1351,17 +1202,17 @@ static void block_delta(struct stream *s, const json_t *root, lg_stream_out_t *o
     json_t *jidx = json_object_get(root, "index");
     json_int_t index = json_integer_value(jidx);
     int mapped = json_is_integer(jidx) && index >= 0 && (size_t)index < s->num_blocks;
-    if (ow_streq(type, "text_delta")) {
+    if (pu_streq(type, "text_delta")) {
         json_t *t = json_object_get(d, "text");
         if (json_is_string(t) && json_string_length(t) > 0)
             emit(out, json_pack("{sO}", "content", t), NULL, NULL);
-    } else if (ow_streq(type, "input_json_delta")) {
+    } else if (pu_streq(type, "input_json_delta")) {
         json_t *pj = json_object_get(d, "partial_json");
         if (!mapped || s->block_tool[index] < 0 || !json_is_string(pj) || json_string_length(pj) == 0)
             return;
         emit(out, json_pack("{s[{si s{sO}}]}", "tool_calls", "index", s->block_tool[index], "function", "arguments", pj), NULL,
              NULL);
-    } else if (ow_streq(type, "thinking_delta") && !s->no_reasoning) {
+    } else if (pu_streq(type, "thinking_delta") && !s->no_reasoning) {
         json_t *t = json_object_get(d, "thinking");
         if (!json_is_string(t) || json_string_length(t) == 0)
             return;
@@ -1370,7 +1221,7 @@ static void block_delta(struct stream *s, const json_t *root, lg_stream_out_t *o
         json_t *rd = reasoning_detail("reasoning.text", mapped ? (size_t)s->block_detail[index] : 0);
         json_object_set(rd, "text", t);
         emit(out, json_pack("{sO s[o]}", "reasoning", t, "reasoning_details", rd), NULL, NULL);
-    } else if (ow_streq(type, "signature_delta") && !s->no_reasoning) {
+    } else if (pu_streq(type, "signature_delta") && !s->no_reasoning) {
         /* kept (as reasoning_details) so clients can send the thinking block back with tool results */
         json_t *sig = json_object_get(d, "signature");
         if (!json_is_string(sig) || json_string_length(sig) == 0)
@@ -1388,10 +1239,7 @@ static void stream_error(const struct instance *in, const json_t *root, lg_strea
 {
     lg_upstream_error_t u;
     classify(in, 200, root, NULL, 0, &u);
-    out->error = u.err;
-    out->error_status = u.status >= 400 ? u.status : 0;
-    snprintf(out->error_message, sizeof(out->error_message), "%s", u.message);
-    snprintf(out->provider_code, sizeof(out->provider_code), "%s", u.provider_code);
+    pu_stream_error(out, &u, u.err);
 }
 
 static int an_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
@@ -1402,14 +1250,14 @@ static int an_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
     json_t *root = json_loadb(ev->data, ev->data_len, 0, NULL);
     if (!json_is_object(root)) {
         if (ev->data_len > 0)
-            lg_host->log(LG_LOG_DEBUG, in->name, "ignoring a stream event that is not a JSON object (%zu bytes)", ev->data_len);
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "ignoring a stream event that is not a JSON object (%zu bytes)", ev->data_len);
         json_decref(root);
         return 0;
     }
     const char *type = json_string_value(json_object_get(root, "type"));
     if (type == NULL)
         type = ev->event;
-    if (strcmp(type, "error") == 0 || (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)) {
+    if (strcmp(type, "error") == 0 || pu_is_error_event(ev)) {
         stream_error(in, root, out);
     } else if (s->saw_stop) {
         /* nothing after message_stop */
@@ -1431,10 +1279,12 @@ static int an_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
             set_usage(s, out);
         }
         if (reason != NULL)
-            emit(out, json_object(), map_stop_reason(reason), reason);
+            snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", reason);
     } else if (strcmp(type, "message_stop") == 0) {
         s->saw_stop = 1;
         out->done = 1;
+        if (s->stop_reason[0] != '\0')
+            emit(out, json_object(), map_stop_reason(s->stop_reason), s->stop_reason);
         if (s->have_usage)
             set_usage(s, out);
     }
@@ -1450,7 +1300,7 @@ static int an_stream_end(void *state, void *sstate, lg_stream_out_t *out, lg_err
     const struct stream *s = sstate;
     if (s != NULL && s->saw_stop)
         return 0;
-    ow_seterr(err, "stream ended before message_stop");
+    pu_seterr(err, "stream ended before message_stop");
     return LG_EBADRESPONSE;
 }
 
@@ -1475,12 +1325,5 @@ static const lg_provider_t provider = {
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err)
 {
-    if (host == NULL || host->abi_major != LG_PLUGIN_ABI_MAJOR ||
-        host->struct_size < offsetof(lg_host_api_t, random_u64) + sizeof(host->random_u64)) {
-        ow_seterr(err, "host ABI %u is not %d.x", host != NULL ? (unsigned)host->abi_major : 0u, LG_PLUGIN_ABI_MAJOR);
-        return LG_EUNSUPPORTED;
-    }
-    LG_PLUGIN_SET_HOST(host);
-    *out = &provider;
-    return 0;
+    return pu_plugin_init(host, &provider, out, err);
 }

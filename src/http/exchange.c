@@ -909,6 +909,8 @@ static void respond_err(lg_exchange_t *x, int err, int status, const char *msg, 
     lg_add_header(x->req, "x-generation-id", x->id);
     if (x->anthropic) {
         json_decref(meta);
+        if (err == LG_EOVERLOADED || err == LG_EQUEUEFULL)
+            x->status = status = 529; /* Anthropic's own status for overloaded_error */
         lg_respond_json(x->req, status, lg_anthropic_error_json(err, status, msg));
     } else {
         lg_respond_error(x->req, err, status, msg, meta);
