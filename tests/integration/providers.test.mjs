@@ -8,7 +8,7 @@
 // in-band error -> error chunk (never "stop"), truncated streams, max_tokens -> "length", embeddings.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { startEnv, gwTest, ep, deltaText, assertClose, httpPost, TIMEOUTS } from './harness.mjs';
+import { startEnv, gwTest, ep, deltaText, assertClose, assertError, httpPost, TIMEOUTS } from './harness.mjs';
 
 let env;
 const test = gwTest(() => env);
@@ -107,6 +107,9 @@ describe('anthropic and gemini plugins against the mock', () => {
         'g/errmid': { endpoints: [gem('words-5+inband-error+g-em')] },
         'g/nodone': { endpoints: [gem('words-5+no-done+g-nd')] },
         'g/embed': { endpoints: [gem('g-embed', ['0.0000001', '0'])] },
+        'a/only529': { endpoints: [anth('fail-529+only')] },
+        'g/only429': { endpoints: [gem('fail-429+only')] },
+        'g/only400': { endpoints: [gem('fail-400+only')] },
       },
       mutate(conf) {
         const origin = conf.providers.find((p) => p.name === 'up1').base_url.replace(/\/v1$/, '');
@@ -588,6 +591,16 @@ describe('anthropic and gemini plugins against the mock', () => {
       r.json.data.map((d) => d.embedding),
       direct.json.embeddings.map((e) => e.values),
     );
+  });
+
+  test('upstream errors in each provider\'s shape are classified: 529 -> 503 overloaded, RESOURCE_EXHAUSTED -> 429, 400 not retried', async () => {
+    let e = assertError(await env.chat('a/only529', 'x'), 503, { type: 'provider_overloaded' });
+    assert.equal(e.metadata?.provider_code, 'overloaded_error', JSON.stringify(e));
+    e = assertError(await env.chat('g/only429', 'x'), 429, { type: 'rate_limit_exceeded' });
+    assert.equal(e.metadata?.provider_code, 'RESOURCE_EXHAUSTED', JSON.stringify(e));
+    e = assertError(await env.chat('g/only400', 'x'), 400);
+    assert.match(e.message, /mock failure 400/);
+    assert.equal(await env.mockCount('fail-400+only'), 1, 'a 400 is not retried');
   });
 
   test('gateway exits 0 on SIGTERM', async () => {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * mock_upstream: a fake OpenAI-compatible upstream for llmgate integration tests and benchmarks.
+ * mock_upstream: a fake upstream for llmgate integration tests and benchmarks: OpenAI-compatible endpoints here, the
+ * Anthropic Messages API in mock_anthropic.c and the Gemini API in mock_gemini.c (shared machinery in mock.h).
  * The request's "model" string is a '+'-joined list of directives (echo, fail-500, slow-20, reset-mid, ...) that selects
  * the behaviour; GET /_mock/last and /_mock/stats let tests inspect what the gateway sent. Directives and endpoints are
  * documented in tests/mock/README.md. h2o 2.2.5 (libuv flavour), one loop per thread, SO_REUSEPORT when --threads > 1.
