@@ -13,24 +13,18 @@
 -- lg.conf.default_hint (optional) is used when the header is absent.
 local lg = lg
 local ipairs = ipairs
-local sort = table.sort
-local random = lg.random
+local random, is_stable, group_by_model = lg.random, lg.stable, lg.group_by_model
 
 local M = { NAME = "route_by_header", VERSION = "1.0.0" }
 
 local HEADER = "x-route-hint"
-local STABLE_AFTER_S = 30
 local PRICE_FLOOR = 1e-12
 
 local function price_of(c)
     return c.price_prompt + c.price_completion
 end
 
-local function is_stable(c)
-    return c.healthy and (c.outage_age_s < 0 or c.outage_age_s >= STABLE_AFTER_S)
-end
-
--- model first, stable first; then the mode's key; ties by id so the order is total
+-- the mode's keys; ties by id so the order is total
 local function cheap(a, b)
     local pa, pb = price_of(a), price_of(b)
     if pa ~= pb then
@@ -50,21 +44,21 @@ local function fast(a, b)
     return cheap(a, b)
 end
 
+-- the candidates model by model (requested model first), stable before unstable, then by key
 local function sorted(candidates, key)
-    local list = {}
-    for i, c in ipairs(candidates) do
-        list[i] = c
-    end
-    sort(list, function(a, b)
-        if a.model_index ~= b.model_index then
-            return a.model_index < b.model_index
-        end
+    local function before(a, b)
         local sa, sb = is_stable(a), is_stable(b)
         if sa ~= sb then
             return sa
         end
         return key(a, b)
-    end)
+    end
+    local list = {}
+    for _, group in ipairs(group_by_model(candidates, before)) do
+        for _, c in ipairs(group) do
+            list[#list + 1] = c
+        end
+    end
     return list
 end
 

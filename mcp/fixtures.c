@@ -14,8 +14,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/session.h"
 
-static const char png_b64[] =
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 static const char wav_b64[] = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 
 /* Static documents, parsed once per use (cheap, and no shared mutable JSON between workers). */
@@ -326,19 +325,20 @@ static void fx_call_tool(void *state, lg_mcp_call_t *c, const char *name, json_t
     if (strcmp(name, "test_simple_text") == 0) {
         lg_mcp_call_result(c, text_result("This is a simple text response for testing."));
     } else if (strcmp(name, "test_image_content") == 0) {
-        lg_mcp_call_result(c, json_pack("{s:[{s:s,s:s,s:s}]}", "content", "type", "image", "data", png_b64, "mimeType", "image/png"));
+        lg_mcp_call_result(c,
+                           json_pack("{s:[{s:s,s:s,s:s}]}", "content", "type", "image", "data", png_b64, "mimeType", "image/png"));
     } else if (strcmp(name, "test_audio_content") == 0) {
-        lg_mcp_call_result(c, json_pack("{s:[{s:s,s:s,s:s}]}", "content", "type", "audio", "data", wav_b64, "mimeType", "audio/wav"));
+        lg_mcp_call_result(c,
+                           json_pack("{s:[{s:s,s:s,s:s}]}", "content", "type", "audio", "data", wav_b64, "mimeType", "audio/wav"));
     } else if (strcmp(name, "test_embedded_resource") == 0) {
         lg_mcp_call_result(c, json_pack("{s:[{s:s,s:{s:s,s:s,s:s}}]}", "content", "type", "resource", "resource", "uri",
                                         "test://embedded-resource", "mimeType", "text/plain", "text",
                                         "This is an embedded resource content."));
     } else if (strcmp(name, "test_multiple_content_types") == 0) {
         lg_mcp_call_result(c, json_pack("{s:[o,{s:s,s:s,s:s},{s:s,s:{s:s,s:s,s:s}}]}", "content",
-                                        text_content("Multiple content types test:"), "type", "image", "data", png_b64,
-                                        "mimeType", "image/png", "type", "resource", "resource", "uri",
-                                        "test://mixed-content-resource", "mimeType", "application/json", "text",
-                                        "{\"test\":\"data\",\"value\":123}"));
+                                        text_content("Multiple content types test:"), "type", "image", "data", png_b64, "mimeType",
+                                        "image/png", "type", "resource", "resource", "uri", "test://mixed-content-resource",
+                                        "mimeType", "application/json", "text", "{\"test\":\"data\",\"value\":123}"));
     } else if (strcmp(name, "test_tool_with_logging") == 0) {
         start_stepper(c, 0);
     } else if (strcmp(name, "test_tool_with_progress") == 0) {
@@ -355,8 +355,8 @@ static void fx_call_tool(void *state, lg_mcp_call_t *c, const char *name, json_t
             lg_mcp_call_tool_error(c, "Sampling not supported or error: the client did not declare the sampling capability");
             return;
         }
-        json_t *params = json_pack("{s:[{s:s,s:{s:s,s:s}}],s:i}", "messages", "role", "user", "content", "type", "text",
-                                   "text", prompt, "maxTokens", 100);
+        json_t *params = json_pack("{s:[{s:s,s:{s:s,s:s}}],s:i}", "messages", "role", "user", "content", "type", "text", "text",
+                                   prompt, "maxTokens", 100);
         lg_mcp_call_request(c, "sampling/createMessage", params, 0, on_sampling_reply, NULL);
     } else if (strcmp(name, "test_elicitation") == 0) {
         const char *message = json_string_value(json_object_get(args, "message"));
@@ -474,8 +474,8 @@ static void fx_get_prompt(void *state, lg_mcp_call_t *c, const char *name, json_
                                         user_msg(text_content("Please process the embedded resource above."))));
     } else if (strcmp(name, "test_prompt_with_image") == 0) {
         json_t *img = json_pack("{s:s,s:s,s:s}", "type", "image", "data", png_b64, "mimeType", "image/png");
-        lg_mcp_call_result(c, json_pack("{s:[o,o]}", "messages", user_msg(img),
-                                        user_msg(text_content("Please analyze the image above."))));
+        lg_mcp_call_result(
+            c, json_pack("{s:[o,o]}", "messages", user_msg(img), user_msg(text_content("Please analyze the image above."))));
     } else {
         lg_mcp_call_decline(c);
     }

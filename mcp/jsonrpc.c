@@ -127,7 +127,7 @@ int lg_jsonrpc_parse(const char *buf, size_t len, size_t max_bytes, lg_jsonrpc_m
         buf = "";
     json_error_t jerr;
     /* duplicate keys would make "id"/"method" ambiguous; jansson also rejects NUL in strings by default */
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         char msg[160];
         snprintf(msg, sizeof(msg), "parse error at line %d, column %d: %.100s", jerr.line, jerr.column, jerr.text);

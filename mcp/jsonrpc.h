@@ -17,15 +17,15 @@
 #define LG_JSONRPC_METHOD_NOT_FOUND (-32601)
 #define LG_JSONRPC_INVALID_PARAMS (-32602)
 #define LG_JSONRPC_INTERNAL_ERROR (-32603)
-#define LG_JSONRPC_SERVER_ERROR (-32000)       /* transport errors (406, 400 ...), policy denials, rate limits */
-#define LG_JSONRPC_UNAUTHORIZED (-32001)       /* 401 body */
+#define LG_JSONRPC_SERVER_ERROR (-32000) /* transport errors (406, 400 ...), policy denials, rate limits */
+#define LG_JSONRPC_UNAUTHORIZED (-32001) /* 401 body */
 #define LG_MCP_RESOURCE_NOT_FOUND (-32002)
-#define LG_MCP_REQUEST_CANCELLED (-32800)       /* local: a server->client request abandoned (cancel, timeout) */
+#define LG_MCP_REQUEST_CANCELLED (-32800) /* local: a server->client request abandoned (cancel, timeout) */
 
 typedef enum {
-    LG_JSONRPC_REQUEST = 1,     /* method + id */
-    LG_JSONRPC_NOTIFICATION = 2, /* method, no id */
-    LG_JSONRPC_RESPONSE = 3,    /* id + result */
+    LG_JSONRPC_REQUEST = 1,       /* method + id */
+    LG_JSONRPC_NOTIFICATION = 2,  /* method, no id */
+    LG_JSONRPC_RESPONSE = 3,      /* id + result */
     LG_JSONRPC_ERROR_RESPONSE = 4 /* id (may be NULL when the peer could not tell) + error */
 } lg_jsonrpc_kind_t;
 

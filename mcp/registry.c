@@ -443,8 +443,7 @@ static int list_result(lg_mcp_call_t *c, json_t **resultp)
     struct provider *p = &r->p[c->route.index];
     json_t *items = json_object_get(result, key);
     if (!json_is_array(items)) {
-        LG_LOG(LG_LOG_WARN, "mcp", "provider %s: %s page without a \"%s\" array; treated as empty", p->name,
-               c->method, key);
+        LG_LOG(LG_LOG_WARN, "mcp", "provider %s: %s page without a \"%s\" array; treated as empty", p->name, c->method, key);
         items = json_array();
         json_object_set_new(result, key, items);
     }

@@ -111,12 +111,12 @@ const json_t *lg_mcp_call_progress_token(const lg_mcp_call_t *c);
 /**
  * Send a request to the client (sampling/createMessage, elicitation/create, roots/list) on this request's stream and
  * call cb once with the client's result (error NULL) or error object (result NULL): also on cancellation, timeout
- * (timeout_ms, 0 = 60 s) or when it cannot be sent. params stolen. cb runs on the call's worker loop; the call stays
- * valid until the provider completes it.
+ * (timeout_ms, 0 = 60 s) or when it cannot be sent (then before this function returns). params stolen. cb runs on the
+ * call's worker loop; the call stays valid until the provider completes it. Only ask for capabilities the client
+ * declared (lg_mcp_call_client_has).
  */
 typedef void (*lg_mcp_reply_fn)(lg_mcp_call_t *c, void *ud, json_t *result, json_t *error);
-void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, uint32_t timeout_ms, lg_mcp_reply_fn cb,
-                         void *ud);
+void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, uint32_t timeout_ms, lg_mcp_reply_fn cb, void *ud);
 
 /** The client declared this capability at initialize ("sampling", "elicitation", "roots"). */
 int lg_mcp_call_client_has(const lg_mcp_call_t *c, const char *capability);

@@ -304,7 +304,8 @@ void lg_mcp_call_progress(lg_mcp_call_t *c, double progress, double total, const
     json_t *p = json_object();
     json_object_set_new(p, "progressToken", json_copy(c->progress_token));
     /* integral values as JSON integers: clients compare them numerically either way, humans read them better */
-    json_object_set_new(p, "progress", progress == (double)(json_int_t)progress ? json_integer((json_int_t)progress) : json_real(progress));
+    json_object_set_new(p, "progress",
+                        progress == (double)(json_int_t)progress ? json_integer((json_int_t)progress) : json_real(progress));
     if (total > 0)
         json_object_set_new(p, "total", total == (double)(json_int_t)total ? json_integer((json_int_t)total) : json_real(total));
     if (message != NULL)
@@ -675,7 +676,8 @@ void lg_mcp_notify_session(lg_mcp_session_t *s, json_t *msg)
 {
     unsigned worker;
     uint64_t serial;
-    if (lg_mcp_session_stream(s, &worker, &serial) != 0 || lg__mcp_post(worker, LG_MCP_POST_STREAM_SEND, lg_mcp_session_id(s), NULL, msg) != 0)
+    if (lg_mcp_session_stream(s, &worker, &serial) != 0 ||
+        lg__mcp_post(worker, LG_MCP_POST_STREAM_SEND, lg_mcp_session_id(s), NULL, msg) != 0)
         json_decref(msg);
 }
 

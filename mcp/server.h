@@ -46,22 +46,22 @@ struct lg_mcp_waiter;
 typedef struct lg_mcp_worker {
     unsigned index;
     uv_loop_t *loop;
-    uint64_t seq;                   /* outgoing request ids and stream serials */
-    struct lg_mcp_call *calls;      /* calls in flight on this worker */
-    struct lg_mcp_waiter *waiters;  /* server->client requests awaiting the client's answer */
-    void *transport;                /* transport-private */
+    uint64_t seq;                  /* outgoing request ids and stream serials */
+    struct lg_mcp_call *calls;     /* calls in flight on this worker */
+    struct lg_mcp_waiter *waiters; /* server->client requests awaiting the client's answer */
+    void *transport;               /* transport-private */
 } lg_mcp_worker_t;
 
 /** Route-through state the registry keeps on a call. */
 typedef struct lg_mcp_route {
-    int op;              /* registry op, 0 = none (answered by the server itself) */
-    size_t index;        /* provider being asked */
-    char *name;          /* stripped name / URI being resolved; owned */
-    char *cursor;        /* provider cursor; owned */
-    json_t *args;        /* arguments / ref / argument (owned reference) */
+    int op;       /* registry op, 0 = none (answered by the server itself) */
+    size_t index; /* provider being asked */
+    char *name;   /* stripped name / URI being resolved; owned */
+    char *cursor; /* provider cursor; owned */
+    json_t *args; /* arguments / ref / argument (owned reference) */
     json_t *args2;
     json_t *args3;
-    int on;              /* subscribe flag */
+    int on; /* subscribe flag */
 } lg_mcp_route_t;
 
 struct lg_mcp_call {
@@ -72,8 +72,8 @@ struct lg_mcp_call {
     json_t *id;                /* request id (reference) */
     char id_key[96];           /* lg_jsonrpc_id_key(id) */
     char method[64];
-    json_t *params;            /* reference; object, never NULL */
-    json_t *progress_token;    /* borrowed from params */
+    json_t *params;         /* reference; object, never NULL */
+    json_t *progress_token; /* borrowed from params */
     unsigned refcnt;
     int completed, cancelled, silent; /* silent: client cancelled, send no reply */
     void (*on_cancel)(lg_mcp_call_t *c, void *ud);

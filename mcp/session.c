@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -255,7 +256,7 @@ static int same_key(const char *a, const char *b)
 
 lg_mcp_session_t *lg_mcp_session_lookup(const char *id, size_t len, const char *key_id, const char *server)
 {
-    if (len != LG_MCP_SESSION_ID_LEN || num_buckets == 0)
+    if (len != LG_MCP_SESSION_ID_LEN)
         return NULL;
     lg_mcp_session_t *found = NULL, *dead = NULL;
     pthread_mutex_lock(&table_mu);

@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#define LG_MCP_SESSION_ID_LEN 32    /* hex characters */
-#define LG_MCP_MAX_SESSIONS 10000   /* beyond this (after a sweep) creation fails: the transport answers 503 */
+#define LG_MCP_SESSION_ID_LEN 32  /* hex characters */
+#define LG_MCP_MAX_SESSIONS 10000 /* beyond this (after a sweep) creation fails: the transport answers 503 */
 
 /** RFC 5424 levels as MCP names them, in increasing severity. */
 typedef enum {

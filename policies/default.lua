@@ -7,19 +7,14 @@
 local lg = lg
 local ipairs, type = ipairs, type
 local sort = table.sort
-local random = lg.random
+local random, is_stable, group_by_model = lg.random, lg.stable, lg.group_by_model
 
 local M = { NAME = "default", VERSION = "1.0.0" }
 
-local STABLE_AFTER_S = 30 -- "no significant outage in the last 30 s"
 local PRICE_FLOOR = 1e-12 -- free endpoints count as very cheap instead of dividing by zero
 
 local function price_of(c)
     return c.price_prompt + c.price_completion
-end
-
-local function is_stable(c)
-    return c.healthy and (c.outage_age_s < 0 or c.outage_age_s >= STABLE_AFTER_S)
 end
 
 -- comparators are total orders (ties broken by id) so plans are deterministic
@@ -185,20 +180,8 @@ function M.select(req, candidates)
         return plan
     end
 
-    local groups, keys = {}, {}
-    for _, c in ipairs(candidates) do
-        local k = c.model_index
-        local g = groups[k]
-        if g == nil then
-            g = {}
-            groups[k] = g
-            keys[#keys + 1] = k
-        end
-        g[#g + 1] = c
-    end
-    sort(keys)
-    for _, k in ipairs(keys) do
-        plan_group(plan, groups[k], order, cmp)
+    for _, group in ipairs(group_by_model(candidates)) do
+        plan_group(plan, group, order, cmp)
     end
     return plan
 end

@@ -1,21 +1,13 @@
 -- SPDX-License-Identifier: MIT
 -- price: cheapest endpoint first (prompt + completion price per token), per model in request order; unstable
 -- endpoints (unhealthy or a failure in the last 30 s) after the stable ones. Deterministic, no load balancing.
-local ipairs = ipairs
-local sort = table.sort
+local lg = lg
+local is_stable, plan_by_model = lg.stable, lg.plan_by_model
 
 local M = { NAME = "price", VERSION = "1.0.0" }
 
-local STABLE_AFTER_S = 30
-
-local function is_stable(c)
-    return c.healthy and (c.outage_age_s < 0 or c.outage_age_s >= STABLE_AFTER_S)
-end
-
+-- within one model's endpoints (lg.plan_by_model keeps the models in request order)
 local function before(a, b)
-    if a.model_index ~= b.model_index then
-        return a.model_index < b.model_index
-    end
     local sa, sb = is_stable(a), is_stable(b)
     if sa ~= sb then
         return sa
@@ -28,16 +20,7 @@ local function before(a, b)
 end
 
 function M.select(_, candidates)
-    local list = {}
-    for i, c in ipairs(candidates) do
-        list[i] = c
-    end
-    sort(list, before)
-    local plan = {}
-    for i, c in ipairs(list) do
-        plan[i] = c.id
-    end
-    return plan
+    return plan_by_model(candidates, before)
 end
 
 return M

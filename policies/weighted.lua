@@ -4,17 +4,10 @@
 -- (cheapest first), then unstable ones (unhealthy or a failure in the last 30 s) by weight, heaviest first.
 local lg = lg
 local ipairs, type = ipairs, type
-local sort = table.sort
 local log = math.log
-local random = lg.random
+local random, is_stable, plan_by_model = lg.random, lg.stable, lg.plan_by_model
 
 local M = { NAME = "weighted", VERSION = "1.0.0" }
-
-local STABLE_AFTER_S = 30
-
-local function is_stable(c)
-    return c.healthy and (c.outage_age_s < 0 or c.outage_age_s >= STABLE_AFTER_S)
-end
 
 local function weight_of(c)
     local w = c.weight
@@ -27,9 +20,9 @@ end
 function M.select(_, candidates)
     -- class: 1 = stable with weight (random order), 2 = stable without, 3 = unstable
     -- key: Efraimidis-Spirakis log(u)/w (larger first) for class 1, -weight for 3, price for 2
-    local class, key, list = {}, {}, {}
-    for i, c in ipairs(candidates) do
-        list[i] = c
+    local class, key = {}, {}
+    -- draws in candidate order, before grouping, so a seed gives the same plan
+    for _, c in ipairs(candidates) do
         local w = weight_of(c)
         if not is_stable(c) then
             class[c] = 3
@@ -46,10 +39,7 @@ function M.select(_, candidates)
             key[c] = c.price_prompt + c.price_completion
         end
     end
-    sort(list, function(a, b)
-        if a.model_index ~= b.model_index then
-            return a.model_index < b.model_index
-        end
+    return plan_by_model(candidates, function(a, b)
         if class[a] ~= class[b] then
             return class[a] < class[b]
         end
@@ -58,11 +48,6 @@ function M.select(_, candidates)
         end
         return a.id < b.id
     end)
-    local plan = {}
-    for i, c in ipairs(list) do
-        plan[i] = c.id
-    end
-    return plan
 end
 
 return M

@@ -27,11 +27,14 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-    # real-client tests: official SDKs pinned by tests/clients/package-lock.json
-    if [[ -f tests/clients/package-lock.json ]]; then
-        if [[ ! -d tests/clients/node_modules ]] || [[ tests/clients/package-lock.json -nt tests/clients/node_modules ]]; then
-            (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
-            touch tests/clients/node_modules
+    # npm packages pinned by lockfiles: the real-client SDKs (tests/clients) and the MCP conformance suite with its own
+    # Node 22 (tests/conformance)
+    for dir in tests/clients tests/conformance; do
+        if [[ -f $dir/package-lock.json ]]; then
+            if [[ ! -d $dir/node_modules ]] || [[ $dir/package-lock.json -nt $dir/node_modules ]]; then
+                (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+                touch "$dir/node_modules"
+            fi
         fi
-    fi
+    done
 fi

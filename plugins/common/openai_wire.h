@@ -2,148 +2,34 @@
 /*
  * OpenAI wire format shared by the `openai` and `mock` plugins: parse chat /
  * legacy completions / embeddings bodies and SSE chunks, classify OpenAI-style
- * errors. Header-only so each plugin .so stays self-contained. The including
- * file must have `LG_PLUGIN_DECLARE_HOST;` before including this header.
+ * errors, and the provider callbacks built on them. Header-only so each plugin
+ * .so stays self-contained. The including file must have
+ * `LG_PLUGIN_DECLARE_HOST;` before including this header.
  */
 #ifndef LG_PLUGINS_OPENAI_WIRE_H
 #define LG_PLUGINS_OPENAI_WIRE_H
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "llmgate/plugin.h"
+#include "plugin_util.h"
 
 #define OW_FN static __attribute__((unused))
-
-/* ---- small helpers ------------------------------------------------------------------------------------------------ */
-
-OW_FN char *ow_strndup(const char *s, size_t n)
-{
-    char *p = lg_host->alloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-OW_FN char *ow_strdup(const char *s)
-{
-    return ow_strndup(s, strlen(s));
-}
-
-OW_FN char *ow_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-OW_FN char *ow_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *p = lg_host->alloc(n > 0 ? (size_t)n + 1 : 1);
-    va_start(ap, fmt);
-    vsnprintf(p, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-OW_FN void ow_seterr(lg_errbuf_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-OW_FN void ow_seterr(lg_errbuf_t *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
-
-/* Copies at most cap-1 bytes of text, turning control characters into spaces (messages end up in logs and JSON). */
-OW_FN void ow_copy_text(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t n = len < cap - 1 ? len : cap - 1;
-    for (size_t i = 0; i < n; ++i) {
-        unsigned char c = (unsigned char)src[i];
-        dst[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-    }
-    /* do not leave half a UTF-8 sequence at a truncation point */
-    if (n < len) {
-        size_t start = n;
-        while (start > 0 && ((unsigned char)dst[start - 1] & 0xC0) == 0x80)
-            --start;
-        if (start > 0) {
-            unsigned char lead = (unsigned char)dst[start - 1];
-            size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-            if (n - (start - 1) < want)
-                n = start - 1;
-        }
-    }
-    dst[n] = '\0';
-}
-
-/* Removes credentials from an upstream message in place: the configured key, and "sk-..." style tokens. */
-OW_FN void ow_redact(char *msg, size_t cap, const char *api_key)
-{
-    char buf[512];
-    size_t o = 0, klen = api_key != NULL ? strlen(api_key) : 0;
-    for (size_t i = 0; msg[i] != '\0' && o + 8 < sizeof(buf);) {
-        if (klen >= 6 && strncmp(msg + i, api_key, klen) == 0) {
-            memcpy(buf + o, "***", 3), o += 3, i += klen;
-            continue;
-        }
-        if (strncmp(msg + i, "sk-", 3) == 0 &&
-            (i == 0 || msg[i - 1] == ' ' || msg[i - 1] == ':' || msg[i - 1] == '\'' || msg[i - 1] == '"' || msg[i - 1] == '(')) {
-            size_t j = i + 3;
-            while ((msg[j] >= 'a' && msg[j] <= 'z') || (msg[j] >= 'A' && msg[j] <= 'Z') || (msg[j] >= '0' && msg[j] <= '9') ||
-                   msg[j] == '-' || msg[j] == '_' || msg[j] == '*')
-                ++j;
-            if (j - i > 6) {
-                memcpy(buf + o, "sk-***", 6), o += 6, i = j;
-                continue;
-            }
-        }
-        buf[o++] = msg[i++];
-    }
-    buf[o] = '\0';
-    ow_copy_text(msg, cap, buf, o);
-}
-
-OW_FN int ow_streq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* Token count from a usage member: integers as-is, finite non-negative reals truncated, anything else absent. */
-OW_FN json_int_t ow_tokens(const json_t *v, int *present)
-{
-    *present = 0;
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        *present = 1;
-        return n < 0 ? 0 : n;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 0 && d < 9.0e15) {
-            *present = 1;
-            return (json_int_t)d;
-        }
-    }
-    return 0;
-}
 
 /** Makes sure a usage object has integer prompt_tokens, completion_tokens and total_tokens; keeps every other member. */
 OW_FN void ow_usage_normalize(json_t *u)
 {
     int hp, hc, ht;
-    json_int_t p = ow_tokens(json_object_get(u, "prompt_tokens"), &hp);
-    json_int_t c = ow_tokens(json_object_get(u, "completion_tokens"), &hc);
-    json_int_t t = ow_tokens(json_object_get(u, "total_tokens"), &ht);
+    json_int_t p = pu_tokens(json_object_get(u, "prompt_tokens"), &hp);
+    json_int_t c = pu_tokens(json_object_get(u, "completion_tokens"), &hc);
+    json_int_t t = pu_tokens(json_object_get(u, "total_tokens"), &ht);
     /* some OpenAI-compatible servers use the Responses API names */
     if (!hp)
-        p = ow_tokens(json_object_get(u, "input_tokens"), &hp);
+        p = pu_tokens(json_object_get(u, "input_tokens"), &hp);
     if (!hc)
-        c = ow_tokens(json_object_get(u, "output_tokens"), &hc);
+        c = pu_tokens(json_object_get(u, "output_tokens"), &hc);
     if (!ht) {
         const json_int_t cap = (json_int_t)1 << 52;
         t = (p > cap ? cap : p) + (c > cap ? cap : c);
@@ -198,35 +84,6 @@ OW_FN int ow_err_from_code(const char *s)
     return 0;
 }
 
-OW_FN int ow_err_from_status(int status)
-{
-    switch (status) {
-    case 400:
-    case 404:
-    case 422:
-        return LG_EUPSTREAM_REJECTED;
-    case 401:
-    case 402:
-    case 403:
-        return LG_EUPSTREAM_AUTH;
-    case 408:
-        return LG_ETIMEOUT;
-    case 413:
-        return LG_ETOOLARGE;
-    case 429:
-        return LG_EUPSTREAM_RATELIMIT;
-    case 503:
-    case 529:
-        return LG_EOVERLOADED;
-    default:
-        if (status >= 500 && status <= 599)
-            return LG_EUPSTREAM;
-        if (status >= 400 && status <= 499)
-            return LG_EUPSTREAM_REJECTED;
-        return LG_EUPSTREAM;
-    }
-}
-
 OW_FN int ow_retryable(int err, int status)
 {
     switch (err) {
@@ -239,15 +96,6 @@ OW_FN int ow_retryable(int err, int status)
     default:
         return 1;
     }
-}
-
-OW_FN int ow_contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay != '\0'; ++hay)
-        if (strncasecmp(hay, needle, n) == 0)
-            return 1;
-    return 0;
 }
 
 /**
@@ -294,7 +142,7 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
 
     int err;
     if (eff >= 400) {
-        err = ow_err_from_status(eff);
+        err = pu_err_from_status(eff);
     } else {
         err = ow_err_from_code(code);
         if (err == 0)
@@ -307,39 +155,27 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
     if (specific == LG_ECONTEXT || specific == LG_ECONTENT || (specific == LG_EUPSTREAM_AUTH && (eff == 429 || eff < 400)))
         err = specific;
     else if (err == LG_EUPSTREAM_REJECTED && msg != NULL &&
-             (ow_contains_ci(msg, "maximum context length") || ow_contains_ci(msg, "context length exceeded") ||
-              ow_contains_ci(msg, "context window")))
+             (pu_contains_ci(msg, "maximum context length") || pu_contains_ci(msg, "context length exceeded") ||
+              pu_contains_ci(msg, "context window")))
         err = LG_ECONTEXT;
     out->err = err;
     out->retryable = ow_retryable(err, eff);
 
     if (code != NULL)
-        ow_copy_text(out->provider_code, sizeof(out->provider_code), code, strlen(code));
+        pu_copy_text(out->provider_code, sizeof(out->provider_code), code, strlen(code));
     else if (type != NULL)
-        ow_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
+        pu_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
     else if (icode != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)icode);
 
-    if (msg != NULL && *msg != '\0')
-        ow_copy_text(out->message, sizeof(out->message), msg, strlen(msg));
-    else if (status == 0 && root == NULL && raw != NULL && rawlen != 0)
-        ow_copy_text(out->message, sizeof(out->message), raw, rawlen); /* the host passes the transport error text */
-    else if (status == 0)
-        snprintf(out->message, sizeof(out->message), "upstream transport error");
-    else
-        snprintf(out->message, sizeof(out->message), "upstream returned HTTP %d", status);
-    ow_redact(out->message, sizeof(out->message), api_key);
+    pu_error_message(out->message, sizeof(out->message), msg, status, root, raw, rawlen);
+    pu_redact(out->message, sizeof(out->message), api_key);
 }
 
 /** Parses the body (never assuming it is JSON) and classifies it. */
 OW_FN void ow_classify_body(int status, const char *body, size_t len, const char *api_key, lg_upstream_error_t *out)
 {
-    json_t *root = NULL;
-    size_t i = 0;
-    while (body != NULL && i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        ++i;
-    if (body != NULL && i < len && body[i] == '{')
-        root = json_loadb(body + i, len - i, 0, NULL);
+    json_t *root = pu_load_body(body, len, "{");
     ow_classify(status, root, body, len, api_key, out);
     json_decref(root);
 }
@@ -357,7 +193,7 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
     json_t *root = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
     if (!json_is_object(root)) {
         json_decref(root);
-        ow_seterr(err, "upstream response is not a JSON object");
+        pu_seterr(err, "upstream response is not a JSON object");
         return LG_EBADRESPONSE;
     }
     json_t *e = json_object_get(root, "error");
@@ -365,20 +201,20 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
         lg_upstream_error_t u;
         ow_classify(status, root, body, len, api_key, &u);
         json_decref(root);
-        ow_seterr(err, "%s", u.message);
+        pu_seterr(err, "%s", u.message);
         return u.err;
     }
     const char *key = kind == LG_API_EMBEDDINGS ? "data" : "choices";
     json_t *list = json_object_get(root, key);
     if (!json_is_array(list)) {
         json_decref(root);
-        ow_seterr(err, "upstream response has no %s array", key);
+        pu_seterr(err, "upstream response has no %s array", key);
         return LG_EBADRESPONSE;
     }
     for (size_t i = 0; i < json_array_size(list); ++i) {
         if (!json_is_object(json_array_get(list, i))) {
             json_decref(root);
-            ow_seterr(err, "upstream response has a non-object in %s", key);
+            pu_seterr(err, "upstream response has a non-object in %s", key);
             return LG_EBADRESPONSE;
         }
     }
@@ -402,19 +238,6 @@ struct ow_stream {
     int saw_finish; /* a choice carried a finish_reason */
 };
 
-OW_FN int ow_stream_begin(void **sstate)
-{
-    struct ow_stream *s = lg_host->alloc(sizeof(*s));
-    memset(s, 0, sizeof(*s));
-    *sstate = s;
-    return 0;
-}
-
-OW_FN void ow_stream_free(void *sstate)
-{
-    lg_host->free_mem(sstate);
-}
-
 /**
  * One SSE event of an OpenAI-style stream. [DONE] ends it; an object with "error" (or an `event: error`) is an in-band
  * error; a chunk with non-empty choices becomes one chunk holding only choices (+ system_fingerprint); a usage object
@@ -425,10 +248,7 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
 {
     const char *d = ev->data;
     size_t n = ev->data_len;
-    while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n'))
-        ++d, --n;
-    while (n > 0 && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\r' || d[n - 1] == '\n'))
-        --n;
+    pu_trim(&d, &n);
     if (n == 0)
         return 0;
     if (n == 6 && memcmp(d, "[DONE]", 6) == 0) {
@@ -443,14 +263,10 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
         return 0;
     }
     json_t *e = json_object_get(root, "error");
-    int error_event = ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0;
-    if ((e != NULL && !json_is_null(e)) || error_event) {
+    if ((e != NULL && !json_is_null(e)) || pu_is_error_event(ev)) {
         lg_upstream_error_t u;
         ow_classify(200, root, d, n, api_key, &u);
-        out->error = u.err;
-        out->error_status = u.status >= 400 ? u.status : 0;
-        snprintf(out->error_message, sizeof(out->error_message), "%s", u.message);
-        snprintf(out->provider_code, sizeof(out->provider_code), "%s", u.provider_code);
+        pu_stream_error(out, &u, u.err);
         json_decref(root);
         return 0;
     }
@@ -478,12 +294,58 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
     return 0;
 }
 
-OW_FN int ow_stream_end(const struct ow_stream *s, lg_errbuf_t *err)
+/* ---- provider callbacks ------------------------------------------------------------------------------------------- */
+
+/*
+ * The lg_provider_t callbacks of a plugin that speaks the OpenAI wire format unchanged. The plugin state must start
+ * with a `struct pu_common` (name tags the logs, api_key is redacted from messages; NULL key = nothing configured).
+ */
+
+OW_FN int ow_cb_parse_response(void *state, const lg_call_t *call, int status, const char *body, size_t len, json_t **out,
+                               lg_errbuf_t *err)
 {
+    const struct pu_common *c = state;
+    return ow_parse_response(call->kind, status, body, len, c->api_key, out, err);
+}
+
+OW_FN int ow_cb_stream_begin(void *state, const lg_call_t *call, void **sstate)
+{
+    (void)state;
+    (void)call;
+    struct ow_stream *s = lg_host->alloc(sizeof(*s));
+    memset(s, 0, sizeof(*s));
+    *sstate = s;
+    return 0;
+}
+
+OW_FN int ow_cb_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
+{
+    const struct pu_common *c = state;
+    (void)err;
+    return ow_stream_event(c->name, c->api_key, sstate, ev, out);
+}
+
+OW_FN int ow_cb_stream_end(void *state, void *sstate, lg_stream_out_t *out, lg_errbuf_t *err)
+{
+    (void)state;
+    (void)out;
+    const struct ow_stream *s = sstate;
     if (s != NULL && (s->saw_done || s->saw_finish))
         return 0;
-    ow_seterr(err, "upstream closed the stream before it finished");
+    pu_seterr(err, "upstream closed the stream before it finished");
     return LG_EBADRESPONSE;
+}
+
+OW_FN void ow_cb_stream_free(void *state, void *sstate)
+{
+    (void)state;
+    lg_host->free_mem(sstate);
+}
+
+OW_FN void ow_cb_classify_error(void *state, int status, const char *body, size_t len, lg_upstream_error_t *out)
+{
+    const struct pu_common *c = state;
+    ow_classify_body(status, body, len, c != NULL ? c->api_key : NULL, out);
 }
 
 #endif

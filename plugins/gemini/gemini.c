@@ -23,7 +23,7 @@
 #include "llmgate/plugin.h"
 
 LG_PLUGIN_DECLARE_HOST;
-#include "../common/openai_wire.h"
+#include "../common/plugin_util.h"
 
 #define PLUGIN_NAME "gemini"
 #define PLUGIN_VERSION "1.0.0"
@@ -55,11 +55,7 @@ struct sig_entry {
 };
 
 struct instance {
-    char *name;
-    char *base_url; /* without trailing '/' */
-    char *api_key;  /* NULL = no x-goog-api-key header */
-    lg_header_t extra[MAX_EXTRA_HEADERS];
-    size_t num_extra;
+    struct pu_common c; /* api_key NULL = no x-goog-api-key header */
     char *strip[MAX_STRIP_KEYWORDS];
     size_t num_strip;
     struct sig_entry *cache; /* FIFO ring of cache_cap entries */
@@ -67,32 +63,6 @@ struct instance {
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------------------------ */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = lg_host->realloc_mem(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_free(struct sbuf *b)
-{
-    lg_host->free_mem(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
 {
@@ -107,7 +77,7 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
 /* Gemini API keys look like "AIza" + 35 characters: redact them wherever they appear, plus the configured key. */
 static void gm_redact(char *msg, size_t cap, const char *api_key)
 {
-    ow_redact(msg, cap, api_key);
+    pu_redact(msg, cap, api_key);
     for (char *p = strstr(msg, "AIza"); p != NULL; p = strstr(p + 1, "AIza")) {
         size_t j = 4;
         while ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z') || (p[j] >= '0' && p[j] <= '9') || p[j] == '-' ||
@@ -148,7 +118,7 @@ static void sig_store(struct instance *in, const char *id, const char *sig)
         struct sig_entry *e = &in->cache[i];
         if (e->hash == h && strcmp(e->id, id) == 0) {
             lg_host->free_mem(e->sig);
-            e->sig = ow_strdup(sig);
+            e->sig = pu_strdup(sig);
             return;
         }
     }
@@ -156,8 +126,8 @@ static void sig_store(struct instance *in, const char *id, const char *sig)
     lg_host->free_mem(e->id);
     lg_host->free_mem(e->sig);
     e->hash = h;
-    e->id = ow_strdup(id);
-    e->sig = ow_strdup(sig);
+    e->id = pu_strdup(id);
+    e->sig = pu_strdup(sig);
     in->cache_next = (in->cache_next + 1) % in->cache_cap;
 }
 
@@ -168,13 +138,7 @@ static void gm_destroy(void *state)
     struct instance *in = state;
     if (in == NULL)
         return;
-    lg_host->free_mem(in->name);
-    lg_host->free_mem(in->base_url);
-    lg_host->free_mem(in->api_key);
-    for (size_t i = 0; i < in->num_extra; ++i) {
-        lg_host->free_mem(in->extra[i].name);
-        lg_host->free_mem(in->extra[i].value);
-    }
+    pu_common_dispose(&in->c);
     for (size_t i = 0; i < in->num_strip; ++i)
         lg_host->free_mem(in->strip[i]);
     for (size_t i = 0; i < in->cache_cap; ++i) {
@@ -185,37 +149,33 @@ static void gm_destroy(void *state)
     lg_host->free_mem(in);
 }
 
-static int parse_options(struct instance *in, json_t *opts, lg_errbuf_t *err)
+static int parse_option(void *instance, const char *key, json_t *v, lg_errbuf_t *err)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(opts, key, v)
-    {
-        if (strcmp(key, "strip_schema_keywords") == 0) {
-            if (!json_is_array(v) || json_array_size(v) > MAX_STRIP_KEYWORDS) {
-                ow_seterr(err, "options.strip_schema_keywords must be an array of at most %d strings", MAX_STRIP_KEYWORDS);
-                return LG_EINVAL;
-            }
-            for (size_t i = 0; i < in->num_strip; ++i)
-                lg_host->free_mem(in->strip[i]);
-            in->num_strip = 0;
-            for (size_t i = 0; i < json_array_size(v); ++i) {
-                json_t *s = json_array_get(v, i);
-                if (!json_is_string(s) || json_string_length(s) == 0) {
-                    ow_seterr(err, "options.strip_schema_keywords[%zu] must be a non-empty string", i);
-                    return LG_EINVAL;
-                }
-                in->strip[in->num_strip++] = ow_strdup(json_string_value(s));
-            }
-        } else if (strcmp(key, "thought_signature_cache") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > MAX_SIG_CACHE) {
-                ow_seterr(err, "options.thought_signature_cache must be an integer from 0 to %d", MAX_SIG_CACHE);
-                return LG_EINVAL;
-            }
-            in->cache_cap = (size_t)json_integer_value(v);
-        } else {
-            lg_host->log(LG_LOG_WARN, in->name, "ignoring unknown option \"%s\"", key);
+    struct instance *in = instance;
+    if (strcmp(key, "strip_schema_keywords") == 0) {
+        if (!json_is_array(v) || json_array_size(v) > MAX_STRIP_KEYWORDS) {
+            pu_seterr(err, "options.strip_schema_keywords must be an array of at most %d strings", MAX_STRIP_KEYWORDS);
+            return LG_EINVAL;
         }
+        for (size_t i = 0; i < in->num_strip; ++i)
+            lg_host->free_mem(in->strip[i]);
+        in->num_strip = 0;
+        for (size_t i = 0; i < json_array_size(v); ++i) {
+            json_t *s = json_array_get(v, i);
+            if (!json_is_string(s) || json_string_length(s) == 0) {
+                pu_seterr(err, "options.strip_schema_keywords[%zu] must be a non-empty string", i);
+                return LG_EINVAL;
+            }
+            in->strip[in->num_strip++] = pu_strdup(json_string_value(s));
+        }
+    } else if (strcmp(key, "thought_signature_cache") == 0) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > MAX_SIG_CACHE) {
+            pu_seterr(err, "options.thought_signature_cache must be an integer from 0 to %d", MAX_SIG_CACHE);
+            return LG_EINVAL;
+        }
+        in->cache_cap = (size_t)json_integer_value(v);
+    } else {
+        return PU_UNKNOWN_OPTION;
     }
     return 0;
 }
@@ -223,73 +183,16 @@ static int parse_options(struct instance *in, json_t *opts, lg_errbuf_t *err)
 static int gm_create(const json_t *conf, void **state, lg_errbuf_t *err)
 {
     *state = NULL;
-    if (!json_is_object(conf)) {
-        ow_seterr(err, "provider config must be an object");
-        return LG_EINVAL;
-    }
     struct instance *in = lg_host->alloc(sizeof(*in));
     memset(in, 0, sizeof(*in));
     in->cache_cap = DEFAULT_SIG_CACHE;
     for (size_t i = 0; i < sizeof(default_strip) / sizeof(default_strip[0]); ++i)
-        in->strip[in->num_strip++] = ow_strdup(default_strip[i]);
-
-    const char *name = json_string_value(json_object_get(conf, "name"));
-    in->name = ow_strdup(name != NULL && *name != '\0' ? name : PLUGIN_NAME);
-
-    json_t *urlj = json_object_get(conf, "base_url");
-    const char *url = DEFAULT_BASE_URL;
-    if (urlj != NULL && !json_is_null(urlj)) {
-        url = json_string_value(urlj);
-        if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-            ow_seterr(err, "base_url must be an http:// or https:// URL");
-            goto fail;
-        }
-    }
-    size_t ulen = strlen(url);
-    while (ulen > 8 && url[ulen - 1] == '/')
-        --ulen;
-    in->base_url = ow_strndup(url, ulen);
-
-    json_t *key = json_object_get(conf, "api_key");
-    if (json_is_string(key) && json_string_length(key) > 0)
-        in->api_key = ow_strdup(json_string_value(key));
-    else if (key != NULL && !json_is_null(key) && !json_is_string(key)) {
-        ow_seterr(err, "api_key must be a string");
-        goto fail;
-    }
-
-    json_t *headers = json_object_get(conf, "headers");
-    if (headers != NULL && !json_is_null(headers)) {
-        const char *hname;
-        json_t *hval;
-        if (!json_is_object(headers)) {
-            ow_seterr(err, "headers must be an object of strings");
-            goto fail;
-        }
-        if (json_object_size(headers) > MAX_EXTRA_HEADERS) {
-            ow_seterr(err, "at most %d extra headers", MAX_EXTRA_HEADERS);
-            goto fail;
-        }
-        json_object_foreach(headers, hname, hval)
-        {
-            if (!json_is_string(hval) || *hname == '\0') {
-                ow_seterr(err, "headers.%s must be a string", hname);
-                goto fail;
-            }
-            in->extra[in->num_extra].name = ow_strdup(hname);
-            in->extra[in->num_extra].value = ow_strdup(json_string_value(hval));
-            ++in->num_extra;
-        }
-    }
-
-    json_t *opts = json_object_get(conf, "options");
-    if (opts != NULL && !json_is_null(opts)) {
-        if (!json_is_object(opts)) {
-            ow_seterr(err, "options must be an object");
-            goto fail;
-        }
-        if (parse_options(in, opts, err) != 0)
-            goto fail;
+        in->strip[in->num_strip++] = pu_strdup(default_strip[i]);
+    if (pu_common_parse(&in->c, conf, PLUGIN_NAME, DEFAULT_BASE_URL, MAX_EXTRA_HEADERS, err) != 0 ||
+        pu_parse_options(conf, in->c.name, parse_option, in, err) != 0) {
+        in->cache_cap = 0; /* nothing allocated yet */
+        gm_destroy(in);
+        return LG_EINVAL;
     }
     if (in->cache_cap > 0) {
         in->cache = lg_host->alloc(in->cache_cap * sizeof(*in->cache));
@@ -297,11 +200,6 @@ static int gm_create(const json_t *conf, void **state, lg_errbuf_t *err)
     }
     *state = in;
     return 0;
-
-fail:
-    in->cache_cap = 0; /* nothing allocated yet */
-    gm_destroy(in);
-    return LG_EINVAL;
 }
 
 /* ---- schema stripping --------------------------------------------------------------------------------------------- */
@@ -400,8 +298,8 @@ static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth)
         }
         if (is_stripped(in, k))
             continue;
-        if (strcmp(k, "format") == 0 && ow_streq(json_string_value(json_object_get(s, "type")), "string") &&
-            !ow_streq(json_string_value(v), "enum") && !ow_streq(json_string_value(v), "date-time"))
+        if (strcmp(k, "format") == 0 && pu_streq(json_string_value(json_object_get(s, "type")), "string") &&
+            !pu_streq(json_string_value(v), "enum") && !pu_streq(json_string_value(v), "date-time"))
             continue; /* Gemini: "only 'enum' and 'date-time' are supported for STRING type" */
         if (strcmp(k, "type") == 0 && json_is_array(v)) {
             /* ["string","null"] → "string" + nullable (Schema.type is a single value) */
@@ -452,10 +350,10 @@ static json_t *clean_schema(const struct instance *in, const json_t *schema)
 /* ---- request: messages -------------------------------------------------------------------------------------------- */
 
 /* Text of a system/tool message content: a string or an array of text parts (other parts are ignored). */
-static void content_text(const json_t *content, struct sbuf *b)
+static void content_text(const json_t *content, struct pu_buf *b)
 {
     if (json_is_string(content)) {
-        sb_add(b, json_string_value(content), json_string_length(content));
+        pu_buf_add(b, json_string_value(content), json_string_length(content));
         return;
     }
     size_t i;
@@ -464,7 +362,7 @@ static void content_text(const json_t *content, struct sbuf *b)
     {
         json_t *t = json_object_get(p, "text");
         if (json_is_string(t))
-            sb_add(b, json_string_value(t), json_string_length(t));
+            pu_buf_add(b, json_string_value(t), json_string_length(t));
     }
 }
 
@@ -496,7 +394,7 @@ static json_t *media_part(const char *url, size_t len, const char *default_mime,
     if (len >= 5 && strncasecmp(url, "data:", 5) == 0) {
         const char *comma = memchr(url, ',', len);
         if (comma == NULL) {
-            ow_seterr(err, "messages[%zu]: malformed data URI", msg_i);
+            pu_seterr(err, "messages[%zu]: malformed data URI", msg_i);
             return NULL;
         }
         const char *meta = url + 5;
@@ -509,7 +407,7 @@ static json_t *media_part(const char *url, size_t len, const char *default_mime,
             if (strncasecmp(meta + i, ";base64", 7) == 0)
                 b64 = 1;
         if (!b64) {
-            ow_seterr(err, "messages[%zu]: only base64 data URIs are supported", msg_i);
+            pu_seterr(err, "messages[%zu]: only base64 data URIs are supported", msg_i);
             return NULL;
         }
         json_t *mime = mime_len > 0 ? json_stringn(meta, mime_len) : json_string(default_mime);
@@ -519,7 +417,7 @@ static json_t *media_part(const char *url, size_t len, const char *default_mime,
     if ((len >= 7 && strncasecmp(url, "http://", 7) == 0) || (len >= 8 && strncasecmp(url, "https://", 8) == 0) ||
         (len >= 5 && strncasecmp(url, "gs://", 5) == 0))
         return json_pack("{s{ss ss}}", "fileData", "mimeType", mime_from_url(url), "fileUri", url);
-    ow_seterr(err, "messages[%zu]: unsupported media URL (need a data: URI or an http(s) URL)", msg_i);
+    pu_seterr(err, "messages[%zu]: unsupported media URL (need a data: URI or an http(s) URL)", msg_i);
     return NULL;
 }
 
@@ -534,7 +432,7 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
         return 0;
     }
     if (!json_is_array(content)) {
-        ow_seterr(err, "messages[%zu].content must be a string or an array of parts", msg_i);
+        pu_seterr(err, "messages[%zu].content must be a string or an array of parts", msg_i);
         return LG_EINVAL;
     }
     size_t i;
@@ -543,13 +441,13 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
     {
         const char *type = json_string_value(json_object_get(p, "type"));
         if (type == NULL) {
-            ow_seterr(err, "messages[%zu].content[%zu] has no type", msg_i, i);
+            pu_seterr(err, "messages[%zu].content[%zu] has no type", msg_i, i);
             return LG_EINVAL;
         }
         if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
             json_t *t = json_object_get(p, type);
             if (!json_is_string(t)) {
-                ow_seterr(err, "messages[%zu].content[%zu].%s must be a string", msg_i, i, type);
+                pu_seterr(err, "messages[%zu].content[%zu].%s must be a string", msg_i, i, type);
                 return LG_EINVAL;
             }
             if (json_string_length(t) > 0)
@@ -558,7 +456,7 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
             json_t *iu = json_object_get(p, "image_url");
             json_t *u = json_is_object(iu) ? json_object_get(iu, "url") : iu;
             if (!json_is_string(u)) {
-                ow_seterr(err, "messages[%zu].content[%zu].image_url.url must be a string", msg_i, i);
+                pu_seterr(err, "messages[%zu].content[%zu].image_url.url must be a string", msg_i, i);
                 return LG_EINVAL;
             }
             json_t *mp = media_part(json_string_value(u), json_string_length(u), "image/jpeg", err, msg_i);
@@ -570,7 +468,7 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
             const char *data = json_string_value(json_object_get(ia, "data"));
             const char *fmt = json_string_value(json_object_get(ia, "format"));
             if (data == NULL || fmt == NULL) {
-                ow_seterr(err, "messages[%zu].content[%zu].input_audio needs data and format", msg_i, i);
+                pu_seterr(err, "messages[%zu].content[%zu].input_audio needs data and format", msg_i, i);
                 return LG_EINVAL;
             }
             char mime[64];
@@ -579,7 +477,7 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
         } else if (strcmp(type, "file") == 0) {
             json_t *fd = json_object_get(json_object_get(p, "file"), "file_data");
             if (!json_is_string(fd)) {
-                ow_seterr(err, "messages[%zu].content[%zu].file.file_data must be a data URI", msg_i, i);
+                pu_seterr(err, "messages[%zu].content[%zu].file.file_data must be a data URI", msg_i, i);
                 return LG_EUNSUPPORTED;
             }
             json_t *mp = media_part(json_string_value(fd), json_string_length(fd), "application/pdf", err, msg_i);
@@ -587,7 +485,7 @@ static int content_parts(const json_t *content, json_t *parts, lg_errbuf_t *err,
                 return LG_EINVAL;
             json_array_append_new(parts, mp);
         } else {
-            ow_seterr(err, "messages[%zu].content[%zu]: content part type \"%s\" is not supported by Gemini", msg_i, i, type);
+            pu_seterr(err, "messages[%zu].content[%zu]: content part type \"%s\" is not supported by Gemini", msg_i, i, type);
             return LG_EUNSUPPORTED;
         }
     }
@@ -603,7 +501,7 @@ static void append_turn(json_t *contents, const char *role, json_t *parts)
     }
     size_t n = json_array_size(contents);
     json_t *last = n > 0 ? json_array_get(contents, n - 1) : NULL;
-    if (last != NULL && ow_streq(json_string_value(json_object_get(last, "role")), role)) {
+    if (last != NULL && pu_streq(json_string_value(json_object_get(last, "role")), role)) {
         json_array_extend(json_object_get(last, "parts"), parts);
         json_decref(parts);
         return;
@@ -632,7 +530,7 @@ static json_t *args_object(struct instance *in, const json_t *a)
         return json_object(); /* "null" arguments: no arguments */
     }
     json_decref(j);
-    lg_host->log(LG_LOG_DEBUG, in->name, "tool call arguments are not a JSON object; sent as {\"arguments\": ...}");
+    lg_host->log(LG_LOG_DEBUG, in->c.name, "tool call arguments are not a JSON object; sent as {\"arguments\": ...}");
     return json_pack("{sO}", "arguments", a);
 }
 
@@ -655,7 +553,7 @@ static const char *tool_name_for(const json_t *msgs, size_t upto, const json_t *
             json_t *tc;
             json_array_foreach(calls, i, tc)
             {
-                if (ow_streq(json_string_value(json_object_get(tc, "id")), id)) {
+                if (pu_streq(json_string_value(json_object_get(tc, "id")), id)) {
                     const char *nm = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
                     if (nm != NULL)
                         return nm;
@@ -680,16 +578,16 @@ static int build_contents(struct instance *in, const json_t *msgs, json_t *conte
     {
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!json_is_object(m) || role == NULL) {
-            ow_seterr(err, "messages[%zu] needs a role", i);
+            pu_seterr(err, "messages[%zu] needs a role", i);
             return LG_EINVAL;
         }
         json_t *content = json_object_get(m, "content");
         if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-            struct sbuf b = {0};
+            struct pu_buf b = {0};
             content_text(content, &b);
             if (b.len > 0)
                 json_array_append_new(sys_parts, json_pack("{ss%}", "text", b.p, b.len));
-            sb_free(&b);
+            pu_buf_free(&b);
         } else if (strcmp(role, "user") == 0) {
             json_t *parts = json_array();
             int rc = content_parts(content, parts, err, i);
@@ -714,7 +612,7 @@ static int build_contents(struct instance *in, const json_t *msgs, json_t *conte
                 const char *name = json_string_value(json_object_get(fn, "name"));
                 if (name == NULL) {
                     json_decref(parts);
-                    ow_seterr(err, "messages[%zu].tool_calls[%zu].function.name must be a string", i, k);
+                    pu_seterr(err, "messages[%zu].tool_calls[%zu].function.name must be a string", i, k);
                     return LG_EINVAL;
                 }
                 json_t *part = json_pack("{s{ss so}}", "functionCall", "name", name, "args",
@@ -732,21 +630,21 @@ static int build_contents(struct instance *in, const json_t *msgs, json_t *conte
         } else if (strcmp(role, "tool") == 0 || strcmp(role, "function") == 0) {
             const char *name = tool_name_for(msgs, i, m, last_calls, tool_pos++);
             if (name == NULL) {
-                ow_seterr(err, "messages[%zu]: cannot find the tool call this tool message answers", i);
+                pu_seterr(err, "messages[%zu]: cannot find the tool call this tool message answers", i);
                 return LG_EINVAL;
             }
-            struct sbuf b = {0};
+            struct pu_buf b = {0};
             content_text(content, &b);
             json_t *resp = b.len > 0 ? json_loadb(b.p, b.len, 0, NULL) : NULL;
             if (!json_is_object(resp)) {
                 json_decref(resp);
                 resp = json_pack("{ss%}", "result", b.p != NULL ? b.p : "", b.len);
             }
-            sb_free(&b);
+            pu_buf_free(&b);
             json_t *parts = json_pack("[{s{ss so}}]", "functionResponse", "name", name, "response", resp);
             append_turn(contents, "user", parts);
         } else {
-            ow_seterr(err, "messages[%zu]: unsupported role \"%s\"", i, role);
+            pu_seterr(err, "messages[%zu]: unsupported role \"%s\"", i, role);
             return LG_EINVAL;
         }
     }
@@ -760,7 +658,7 @@ static int build_tools(struct instance *in, const json_t *body, json_t *b, lg_er
     json_t *tools = json_object_get(body, "tools");
     if (tools != NULL && !json_is_null(tools)) {
         if (!json_is_array(tools)) {
-            ow_seterr(err, "tools must be an array");
+            pu_seterr(err, "tools must be an array");
             return LG_EINVAL;
         }
         json_t *decls = json_array();
@@ -773,7 +671,7 @@ static int build_tools(struct instance *in, const json_t *body, json_t *b, lg_er
             const char *name = json_string_value(json_object_get(fn, "name"));
             if ((type != NULL && strcmp(type, "function") != 0) || name == NULL) {
                 json_decref(decls);
-                ow_seterr(err, "tools[%zu]: only function tools with a name are supported by Gemini", i);
+                pu_seterr(err, "tools[%zu]: only function tools with a name are supported by Gemini", i);
                 return LG_EUNSUPPORTED;
             }
             json_t *d = json_pack("{ss}", "name", name);
@@ -785,7 +683,7 @@ static int build_tools(struct instance *in, const json_t *body, json_t *b, lg_er
                 json_t *p = clean_schema(in, params);
                 /* Gemini rejects an OBJECT schema with no properties: a parameterless function has no schema */
                 json_t *props = json_object_get(p, "properties");
-                if (ow_streq(json_string_value(json_object_get(p, "type")), "object") &&
+                if (pu_streq(json_string_value(json_object_get(p, "type")), "object") &&
                     (props == NULL || (json_is_object(props) && json_object_size(props) == 0)))
                     json_decref(p);
                 else
@@ -803,11 +701,11 @@ static int build_tools(struct instance *in, const json_t *body, json_t *b, lg_er
     if (tc != NULL && !json_is_null(tc)) {
         json_t *fcc = NULL;
         const char *s = json_string_value(tc);
-        if (ow_streq(s, "auto"))
+        if (pu_streq(s, "auto"))
             fcc = json_pack("{ss}", "mode", "AUTO");
-        else if (ow_streq(s, "none"))
+        else if (pu_streq(s, "none"))
             fcc = json_pack("{ss}", "mode", "NONE");
-        else if (ow_streq(s, "required") || ow_streq(s, "any"))
+        else if (pu_streq(s, "required") || pu_streq(s, "any"))
             fcc = json_pack("{ss}", "mode", "ANY");
         else if (json_is_object(tc)) {
             const char *nm = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
@@ -815,7 +713,8 @@ static int build_tools(struct instance *in, const json_t *body, json_t *b, lg_er
                 fcc = json_pack("{ss s[s]}", "mode", "ANY", "allowedFunctionNames", nm);
         }
         if (fcc == NULL) {
-            ow_seterr(err, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
+            pu_seterr(
+                err, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
             return LG_EINVAL;
         }
         json_object_set_new(b, "toolConfig", json_pack("{so}", "functionCallingConfig", fcc));
@@ -894,16 +793,16 @@ static int build_generation_config(struct instance *in, const json_t *body, json
     json_t *rf = json_object_get(body, "response_format");
     if (rf != NULL && !json_is_null(rf)) {
         const char *type = json_string_value(json_object_get(rf, "type"));
-        if (ow_streq(type, "json_object")) {
+        if (pu_streq(type, "json_object")) {
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
-        } else if (ow_streq(type, "json_schema")) {
+        } else if (pu_streq(type, "json_schema")) {
             json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
             if (json_is_object(schema))
                 json_object_set_new(gc, "responseSchema", clean_schema(in, schema));
-        } else if (!ow_streq(type, "text")) {
+        } else if (!pu_streq(type, "text")) {
             json_decref(gc);
-            ow_seterr(err, "response_format.type must be \"text\", \"json_object\" or \"json_schema\"");
+            pu_seterr(err, "response_format.type must be \"text\", \"json_object\" or \"json_schema\"");
             return LG_EINVAL;
         }
     }
@@ -934,13 +833,13 @@ static int build_chat_body(struct instance *in, const json_t *body, json_t **out
 {
     json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        ow_seterr(err, "messages must be a non-empty array");
+        pu_seterr(err, "messages must be a non-empty array");
         return LG_EINVAL;
     }
     json_t *b = json_object(), *contents = json_array(), *sys = json_array();
     int rc = build_contents(in, msgs, contents, sys, err);
     if (rc == 0 && json_array_size(contents) == 0) {
-        ow_seterr(err, "messages must contain at least one user, assistant or tool message");
+        pu_seterr(err, "messages must contain at least one user, assistant or tool message");
         rc = LG_EINVAL;
     }
     if (rc != 0) {
@@ -963,7 +862,7 @@ static int build_chat_body(struct instance *in, const json_t *body, json_t **out
     json_object_foreach((json_t *)body, k, v)
     {
         if (!is_known_field(k))
-            lg_host->log(LG_LOG_DEBUG, in->name, "dropped unsupported parameter %s", k);
+            lg_host->log(LG_LOG_DEBUG, in->c.name, "dropped unsupported parameter %s", k);
     }
     *out = b;
     return 0;
@@ -982,14 +881,14 @@ static int build_embed_body(const json_t *body, const char *model_path, json_t *
         {
             if (!json_is_string(s)) {
                 json_decref(list);
-                ow_seterr(err, "Gemini embeddings take text input only: token-id arrays are not supported");
+                pu_seterr(err, "Gemini embeddings take text input only: token-id arrays are not supported");
                 return LG_EUNSUPPORTED;
             }
             json_array_append(list, s);
         }
     } else {
         json_decref(list);
-        ow_seterr(err, "input must be a string or a non-empty array of strings");
+        pu_seterr(err, "input must be a string or a non-empty array of strings");
         return LG_EINVAL;
     }
     json_t *task = json_object_get(body, "task_type");
@@ -1014,89 +913,55 @@ static int build_embed_body(const json_t *body, const char *model_path, json_t *
 /* "models/<m>" with <m> percent-encoded where it is not URL-safe; "models/…" and "tunedModels/…" are kept. */
 static char *model_path(const char *model)
 {
-    struct sbuf b = {0};
+    struct pu_buf b = {0};
     if (strncmp(model, "models/", 7) != 0 && strncmp(model, "tunedModels/", 12) != 0)
-        sb_add(&b, "models/", 7);
+        pu_buf_add(&b, "models/", 7);
     for (const char *p = model; *p != '\0'; ++p) {
         unsigned char c = (unsigned char)*p;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
             c == '~' || c == '/') {
-            sb_add(&b, p, 1);
+            pu_buf_add(&b, p, 1);
         } else {
             char esc[4];
             snprintf(esc, sizeof(esc), "%%%02X", c);
-            sb_add(&b, esc, 3);
+            pu_buf_add(&b, esc, 3);
         }
     }
     return b.p;
-}
-
-static void add_header(lg_http_req_t *out, const char *name, const char *value)
-{
-    for (size_t i = 0; i < out->num_headers; ++i) {
-        if (strcasecmp(out->headers[i].name, name) == 0) {
-            lg_host->free_mem(out->headers[i].value);
-            out->headers[i].value = ow_strdup(value);
-            return;
-        }
-    }
-    if (out->num_headers < LG_HTTP_MAX_HEADERS) {
-        out->headers[out->num_headers].name = ow_strdup(name);
-        out->headers[out->num_headers].value = ow_strdup(value);
-        ++out->num_headers;
-    }
 }
 
 static int gm_build_request(void *state, const lg_call_t *call, lg_http_req_t *out, lg_errbuf_t *err)
 {
     struct instance *in = state;
     if (call->kind != LG_API_CHAT && call->kind != LG_API_EMBEDDINGS) {
-        ow_seterr(err, "Gemini supports chat and embeddings only");
+        pu_seterr(err, "Gemini supports chat and embeddings only");
         return LG_EUNSUPPORTED;
     }
     if (call->kind == LG_API_EMBEDDINGS && call->stream) {
-        ow_seterr(err, "embeddings cannot be streamed");
+        pu_seterr(err, "embeddings cannot be streamed");
         return LG_EUNSUPPORTED;
     }
-    if (!json_is_object(call->body)) {
-        ow_seterr(err, "request body must be a JSON object");
-        return LG_EINVAL;
-    }
-    if (call->upstream_model == NULL || *call->upstream_model == '\0') {
-        ow_seterr(err, "no upstream model");
-        return LG_EINVAL;
-    }
+    int rc = pu_check_call(call, NULL, err);
+    if (rc != 0)
+        return rc;
     char *mpath = model_path(call->upstream_model);
     json_t *b = NULL;
-    int rc = call->kind == LG_API_EMBEDDINGS ? build_embed_body(call->body, mpath, &b, err)
-                                             : build_chat_body(in, call->body, &b, err);
+    rc = call->kind == LG_API_EMBEDDINGS ? build_embed_body(call->body, mpath, &b, err) : build_chat_body(in, call->body, &b, err);
     if (rc != 0) {
         lg_host->free_mem(mpath);
         return rc;
     }
-    char *dumped = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    if (dumped == NULL) {
-        lg_host->free_mem(mpath);
-        ow_seterr(err, "cannot serialise the upstream body");
-        return LG_EINTERNAL;
-    }
-    out->body_len = strlen(dumped);
-    out->body = ow_strndup(dumped, out->body_len);
-    free(dumped);
-    out->method = ow_strdup("POST");
     const char *verb = call->kind == LG_API_EMBEDDINGS ? ":batchEmbedContents"
                        : call->stream                  ? ":streamGenerateContent?alt=sse"
                                                        : ":generateContent";
-    out->url = ow_printf("%s/%s%s", in->base_url, mpath, verb);
+    char *url = pu_printf("%s/%s%s", in->c.base_url, mpath, verb);
     lg_host->free_mem(mpath);
-
-    add_header(out, "Content-Type", "application/json");
-    add_header(out, "Accept", call->stream ? "text/event-stream" : "application/json");
-    if (in->api_key != NULL)
-        add_header(out, "x-goog-api-key", in->api_key);
-    for (size_t i = 0; i < in->num_extra; ++i)
-        add_header(out, in->extra[i].name, in->extra[i].value);
+    rc = pu_json_post(out, url, b, call->stream, err);
+    if (rc != 0)
+        return rc;
+    if (in->c.api_key != NULL)
+        pu_add_header(out, "x-goog-api-key", in->c.api_key);
+    pu_add_extra_headers(out, &in->c);
     return 0;
 }
 
@@ -1207,17 +1072,17 @@ static void gm_classify(int status, const json_t *root, const char *raw, size_t 
         err = status >= 200 && status < 300 && e == NULL ? LG_EBADRESPONSE : LG_EUPSTREAM;
 
     /* specifics the status does not tell: bad key (Gemini answers 400 INVALID_ARGUMENT), prompt too long */
-    if (ow_streq(reason, "API_KEY_INVALID") || ow_streq(reason, "API_KEY_EXPIRED") ||
-        (msg != NULL && (ow_contains_ci(msg, "API key not valid") || ow_contains_ci(msg, "API key expired"))))
+    if (pu_streq(reason, "API_KEY_INVALID") || pu_streq(reason, "API_KEY_EXPIRED") ||
+        (msg != NULL && (pu_contains_ci(msg, "API key not valid") || pu_contains_ci(msg, "API key expired"))))
         err = LG_EUPSTREAM_AUTH;
     else if (msg != NULL && err == LG_EUPSTREAM_REJECTED &&
-             (ow_contains_ci(msg, "exceeds the maximum number of tokens") || ow_contains_ci(msg, "context window")))
+             (pu_contains_ci(msg, "exceeds the maximum number of tokens") || pu_contains_ci(msg, "context window")))
         err = LG_ECONTEXT;
     out->err = err;
     switch (err) {
     case LG_EUPSTREAM_REJECTED:
         /* 404: the model may exist elsewhere; FAILED_PRECONDITION: region / billing of this key */
-        out->retryable = eff == 404 || ow_streq(gstatus, "NOT_FOUND") || ow_streq(gstatus, "FAILED_PRECONDITION");
+        out->retryable = eff == 404 || pu_streq(gstatus, "NOT_FOUND") || pu_streq(gstatus, "FAILED_PRECONDITION");
         break;
     case LG_ETOOLARGE:
     case LG_ECONTENT:
@@ -1228,39 +1093,22 @@ static void gm_classify(int status, const json_t *root, const char *raw, size_t 
     }
 
     if (gstatus != NULL)
-        ow_copy_text(out->provider_code, sizeof(out->provider_code), gstatus, strlen(gstatus));
+        pu_copy_text(out->provider_code, sizeof(out->provider_code), gstatus, strlen(gstatus));
     else if (code != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)code);
 
     /* redact before truncating, so a key cut at the 256-byte boundary cannot survive as a prefix */
     char tmp[512];
-    if (msg != NULL && *msg != '\0')
-        ow_copy_text(tmp, sizeof(tmp), msg, strlen(msg));
-    else if (status == 0 && root == NULL && raw != NULL && rawlen != 0)
-        ow_copy_text(tmp, sizeof(tmp), raw, rawlen); /* the host passes the transport error text */
-    else if (status == 0)
-        snprintf(tmp, sizeof(tmp), "upstream transport error");
-    else
-        snprintf(tmp, sizeof(tmp), "upstream returned HTTP %d", status);
+    pu_error_message(tmp, sizeof(tmp), msg, status, root, raw, rawlen);
     gm_redact(tmp, sizeof(tmp), api_key);
-    ow_copy_text(out->message, sizeof(out->message), tmp, strlen(tmp));
-}
-
-static json_t *load_json_body(const char *body, size_t len)
-{
-    size_t i = 0;
-    while (body != NULL && i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        ++i;
-    if (body == NULL || i == len || (body[i] != '{' && body[i] != '['))
-        return NULL;
-    return json_loadb(body + i, len - i, 0, NULL);
+    pu_copy_text(out->message, sizeof(out->message), tmp, strlen(tmp));
 }
 
 static void gm_classify_error(void *state, int status, const char *body, size_t len, lg_upstream_error_t *out)
 {
     struct instance *in = state;
-    json_t *root = load_json_body(body, len);
-    gm_classify(status, root, body, len, in != NULL ? in->api_key : NULL, out);
+    json_t *root = pu_load_body(body, len, "{[");
+    gm_classify(status, root, body, len, in != NULL ? in->c.api_key : NULL, out);
     json_decref(root);
 }
 
@@ -1269,7 +1117,7 @@ static void gm_classify_error(void *state, int status, const char *body, size_t 
 static json_int_t cap_tokens(const json_t *um, const char *key)
 {
     int present;
-    json_int_t v = ow_tokens(json_object_get(um, key), &present);
+    json_int_t v = pu_tokens(json_object_get(um, key), &present);
     const json_int_t cap = (json_int_t)1 << 50;
     return v > cap ? cap : v;
 }
@@ -1364,7 +1212,7 @@ static int parse_embeddings(const lg_call_t *call, json_t *root, json_t **out, l
 {
     json_t *embs = json_object_get(root, "embeddings");
     if (!json_is_array(embs)) {
-        ow_seterr(err, "upstream response has no embeddings array");
+        pu_seterr(err, "upstream response has no embeddings array");
         return LG_EBADRESPONSE;
     }
     json_t *data = json_array();
@@ -1375,7 +1223,7 @@ static int parse_embeddings(const lg_call_t *call, json_t *root, json_t **out, l
         json_t *values = json_object_get(e, "values");
         if (!json_is_array(values)) {
             json_decref(data);
-            ow_seterr(err, "upstream embeddings[%zu] has no values array", i);
+            pu_seterr(err, "upstream embeddings[%zu] has no values array", i);
             return LG_EBADRESPONSE;
         }
         json_array_append_new(data, json_pack("{ss sI sO}", "object", "embedding", "index", (json_int_t)i, "embedding", values));
@@ -1394,7 +1242,7 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
         const char *block = json_string_value(json_object_get(json_object_get(root, "promptFeedback"), "blockReason"));
         if (block == NULL) {
             json_decref(choices);
-            ow_seterr(err, "upstream response has no candidates");
+            pu_seterr(err, "upstream response has no candidates");
             return LG_EBADRESPONSE;
         }
         json_array_append_new(choices, json_pack("{sI s{ss ss} ss ss}", "index", (json_int_t)0, "message", "role",
@@ -1407,10 +1255,10 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
     {
         if (!json_is_object(cand)) {
             json_decref(choices);
-            ow_seterr(err, "upstream response has a non-object candidate");
+            pu_seterr(err, "upstream response has a non-object candidate");
             return LG_EBADRESPONSE;
         }
-        struct sbuf text = {0}, reasoning = {0};
+        struct pu_buf text = {0}, reasoning = {0};
         json_t *calls = json_array();
         size_t i;
         json_t *part;
@@ -1420,8 +1268,8 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
             if (json_is_object(json_object_get(part, "functionCall")))
                 json_array_append_new(calls, make_tool_call(in, part, rid, seq++, 0, 0));
             else if (json_is_string(t))
-                sb_add(json_is_true(json_object_get(part, "thought")) ? &reasoning : &text, json_string_value(t),
-                       json_string_length(t));
+                pu_buf_add(json_is_true(json_object_get(part, "thought")) ? &reasoning : &text, json_string_value(t),
+                           json_string_length(t));
         }
         json_t *msg = json_pack("{ss}", "role", "assistant");
         if (text.len > 0)
@@ -1435,8 +1283,8 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
             json_object_set_new(msg, "tool_calls", calls);
         else
             json_decref(calls);
-        sb_free(&text);
-        sb_free(&reasoning);
+        pu_buf_free(&text);
+        pu_buf_free(&reasoning);
         json_t *idx = json_object_get(cand, "index");
         json_t *choice = json_pack("{sI so}", "index", json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)ci,
                                    "message", msg);
@@ -1460,19 +1308,19 @@ static int gm_parse_response(void *state, const lg_call_t *call, int status, con
 {
     struct instance *in = state;
     *out = NULL;
-    json_t *root = load_json_body(body, len);
+    json_t *root = pu_load_body(body, len, "{[");
     json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
     if (!json_is_object(obj)) {
         json_decref(root);
-        ow_seterr(err, "upstream response is not a JSON object");
+        pu_seterr(err, "upstream response is not a JSON object");
         return LG_EBADRESPONSE;
     }
     json_t *e = json_object_get(obj, "error");
     if (e != NULL && !json_is_null(e)) {
         lg_upstream_error_t u;
-        gm_classify(status, obj, body, len, in->api_key, &u);
+        gm_classify(status, obj, body, len, in->c.api_key, &u);
         json_decref(root);
-        ow_seterr(err, "%s", u.message);
+        pu_seterr(err, "%s", u.message);
         return u.err;
     }
     int rc = call->kind == LG_API_EMBEDDINGS ? parse_embeddings(call, obj, out, err) : parse_chat(in, obj, out, err);
@@ -1514,7 +1362,7 @@ static void push_chunk(struct instance *in, lg_stream_out_t *out, json_t *choice
         return;
     }
     if (out->num_chunks >= LG_STREAM_MAX_CHUNKS) {
-        lg_host->log(LG_LOG_WARN, in->name, "stream event produced too many chunks; dropping one");
+        lg_host->log(LG_LOG_WARN, in->c.name, "stream event produced too many chunks; dropping one");
         json_decref(choices);
         return;
     }
@@ -1528,28 +1376,21 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
     (void)err;
     const char *d = ev->data;
     size_t n = ev->data_len;
-    while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n'))
-        ++d, --n;
-    while (n > 0 && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\r' || d[n - 1] == '\n'))
-        --n;
+    pu_trim(&d, &n);
     if (n == 0)
         return 0;
     json_t *root = json_loadb(d, n, 0, NULL);
     json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
     if (!json_is_object(obj)) {
-        lg_host->log(LG_LOG_DEBUG, in->name, "ignoring a stream event that is not a JSON object (%zu bytes)", n);
+        lg_host->log(LG_LOG_DEBUG, in->c.name, "ignoring a stream event that is not a JSON object (%zu bytes)", n);
         json_decref(root);
         return 0;
     }
     json_t *e = json_object_get(obj, "error");
-    int error_event = ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0;
-    if ((e != NULL && !json_is_null(e)) || error_event) {
+    if ((e != NULL && !json_is_null(e)) || pu_is_error_event(ev)) {
         lg_upstream_error_t u;
-        gm_classify(200, obj, d, n, in->api_key, &u);
-        out->error = u.err == LG_EBADRESPONSE ? LG_EUPSTREAM : u.err;
-        out->error_status = u.status >= 400 ? u.status : 0;
-        snprintf(out->error_message, sizeof(out->error_message), "%s", u.message);
-        snprintf(out->provider_code, sizeof(out->provider_code), "%s", u.provider_code);
+        gm_classify(200, obj, d, n, in->c.api_key, &u);
+        pu_stream_error(out, &u, u.err == LG_EBADRESPONSE ? LG_EUPSTREAM : u.err);
         json_decref(root);
         return 0;
     }
@@ -1565,7 +1406,7 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
         json_int_t idx = json_is_integer(idxj) ? json_integer_value(idxj) : (json_int_t)ci;
         if (!json_is_object(cand) || idx < 0 || idx >= MAX_CAND || s->cand_done[idx])
             continue;
-        struct sbuf text = {0}, reasoning = {0};
+        struct pu_buf text = {0}, reasoning = {0};
         json_t *calls = json_array();
         size_t i;
         json_t *part;
@@ -1576,8 +1417,8 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
                 json_array_append_new(calls, make_tool_call(in, part, rid, s->call_seq++, 1, s->tool_index[idx]++));
                 s->saw_call[idx] = 1;
             } else if (json_is_string(t)) {
-                sb_add(json_is_true(json_object_get(part, "thought")) ? &reasoning : &text, json_string_value(t),
-                       json_string_length(t));
+                pu_buf_add(json_is_true(json_object_get(part, "thought")) ? &reasoning : &text, json_string_value(t),
+                           json_string_length(t));
             }
         }
         if (text.len > 0 || reasoning.len > 0 || json_array_size(calls) > 0) {
@@ -1596,8 +1437,8 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
                                   json_pack("{sI so sn}", "index", idx, "delta", delta, "finish_reason"));
         }
         json_decref(calls);
-        sb_free(&text);
-        sb_free(&reasoning);
+        pu_buf_free(&text);
+        pu_buf_free(&reasoning);
 
         const char *fr = json_string_value(json_object_get(cand, "finishReason"));
         const char *mapped = fr != NULL ? map_finish(fr, s->saw_call[idx]) : NULL;
@@ -1646,7 +1487,7 @@ static int gm_stream_end(void *state, void *sstate, lg_stream_out_t *out, lg_err
     const struct gstream *s = sstate;
     if (s != NULL && s->finished)
         return 0;
-    ow_seterr(err, "upstream closed the stream before a finishReason");
+    pu_seterr(err, "upstream closed the stream before a finishReason");
     return LG_EBADRESPONSE;
 }
 
@@ -1671,12 +1512,5 @@ static const lg_provider_t provider = {
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err)
 {
-    if (host == NULL || host->abi_major != LG_PLUGIN_ABI_MAJOR ||
-        host->struct_size < offsetof(lg_host_api_t, random_u64) + sizeof(host->random_u64)) {
-        ow_seterr(err, "host ABI %u is not %d.x", host != NULL ? (unsigned)host->abi_major : 0u, LG_PLUGIN_ABI_MAJOR);
-        return LG_EUNSUPPORTED;
-    }
-    LG_PLUGIN_SET_HOST(host);
-    *out = &provider;
-    return 0;
+    return pu_plugin_init(host, &provider, out, err);
 }

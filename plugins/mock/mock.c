@@ -14,6 +14,7 @@
 
 LG_PLUGIN_DECLARE_HOST;
 #include "../common/openai_wire.h"
+#include "../common/plugin_util.h"
 
 #define PLUGIN_NAME "mock"
 #define PLUGIN_VERSION "1.0.0"
@@ -29,48 +30,24 @@ static const char lorem_text[] =
     "Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt mollit anim id est laborum.";
 
 struct instance {
-    char *name;
+    struct pu_common c;      /* first: the shared OpenAI callbacks read it; only name is set */
     uint32_t chunk_words;    /* words per streamed content chunk */
     uint32_t chunk_delay_ms; /* delay between SSE events */
     uint32_t first_delay_ms; /* delay before the first byte */
     uint32_t dimensions;     /* embedding size unless the request sets "dimensions" */
 };
 
-/* ---- growable byte buffer (host allocator) ------------------------------------------------------------------------ */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = lg_host->realloc_mem(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
+/* ---- SSE body ----------------------------------------------------------------------------------------------------- */
 
 /* Appends one SSE event "data: <compact json>\n\n"; takes ownership of obj. */
-static void buf_add_event(struct buf *b, json_t *obj)
+static void buf_add_event(struct pu_buf *b, json_t *obj)
 {
     char *s = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
-    buf_adds(b, "data: ");
+    pu_buf_adds(b, "data: ");
     if (s != NULL)
-        buf_adds(b, s);
-    buf_adds(b, "\n\n");
+        pu_buf_adds(b, s);
+    pu_buf_adds(b, "\n\n");
     free(s);
 }
 
@@ -81,7 +58,7 @@ static void mk_destroy(void *state)
     struct instance *in = state;
     if (in == NULL)
         return;
-    lg_host->free_mem(in->name);
+    pu_common_dispose(&in->c);
     lg_host->free_mem(in);
 }
 
@@ -91,7 +68,7 @@ static int opt_uint(json_t *opts, const char *key, json_int_t lo, json_int_t hi,
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        ow_seterr(err, "options.%s must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
+        pu_seterr(err, "options.%s must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
         return LG_EINVAL;
     }
     *out = (uint32_t)json_integer_value(v);
@@ -102,21 +79,17 @@ static int mk_create(const json_t *conf, void **state, lg_errbuf_t *err)
 {
     *state = NULL;
     if (conf != NULL && !json_is_object(conf)) {
-        ow_seterr(err, "provider config must be an object");
+        pu_seterr(err, "provider config must be an object");
         return LG_EINVAL;
     }
     struct instance *in = lg_host->alloc(sizeof(*in));
     memset(in, 0, sizeof(*in));
-    const char *name = json_string_value(json_object_get(conf, "name"));
-    in->name = ow_strdup(name != NULL && *name != '\0' ? name : PLUGIN_NAME);
+    in->c.name = pu_conf_name(conf, PLUGIN_NAME);
     in->chunk_words = 1;
     in->dimensions = 8;
     json_t *opts = json_object_get(conf, "options");
-    if (opts != NULL && !json_is_null(opts) && !json_is_object(opts)) {
-        ow_seterr(err, "options must be an object");
-        goto fail;
-    }
-    if (opt_uint(opts, "chunk_words", 1, 1000000, &in->chunk_words, err) != 0 ||
+    if (pu_parse_options(conf, in->c.name, NULL, NULL, err) != 0 ||
+        opt_uint(opts, "chunk_words", 1, 1000000, &in->chunk_words, err) != 0 ||
         opt_uint(opts, "chunk_delay_ms", 0, MAX_DELAY_MS, &in->chunk_delay_ms, err) != 0 ||
         opt_uint(opts, "first_delay_ms", 0, MAX_DELAY_MS, &in->first_delay_ms, err) != 0 ||
         opt_uint(opts, "dimensions", 1, MAX_DIMENSIONS, &in->dimensions, err) != 0)
@@ -145,17 +118,17 @@ static json_int_t count_words(const char *s)
 }
 
 /* Text of a message content: a string, or the concatenated "text" parts of an array. */
-static void content_text(json_t *content, struct buf *out)
+static void content_text(json_t *content, struct pu_buf *out)
 {
     if (json_is_string(content)) {
-        buf_add(out, json_string_value(content), json_string_length(content));
+        pu_buf_add(out, json_string_value(content), json_string_length(content));
         return;
     }
     for (size_t i = 0; json_is_array(content) && i < json_array_size(content); ++i) {
         json_t *part = json_array_get(content, i);
         const char *t = json_string_value(json_object_get(part, "text"));
-        if (t != NULL && ow_streq(json_string_value(json_object_get(part, "type")), "text"))
-            buf_adds(out, t);
+        if (t != NULL && pu_streq(json_string_value(json_object_get(part, "type")), "text"))
+            pu_buf_adds(out, t);
     }
 }
 
@@ -163,12 +136,12 @@ static void content_text(json_t *content, struct buf *out)
 static json_int_t prompt_tokens(const lg_call_t *call)
 {
     json_int_t n = 0;
-    struct buf t = {0};
+    struct pu_buf t = {0};
     if (call->kind == LG_API_CHAT) {
         json_t *msgs = json_object_get(call->body, "messages");
         for (size_t i = 0; json_is_array(msgs) && i < json_array_size(msgs); ++i) {
             t.len = 0;
-            buf_add(&t, "", 0);
+            pu_buf_add(&t, "", 0);
             content_text(json_object_get(json_array_get(msgs, i), "content"), &t);
             n += count_words(t.p) + 1;
         }
@@ -188,15 +161,15 @@ static json_int_t prompt_tokens(const lg_call_t *call)
 /* The text the model "generates" before any max_tokens cut; host-allocated. */
 static char *source_text(const lg_call_t *call, int lorem)
 {
-    struct buf t = {0};
-    buf_add(&t, "", 0);
+    struct pu_buf t = {0};
+    pu_buf_add(&t, "", 0);
     if (lorem) {
-        buf_adds(&t, lorem_text);
+        pu_buf_adds(&t, lorem_text);
     } else if (call->kind == LG_API_CHAT) {
         json_t *msgs = json_object_get(call->body, "messages");
         for (size_t i = json_is_array(msgs) ? json_array_size(msgs) : 0; i-- > 0;) {
             json_t *m = json_array_get(msgs, i);
-            if (ow_streq(json_string_value(json_object_get(m, "role")), "user")) {
+            if (pu_streq(json_string_value(json_object_get(m, "role")), "user")) {
                 content_text(json_object_get(m, "content"), &t);
                 break;
             }
@@ -206,7 +179,7 @@ static char *source_text(const lg_call_t *call, int lorem)
         if (json_is_array(prompt))
             prompt = json_array_get(prompt, 0);
         if (json_is_string(prompt))
-            buf_add(&t, json_string_value(prompt), json_string_length(prompt));
+            pu_buf_add(&t, json_string_value(prompt), json_string_length(prompt));
     }
     return t.p;
 }
@@ -256,7 +229,7 @@ static void set_body(lg_local_resp_t *out, int status, json_t *obj)
     json_decref(obj);
     out->status = status;
     out->body_len = s != NULL ? strlen(s) : 0;
-    out->body = ow_strndup(s != NULL ? s : "", out->body_len);
+    out->body = pu_strndup(s != NULL ? s : "", out->body_len);
     free(s);
 }
 
@@ -371,7 +344,7 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
     }
     if (call->kind == LG_API_EMBEDDINGS) {
         if (call->stream) {
-            ow_seterr(err, "embeddings cannot be streamed");
+            pu_seterr(err, "embeddings cannot be streamed");
             return LG_EUNSUPPORTED;
         }
         embeddings_response(in, call, out);
@@ -416,7 +389,7 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
                            call->kind == LG_API_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
                            "model", model, "choices", choice, "usage", usage_obj(ptoks, (json_int_t)nwords)));
     } else {
-        struct buf b = {0};
+        struct pu_buf b = {0};
         if (call->kind == LG_API_CHAT)
             buf_add_event(&b, chunk_base(call, id, created, stream_choice(call, "", 0, NULL, 1)));
         /* content pieces of chunk_words words; a piece starts right after the previous piece's last word, so the
@@ -434,7 +407,7 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
                               call->kind == LG_API_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                               (json_int_t)created, "model", model, "choices", "usage", usage_obj(ptoks, (json_int_t)nwords));
         buf_add_event(&b, u);
-        buf_adds(&b, "data: [DONE]\n\n");
+        pu_buf_adds(&b, "data: [DONE]\n\n");
         out->status = 200;
         out->body = b.p;
         out->body_len = b.len;
@@ -444,48 +417,7 @@ static int mk_local_respond(void *state, const lg_call_t *call, lg_local_resp_t 
     return 0;
 }
 
-/* ---- parsing: the virtual upstream speaks OpenAI, so the OpenAI wire code applies unchanged ----------------------- */
-
-static int mk_parse_response(void *state, const lg_call_t *call, int status, const char *body, size_t len, json_t **out,
-                             lg_errbuf_t *err)
-{
-    (void)state;
-    return ow_parse_response(call->kind, status, body, len, NULL, out, err);
-}
-
-static int mk_stream_begin(void *state, const lg_call_t *call, void **sstate)
-{
-    (void)state;
-    (void)call;
-    return ow_stream_begin(sstate);
-}
-
-static int mk_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
-{
-    struct instance *in = state;
-    (void)err;
-    return ow_stream_event(in->name, NULL, sstate, ev, out);
-}
-
-static int mk_stream_end(void *state, void *sstate, lg_stream_out_t *out, lg_errbuf_t *err)
-{
-    (void)state;
-    (void)out;
-    return ow_stream_end(sstate, err);
-}
-
-static void mk_stream_free(void *state, void *sstate)
-{
-    (void)state;
-    ow_stream_free(sstate);
-}
-
-static void mk_classify_error(void *state, int status, const char *body, size_t len, lg_upstream_error_t *out)
-{
-    (void)state;
-    ow_classify_body(status, body, len, NULL, out);
-}
-
+/* Parsing: the virtual upstream speaks OpenAI, so the OpenAI wire callbacks apply unchanged. */
 static const lg_provider_t provider = {
     .struct_size = sizeof(lg_provider_t),
     .abi_major = LG_PLUGIN_ABI_MAJOR,
@@ -496,23 +428,16 @@ static const lg_provider_t provider = {
     .create = mk_create,
     .destroy = mk_destroy,
     .build_request = NULL,
-    .parse_response = mk_parse_response,
-    .stream_begin = mk_stream_begin,
-    .parse_stream_event = mk_parse_stream_event,
-    .stream_end = mk_stream_end,
-    .stream_free = mk_stream_free,
-    .classify_error = mk_classify_error,
+    .parse_response = ow_cb_parse_response,
+    .stream_begin = ow_cb_stream_begin,
+    .parse_stream_event = ow_cb_parse_stream_event,
+    .stream_end = ow_cb_stream_end,
+    .stream_free = ow_cb_stream_free,
+    .classify_error = ow_cb_classify_error,
     .local_respond = mk_local_respond,
 };
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err)
 {
-    if (host == NULL || host->abi_major != LG_PLUGIN_ABI_MAJOR ||
-        host->struct_size < offsetof(lg_host_api_t, random_u64) + sizeof(host->random_u64)) {
-        ow_seterr(err, "host ABI %u is not %d.x", host != NULL ? (unsigned)host->abi_major : 0u, LG_PLUGIN_ABI_MAJOR);
-        return LG_EUNSUPPORTED;
-    }
-    LG_PLUGIN_SET_HOST(host);
-    *out = &provider;
-    return 0;
+    return pu_plugin_init(host, &provider, out, err);
 }

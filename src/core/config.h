@@ -85,6 +85,27 @@ typedef struct lg_policy_conf {
 
 typedef enum { LG_KEEPALIVE_COMMENT = 0, LG_KEEPALIVE_OFF = 1 } lg_keepalive_mode_t;
 
+/** One federated upstream MCP server ("mcp.servers.<name>"; mcp/federation.h). Exactly one of command / url is set. */
+typedef struct lg_mcp_server_conf {
+    char *name;          /* slug [a-z0-9_-]{1,64} */
+    char *command;       /* stdio upstream: executable (PATH lookup), NULL for HTTP */
+    char **args;         /* NULL-terminated (empty list when none) */
+    char **env;          /* NULL-terminated "NAME=value" entries added to the gateway's environment */
+    char *cwd;           /* resolved against base_dir; NULL = the gateway's cwd */
+    char *url;           /* Streamable HTTP upstream, NULL for stdio */
+    json_t *headers;     /* object of headers sent upstream (the upstream's own credentials), or NULL; owned */
+    char *prefix;        /* tool/prompt name prefix ("<prefix>__<tool>"); NULL = unprefixed; default = name */
+    uint32_t timeout_ms; /* per upstream request, default 30000 */
+    int enabled;         /* default 1 */
+} lg_mcp_server_conf_t;
+
+/** A virtual server "/mcp/<name>" exposing a curated subset of the federated tools ("mcp.virtual_servers.<name>"). */
+typedef struct lg_mcp_vserver_conf {
+    char *name;   /* slug [a-z0-9_-]{1,64} */
+    char **tools; /* NULL-terminated patterns on the exposed (prefixed) names; a trailing '*' matches any rest */
+    size_t num_tools;
+} lg_mcp_vserver_conf_t;
+
 /** MCP tool gateway at /mcp ("mcp" section; mcp/README.md). */
 typedef struct lg_mcp_conf {
     int enabled;                 /* serve /mcp at all, default 1 */
@@ -96,6 +117,12 @@ typedef struct lg_mcp_conf {
     uint32_t max_message_bytes;  /* JSON-RPC message cap, default 4 MiB (413 above) */
     int conformance_fixtures;    /* serve the conformance fixture server at /mcp/conformance (and /mcp when nothing else is
                                     configured), default 0 */
+    lg_mcp_server_conf_t *servers; /* federated upstreams, in config order */
+    size_t num_servers;
+    lg_mcp_vserver_conf_t *vservers; /* virtual servers */
+    size_t num_vservers;
+    uint32_t circuit_failures; /* consecutive upstream failures that open its circuit, default 5 */
+    uint32_t circuit_open_ms;  /* how long an open circuit fails calls fast before a probe, default 30000 */
 } lg_mcp_conf_t;
 
 typedef struct lg_config {

@@ -72,8 +72,8 @@ static void pool_release(lg_store_t *s, int healthy)
 struct store_job {
     uv_work_t work;
     lg_worker_t *w;
-    h2o_req_t *req;           /* NULL once the request is gone (dispose hook) */
-    struct store_job **slot;  /* the pointer in req->pool the dispose hook reads; cleared before the job is freed */
+    h2o_req_t *req;          /* NULL once the request is gone (dispose hook) */
+    struct store_job **slot; /* the pointer in req->pool the dispose hook reads; cleared before the job is freed */
     lg_store_work_fn run;
     void *data;
     void (*free_data)(void *);
@@ -122,6 +122,13 @@ static void on_job_done(uv_work_t *work, int status)
 
 void lg__http_store_work(lg_worker_t *w, h2o_req_t *req, lg_store_work_fn run, void *data, void (*free_data)(void *))
 {
+    if (lg_gate_store_path() == NULL) {
+        lg_respond_error(req, LG_ENOTFOUND, 404, "this gateway runs without a store (\"store\": null): no keys, usage or ledger",
+                         NULL);
+        if (free_data != NULL)
+            free_data(data);
+        return;
+    }
     struct store_job *job = lg_malloc(sizeof(*job));
     memset(job, 0, sizeof(*job));
     job->w = w;
@@ -217,8 +224,8 @@ static int gen_work(lg_store_t *s, void *data, json_t **body)
     int rc = lg_store_generation_get(s, q->id, &row);
     if (rc == LG_ENOTFOUND) {
         /* the ledger commits within store.flush_interval_ms of the response: a brand-new id may not be there yet */
-        *body = lg_error_json(LG_ENOTFOUND, 404, "generation not found (rows are committed within the ledger flush interval)",
-                              NULL);
+        *body =
+            lg_error_json(LG_ENOTFOUND, 404, "generation not found (rows are committed within the ledger flush interval)", NULL);
         return 404;
     }
     if (rc != 0) {
@@ -276,8 +283,8 @@ void lg_handle_generation(lg_worker_t *w, h2o_req_t *req)
     /* ids are "gen-" + letters and digits; anything else cannot exist, so it is a client error, not a lookup */
     int ok = len > 4 && len < sizeof(((struct gen_query *)0)->id) && memcmp(id, "gen-", 4) == 0;
     for (size_t i = 4; ok && i < len; ++i)
-        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-             id[i] == '-' || id[i] == '_';
+        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || id[i] == '-' ||
+             id[i] == '_';
     if (!ok) {
         lg_key_entry_release(key);
         lg_respond_error(req, LG_EINVAL, 400, "malformed generation id: expected gen- followed by letters and digits",
@@ -337,8 +344,7 @@ void lg_handle_key(lg_worker_t *w, h2o_req_t *req)
         return;
     if (key == NULL) {
         lg_respond_error(req, LG_EAUTH, 401,
-                         "no API key: send Authorization: Bearer <key> (this gateway runs open, so there is no calling key)",
-                         NULL);
+                         "no API key: send Authorization: Bearer <key> (this gateway runs open, so there is no calling key)", NULL);
         return;
     }
     const lg_key_record_t *k = lg_key_entry_record(key);

@@ -7,6 +7,7 @@
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "llmgate/plugin.h"
+#include "mcp/transport_http.h"
 
 static int path_is(h2o_iovec_t path, const char *lit)
 {
@@ -36,6 +37,11 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     lg_worker_t *w = worker_of(req);
     h2o_iovec_t path = req->path_normalized;
+    /* admin API: /api/admin and everything below (the handler checks the admin key before anything else) */
+    if (path.len >= 10 && memcmp(path.base, "/api/admin", 10) == 0 && (path.len == 10 || path.base[10] == '/')) {
+        lg_handle_admin(w, req, path.base + 10, path.len - 10);
+        return 0;
+    }
     /* OpenRouter's spelling: /api/v1/... is the same route as /v1/... */
     if (path.len >= 8 && memcmp(path.base, "/api/v1/", 8) == 0) {
         path.base += 4;
@@ -66,6 +72,20 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_models(w, req);
         return 0;
     }
+    if (path_is(path, "/v1/generation")) {
+        if (!method_is(req, "GET"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_generation(w, req);
+        return 0;
+    }
+    if (path_is(path, "/v1/key") || path_is(path, "/v1/auth/key")) {
+        if (!method_is(req, "GET"))
+            method_not_allowed(req, "GET");
+        else
+            lg_handle_key(w, req);
+        return 0;
+    }
     static const struct {
         const char *path;
         int kind;
@@ -92,6 +112,19 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             method_not_allowed(req, "GET");
         else
             lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
+        return 0;
+    }
+    /* MCP: OAuth/OIDC discovery probes get a fast 404 (API keys, not OAuth: mcp.md §7), then /mcp and /mcp/<server> */
+    if (lg_mcp_is_discovery_path(path.base, path.len)) {
+        lg_respond_error(req, LG_ENOTFOUND, 404, "no OAuth metadata: authenticate with an API key (Authorization: Bearer)", NULL);
+        return 0;
+    }
+    if (path_is(path, "/mcp")) {
+        lg_mcp_handle(w, req, "", 0);
+        return 0;
+    }
+    if (path.len > 5 && memcmp(path.base, "/mcp/", 5) == 0) {
+        lg_mcp_handle(w, req, path.base + 5, path.len - 5);
         return 0;
     }
     lg_respond_error(req, LG_ENOTFOUND, 404, "no such route", NULL);

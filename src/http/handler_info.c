@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Read-only routes: /health (liveness + per-provider state), /v1/models
+ * Read-only routes: /health (cheap liveness + per-provider state), /v1/models
  * (cached per snapshot) and /v1/models/{id}/endpoints.
  */
 #include <string.h>
@@ -10,7 +10,7 @@
 #include "http/server.h"
 #include "llmgate/version.h"
 
-static json_t *endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now)
+json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now)
 {
     const lg_endpoint_conf_t *ep = &snap->conf->models[mi].endpoints[ei];
     const lg_endpoint_stats_t *st = snap->estats[mi][ei];
@@ -24,6 +24,8 @@ static json_t *endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, in
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
 {
+    /* cheap on purpose (load balancers poll it): atomics only, no endpoint list; the detailed view with per-endpoint
+     * stats is GET /api/admin/providers */
     const lg_snapshot_t *snap = w->rt->snap;
     const lg_config_t *conf = snap->conf;
     int64_t now = lg_now_ms();
@@ -32,7 +34,6 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
         const lg_provider_conf_t *p = &conf->providers[pi];
         const lg_provider_stats_t *ps = snap->pstats[pi];
         const char *state = !p->enabled ? "disabled" : snap->plugins[pi] == NULL ? "unavailable" : "ok";
-        json_t *eps = json_array();
         size_t healthy = 0, total = 0;
         for (size_t mi = 0; mi < conf->num_models; ++mi)
             for (size_t ei = 0; ei < conf->models[mi].num_endpoints; ++ei) {
@@ -40,14 +41,12 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
                     continue;
                 ++total;
                 healthy += lg_stats_healthy(snap->estats[mi][ei], now);
-                json_array_append_new(eps, endpoint_json(snap, mi, ei, now));
             }
         if (strcmp(state, "ok") == 0 && total != 0 && healthy == 0)
             state = "unhealthy";
-        json_array_append_new(providers,
-                              json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:o}", "name", p->name, "plugin", p->plugin, "state", state,
-                                        "in_flight", (int)atomic_load(&ps->in_flight), "queued", (int)atomic_load(&ps->queued),
-                                        "max_concurrent", (int)p->max_concurrent, "endpoints", eps));
+        json_array_append_new(providers, json_pack("{s:s,s:s,s:i,s:i,s:i}", "name", p->name, "state", state, "in_flight",
+                                                   (int)atomic_load(&ps->in_flight), "queued", (int)atomic_load(&ps->queued),
+                                                   "max_concurrent", (int)p->max_concurrent));
     }
     json_t *doc = json_pack("{s:s,s:s,s:I,s:i,s:I,s:i,s:o}", "status", "ok", "version", LG_VERSION_STRING, "uptime_s",
                             (json_int_t)(lg_unix_time() - lg_server_started_at()), "workers", (int)lg_server_num_workers(),
@@ -77,7 +76,7 @@ void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model
         const lg_endpoint_conf_t *ep = &m->endpoints[ei];
         if (snap->plugins[ep->provider_index] == NULL)
             continue;
-        json_t *e = endpoint_json(snap, (size_t)mi, ei, now);
+        json_t *e = lg__http_endpoint_json(snap, (size_t)mi, ei, now);
         json_object_set_new(e, "provider_name", json_string(snap->conf->providers[ep->provider_index].name));
         json_object_set_new(e, "tag", json_string(snap->conf->providers[ep->provider_index].name));
         json_object_set_new(e, "context_length", json_integer(ep->context_length != 0 ? ep->context_length : m->context_length));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `lg` host module seen by routing policies (lg.random, lg.now_ms, lg.log, lg.conf), the JSON -> Lua conversion
+ * The `lg` host module seen by routing policies (lg.random, lg.now_ms, lg.log, lg.len, lg.conf, and the candidate
+ * helpers lg.stable, lg.group_by_model, lg.plan_by_model), the JSON -> Lua conversion
  * used for settings and request preferences, and the sandbox's pairs/ipairs/pcall replacements. Everything here runs
  * on the worker thread that owns the VM.
  */
@@ -113,11 +114,14 @@ static int l_log(lua_State *L)
 
 /* ---- JSON -> Lua ---- */
 
-void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
+static void make_read_only(lua_State *L);
+
+/* JSON -> Lua; with read_only, objects and arrays become read-only proxies (lg.conf). */
+static void push_value(lua_State *L, const json_t *value, int depth, int read_only)
 {
     if (depth > LG__POLICY_JSON_MAX_DEPTH)
-        luaL_error(L, "JSON nested too deeply");
-    luaL_checkstack(L, 4, "JSON -> Lua");
+        luaL_error(L, read_only ? "settings nested too deeply" : "JSON nested too deeply");
+    luaL_checkstack(L, 6, read_only ? "lg.conf" : "JSON -> Lua");
     switch (json_typeof(value)) {
     case JSON_OBJECT: {
         const char *key;
@@ -128,9 +132,11 @@ void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
             if (json_is_null(v))
                 continue;
             lua_pushstring(L, key);
-            lg__policy_push_json(L, v, depth + 1);
+            push_value(L, v, depth + 1, read_only);
             lua_rawset(L, -3);
         }
+        if (read_only)
+            make_read_only(L);
         break;
     }
     case JSON_ARRAY: {
@@ -141,9 +147,11 @@ void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
         {
             if (json_is_null(v))
                 continue; /* leaves a hole, as nil would */
-            lg__policy_push_json(L, v, depth + 1);
+            push_value(L, v, depth + 1, read_only);
             lua_rawseti(L, -2, (int)i + 1);
         }
+        if (read_only)
+            make_read_only(L);
         break;
     }
     case JSON_STRING:
@@ -165,6 +173,11 @@ void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
         lua_pushnil(L);
         break;
     }
+}
+
+void lg__policy_push_json(lua_State *L, const json_t *value, int depth)
+{
+    push_value(L, value, depth, 0);
 }
 
 /* ---- read-only proxies for lg.conf ---- */
@@ -221,41 +234,6 @@ static void make_read_only(lua_State *L)
     lua_remove(L, -2);
 }
 
-static void push_json_ro(lua_State *L, const json_t *value, int depth)
-{
-    if (depth > LG__POLICY_JSON_MAX_DEPTH)
-        luaL_error(L, "settings nested too deeply");
-    luaL_checkstack(L, 6, "lg.conf");
-    if (json_is_object(value)) {
-        const char *key;
-        json_t *v;
-        lua_createtable(L, 0, (int)json_object_size(value));
-        json_object_foreach((json_t *)value, key, v)
-        {
-            if (json_is_null(v))
-                continue;
-            lua_pushstring(L, key);
-            push_json_ro(L, v, depth + 1);
-            lua_rawset(L, -3);
-        }
-        make_read_only(L);
-    } else if (json_is_array(value)) {
-        size_t i;
-        json_t *v;
-        lua_createtable(L, (int)json_array_size(value), 0);
-        json_array_foreach(value, i, v)
-        {
-            if (json_is_null(v))
-                continue;
-            push_json_ro(L, v, depth + 1);
-            lua_rawseti(L, -2, (int)i + 1);
-        }
-        make_read_only(L);
-    } else {
-        lg__policy_push_json(L, value, depth);
-    }
-}
-
 /* lg.len(t): length of a table or of a read-only proxy (lg.conf arrays), since `#` ignores __len in Lua 5.1 */
 static int l_len(lua_State *L)
 {
@@ -269,9 +247,114 @@ static int l_len(lua_State *L)
     return 1;
 }
 
+/* ---- candidate helpers shared by the policies ---- */
+
+#define STABLE_AFTER_S 30 /* "no significant outage in the last 30 s" (openrouter-api.md §4.1) */
+
+/* lg.stable(c): c.healthy and no failure in the last 30 s (outage_age_s < 0 = none recorded) */
+static int l_stable(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int stable = 0;
+    lua_getfield(L, 1, "healthy");
+    if (lua_toboolean(L, -1)) {
+        lua_getfield(L, 1, "outage_age_s");
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_error(L, "lg.stable: candidate outage_age_s is not a number");
+        lua_Number age = lua_tonumber(L, -1);
+        stable = age < 0 || age >= STABLE_AFTER_S;
+    }
+    lua_pushboolean(L, stable);
+    return 1;
+}
+
+/*
+ * Pushes the candidates (argument 1, a table or read-only proxy) grouped by model_index: an array of arrays, groups in
+ * ascending model_index (requested model first, then the models[] fallbacks), candidates in input order, each group
+ * then sorted with table.sort (upvalue 1) and argument 2 when that is not nil.
+ */
+static void push_groups(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_newtable(L); /* 3: model_index -> group */
+    lua_newtable(L); /* 4: model_index values, first seen first */
+    int nkeys = 0;
+    for (int i = 1;; ++i) {
+        lua_pushinteger(L, i);
+        lua_gettable(L, 1); /* not raw: proxies answer through __index */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            break;
+        }
+        lua_getfield(L, -1, "model_index");
+        if (lua_isnil(L, -1))
+            luaL_error(L, "candidate %d has no model_index", i);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 3); /* c, k, group */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 3);
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, 4, ++nkeys);
+        }
+        int n = (int)lua_objlen(L, -1);
+        lua_pushvalue(L, -3);
+        lua_rawseti(L, -2, n + 1);
+        lua_pop(L, 3);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 4);
+    lua_call(L, 1, 0);
+    lua_createtable(L, nkeys, 0); /* 5: the result */
+    for (int j = 1; j <= nkeys; ++j) {
+        lua_rawgeti(L, 4, j);
+        lua_rawget(L, 3);
+        if (!lua_isnil(L, 2)) {
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, 2);
+            lua_call(L, 2, 0);
+        }
+        lua_rawseti(L, 5, j);
+    }
+}
+
+/* lg.group_by_model(candidates [, cmp]) -> { {c, ...}, ... } */
+static int l_group_by_model(lua_State *L)
+{
+    push_groups(L);
+    return 1;
+}
+
+/* lg.plan_by_model(candidates [, cmp]) -> { id, ... }: the ids of lg.group_by_model(candidates, cmp), group after group */
+static int l_plan_by_model(lua_State *L)
+{
+    push_groups(L);
+    int groups = lua_gettop(L), ngroups = (int)lua_objlen(L, groups), n = 0;
+    lua_newtable(L);
+    for (int j = 1; j <= ngroups; ++j) {
+        lua_rawgeti(L, groups, j);
+        int size = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= size; ++i) {
+            lua_rawgeti(L, -1, i);
+            lua_getfield(L, -1, "id");
+            lua_rawseti(L, groups + 1, ++n);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
 void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *policy_name, const json_t *settings)
 {
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 9);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_random, 1);
     lua_setfield(L, -2, "random");
@@ -282,8 +365,19 @@ void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *polic
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_len);
     lua_setfield(L, -2, "len");
+    lua_pushcfunction(L, l_stable);
+    lua_setfield(L, -2, "stable");
+    /* the real table.sort: policies only see private copies of the table library */
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_group_by_model, 1);
+    lua_setfield(L, -3, "group_by_model");
+    lua_pushcclosure(L, l_plan_by_model, 1);
+    lua_setfield(L, -2, "plan_by_model");
     if (settings != NULL && json_is_object(settings)) {
-        push_json_ro(L, settings, 0);
+        push_value(L, settings, 0, 1);
     } else {
         lua_newtable(L);
         make_read_only(L);

@@ -23,6 +23,8 @@ GW_CPU=${GW_CPU:-0}
 MOCK_CPU=${MOCK_CPU:-1}
 LOAD_CPUS=${LOAD_CPUS:-} # e.g. "2,3" to pin h2load/curl; unpinned by default
 KEEP_TMP=${KEEP_TMP:-0}
+AUTH=${AUTH:-0}         # 1: also run a second llmgate with a required API key (created with `llmgate keys create` on a
+                        # temp DB) and report its req/s and latency against the bare gateway
 
 die() {
     echo "run.sh: error: $*" >&2
@@ -53,12 +55,13 @@ PIN_LOAD=$(pin "$LOAD_CPUS")
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/llmgate-bench.XXXXXX")
 MOCK_PID=
 GW_PID=
+GA_PID=
 cleanup() {
     local rc=$?
-    for pid in $GW_PID $MOCK_PID; do
+    for pid in $GA_PID $GW_PID $MOCK_PID; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $GW_PID $MOCK_PID; do
+    for pid in $GA_PID $GW_PID $MOCK_PID; do
         wait "$pid" 2>/dev/null || true
     done
     if [ "$KEEP_TMP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -160,6 +163,40 @@ EOF
     fi
 fi
 
+# ---- llmgate with API keys (AUTH=1) ----
+# Same config, but with a store (keys + usage ledger) instead of "store":null, and "auth":{"require_keys":true}; the
+# key comes from the CLI, as an operator would make it. The difference to the bare router is the key lookup (SHA-256 +
+# table probe), admission (RPM/TPM buckets, credit), settlement, and one ledger row per generation (queue + writer
+# thread). Metrics are recorded by both.
+AUTH_HDR='authorization: Bearer bench'
+if [ "$AUTH" = 1 ] && [ "$MOCK_ONLY" != 1 ]; then
+    AUTH_KEY=$("$LLMGATE_BIN" keys create --db "$TMP/auth.db" --name bench --json 2>"$TMP/keys.err" |
+        sed -n 's/^ *"key": *"\(sk-lg-[A-Za-z0-9]*\)".*/\1/p')
+    [ -n "$AUTH_KEY" ] || die "llmgate keys create failed: $(cat "$TMP/keys.err")"
+    GA_PORT=$(free_port)
+    GA_URL=http://127.0.0.1:$GA_PORT
+    sed -e "s|\"port\":$GW_PORT|\"port\":$GA_PORT|" -e "s|\"store\":null,||" \
+        -e "1s|^{|{\"store\":{\"path\":\"$TMP/auth.db\"},\"auth\":{\"require_keys\":true},|" \
+        "$TMP/llmgate.json" >"$TMP/llmgate-auth.json"
+    $PIN_GW "$LLMGATE_BIN" --config "$TMP/llmgate-auth.json" >"$TMP/llmgate-auth.log" 2>&1 &
+    GA_PID=$!
+    up=0
+    deadline=$((SECONDS + ${STARTUP_TIMEOUT:-10}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        kill -0 "$GA_PID" 2>/dev/null || { GA_PID=; KEEP_TMP=1; tail -n 30 "$TMP/llmgate-auth.log" >&2; die "llmgate (auth) exited during startup"; }
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$GA_URL/health" || true)
+        [ "$code" = 200 ] && { up=1; break; }
+        sleep 0.05
+    done
+    [ "$up" = 1 ] || { KEEP_TMP=1; die "llmgate (auth) did not become healthy on $GA_URL"; }
+    code=$(curl -s -o "$TMP/smoke-auth.out" -w '%{http_code}' -H 'content-type: application/json' -H "authorization: Bearer $AUTH_KEY" \
+        --data-binary @"$TMP/gw_nonstream.json" "$GA_URL/v1/chat/completions" || true)
+    [ "$code" = 200 ] || { KEEP_TMP=1; die "smoke request with the key failed: HTTP $code: $(head -c 400 "$TMP/smoke-auth.out")"; }
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary @"$TMP/gw_nonstream.json" \
+        "$GA_URL/v1/chat/completions" || true)
+    [ "$code" = 401 ] || die "llmgate (auth) answered $code without a key (expected 401)"
+fi
+
 # ---- helpers ----
 H2LOAD_PROTO=(--h1)
 [ "$H2" = 1 ] && H2LOAD_PROTO=()
@@ -178,7 +215,7 @@ pct() { # pct FILE P
 run_load() {
     local name=$1 url=$2 body=$3 c=$4 n
     if [ "$c" -le 1 ]; then n=$N1; else n=$N; fi
-    local common=("${H2LOAD_PROTO[@]}" -c "$c" -m 1 -d "$body" -H 'content-type: application/json' -H 'authorization: Bearer bench')
+    local common=("${H2LOAD_PROTO[@]}" -c "$c" -m 1 -d "$body" -H 'content-type: application/json' -H "$AUTH_HDR")
     local out=$TMP/$name.out log=$TMP/$name.log
     if [ -n "$DURATION" ]; then
         $PIN_LOAD h2load "${common[@]}" -D "$DURATION" --warm-up-time 2s --log-file="$log" "$url" >"$out" 2>&1 || true
@@ -227,6 +264,7 @@ ratio() {
 # ---- runs ----
 echo "mock: $MOCK_URL (pinned: ${PIN_MOCK:-no}); gateway: ${GW_URL:-skipped} (pinned: ${PIN_GW:-no}); load: h2load $([ "$H2" = 1 ] && echo h2c || echo --h1), cpus=$NCPU" >&2
 ROWS=()
+AUTH_ROWS=()
 for mode in $MODES; do
     for c in $CONCURRENCY; do
         echo "running $mode c=$c ..." >&2
@@ -239,6 +277,13 @@ for mode in $MODES; do
             g_rps=$R_RPS g_p50=$R_P50 g_p99=$R_P99 g_ttfb=$R_TTFB
         fi
         ROWS+=("| $mode | $c | $d_rps | $g_rps | $(ratio "$g_rps" "$d_rps") | $d_p50 / $d_p99 | $g_p50 / $g_p99 | $(diff_us "$g_p50" "$d_p50") / $(diff_us "$g_p99" "$d_p99") | $d_ttfb / $g_ttfb / $(diff_us "$g_ttfb" "$d_ttfb") |")
+        if [ -n "$GA_PID" ]; then
+            kill -0 "$GA_PID" 2>/dev/null || die "llmgate (auth) died during the run (log: $TMP/llmgate-auth.log)"
+            AUTH_HDR="authorization: Bearer $AUTH_KEY"
+            run_load "gwauth_${mode}_c$c" "$GA_URL/v1/chat/completions" "$TMP/gw_$mode.json" "$c"
+            AUTH_HDR='authorization: Bearer bench'
+            AUTH_ROWS+=("| $mode | $c | $g_rps | $R_RPS | $(ratio "$R_RPS" "$g_rps") | $g_p50 / $g_p99 | $R_P50 / $R_P99 | $(diff_us "$R_P50" "$g_p50") / $(diff_us "$R_P99" "$g_p99") |")
+        fi
     done
 done
 
@@ -275,3 +320,18 @@ echo "| through llmgate | $t_g50 | $t_g99 |"
 echo "| added | $(diff_us "$t_g50" "$t_d50") | $(diff_us "$t_g99" "$t_d99") |"
 echo
 echo "llmgate peak RSS (VmHWM): $RSS"
+if [ -n "$GA_PID" ]; then
+    echo
+    echo "### API keys on (AUTH=1): bare gateway vs gateway with a required key (target: ratio >= 0.90)"
+    echo
+    echo "| mode | c | bare req/s | with key req/s | ratio | bare p50 / p99 | with key p50 / p99 | added p50 / p99 |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for row in "${AUTH_ROWS[@]}"; do
+        echo "$row"
+    done
+    echo
+    # the ledger kept up: every generation committed, none dropped (queue-full policy: drop + count, never block)
+    sleep 1
+    curl -s "$GA_URL/metrics" | awk '/^llmgate_ledger_(rows_submitted|rows_committed|rows_dropped)_total|^llmgate_rejections_total/ { printf "%s%s", sep, $0; sep = ", " } END { print "" }' |
+        sed 's/^/ledger (auth gateway): /'
+fi

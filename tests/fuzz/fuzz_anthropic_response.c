@@ -7,25 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../plugins/anthropic/anthropic.c"
-#include "plugin/loader.h"
+#include "fuzz_plugin_support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const lg_provider_t *prov;
-static void *inst;
-
-static void init_once(void)
-{
-    if (prov != NULL)
-        return;
-    lg_errbuf_t err = {{0}};
-    if (lg_plugin_init(lg_plugin_host_api(), &prov, &err) != 0)
-        abort();
-    json_t *conf = json_pack("{ss ss}", "name", "fuzz", "api_key", "sk-ant-fuzz-secret");
-    if (prov->create(conf, &inst, &err) != 0)
-        abort();
-    json_decref(conf);
-}
+#define FUZZ_KEY "sk-ant-fuzz-secret"
 
 static void check_response(const json_t *out)
 {
@@ -58,27 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int statuses[] = {0, 200, 400, 401, 404, 413, 429, 500, 502, 503, 504, 529};
     const char *body = (const char *)data;
-    init_once();
+    fz_init("{\"name\":\"fuzz\",\"api_key\":\"" FUZZ_KEY "\"}");
     json_t *req = json_pack("{s{sb}}", "reasoning", "exclude", size > 0 && data[0] == '{');
     lg_call_t call = {.struct_size = sizeof(call), .kind = LG_API_CHAT, .body = req, .upstream_model = "claude-x"};
     json_t *out = NULL;
     lg_errbuf_t err = {{0}};
-    int rc = prov->parse_response(inst, &call, 200, body, size, &out, &err);
+    int rc = fz_prov->parse_response(fz_inst, &call, 200, body, size, &out, &err);
     if ((rc == 0) != (out != NULL) || rc > 0)
         abort();
     if (rc == 0)
         check_response(out);
-    if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL || strstr(err.msg, "sk-ant-fuzz-secret") != NULL)
-        abort();
+    fz_check_text(err.msg, sizeof(err.msg), FUZZ_KEY);
     json_decref(out);
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); ++i) {
-        lg_upstream_error_t u;
-        prov->classify_error(inst, statuses[i], body, size, &u);
-        if (u.err >= 0 || memchr(u.message, '\0', sizeof(u.message)) == NULL ||
-            memchr(u.provider_code, '\0', sizeof(u.provider_code)) == NULL || strstr(u.message, "sk-ant-fuzz-secret") != NULL ||
-            (u.retryable != 0 && u.retryable != 1))
-            abort();
-    }
+    fz_check_classify(statuses, sizeof(statuses) / sizeof(statuses[0]), body, size, FUZZ_KEY);
     json_decref(req);
     return 0;
 }

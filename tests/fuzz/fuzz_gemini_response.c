@@ -9,29 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../plugins/gemini/gemini.c"
-#include "plugin/loader.h"
+#include "fuzz_plugin_support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_KEY "AIzaSyFuzz-secret-0123456789abcdefghijk" /* must never appear in a message or URL */
-
-static const lg_provider_t *prov;
-static void *inst;
-
-static void init_once(void)
-{
-    if (prov != NULL)
-        return;
-    lg_errbuf_t err = {{0}};
-    if (lg_plugin_init(lg_plugin_host_api(), &prov, &err) != 0)
-        abort();
-    /* a small cache so eviction runs too */
-    json_t *conf = json_pack("{ss ss s{si}}", "name", "fuzz", "api_key", FUZZ_KEY, "options",
-                             "thought_signature_cache", 4);
-    if (prov->create(conf, &inst, &err) != 0)
-        abort();
-    json_decref(conf);
-}
 
 static void free_req(lg_http_req_t *r)
 {
@@ -49,28 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int statuses[] = {0, 200, 400, 401, 404, 429, 500, 503, 504};
     const char *body = (const char *)data;
-    init_once();
+    /* a small cache so eviction runs too */
+    fz_init("{\"name\":\"fuzz\",\"api_key\":\"" FUZZ_KEY "\",\"options\":{\"thought_signature_cache\":4}}");
     json_t *req = json_pack("{s[ss]}", "input", "hello", "world");
     for (int kind = LG_API_CHAT; kind <= LG_API_EMBEDDINGS; kind += LG_API_EMBEDDINGS - LG_API_CHAT) {
         lg_call_t call = {.struct_size = sizeof(call), .kind = (lg_api_kind_t)kind, .body = req, .upstream_model = "gemini-2.5-flash"};
         json_t *out = NULL;
         lg_errbuf_t err = {{0}};
-        int rc = prov->parse_response(inst, &call, 200, body, size, &out, &err);
+        int rc = fz_prov->parse_response(fz_inst, &call, 200, body, size, &out, &err);
         if ((rc == 0) != (out != NULL))
             abort();
         if (rc == 0 && (json_object_get(out, "id") != NULL || json_object_get(out, "model") != NULL))
             abort();
-        if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL)
-            abort();
+        fz_check_text(err.msg, sizeof(err.msg), NULL);
         json_decref(out);
     }
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); ++i) {
-        lg_upstream_error_t u;
-        prov->classify_error(inst, statuses[i], body, size, &u);
-        if (u.err >= 0 || memchr(u.message, '\0', sizeof(u.message)) == NULL ||
-            memchr(u.provider_code, '\0', sizeof(u.provider_code)) == NULL || strstr(u.message, FUZZ_KEY) != NULL)
-            abort();
-    }
+    fz_check_classify(statuses, sizeof(statuses) / sizeof(statuses[0]), body, size, FUZZ_KEY);
     json_decref(req);
 
     json_t *client = json_loadb(body, size, 0, NULL);
@@ -85,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             lg_http_req_t hr;
             memset(&hr, 0, sizeof(hr));
             lg_errbuf_t err = {{0}};
-            int rc = prov->build_request(inst, &call, &hr, &err);
+            int rc = fz_prov->build_request(fz_inst, &call, &hr, &err);
             if (rc == 0) {
                 json_t *j = json_loadb(hr.body, hr.body_len, 0, NULL);
                 if (!json_is_object(j) || hr.url == NULL || strstr(hr.url, FUZZ_KEY) != NULL)

@@ -738,6 +738,50 @@ static void test_config_store_auth_errors(void **state)
     lg_config_free(conf);
 }
 
+static void test_config_mcp_defaults_and_values(void **state)
+{
+    (void)state;
+    lg_config_t *conf = assert_config_ok("{}");
+    assert_true(conf->mcp.enabled);
+    assert_false(conf->mcp.conformance_fixtures);
+    assert_int_equal(conf->mcp.session_ttl_s, 1800);
+    assert_int_equal(conf->mcp.max_message_bytes, 4 << 20);
+    assert_non_null(conf->mcp.allowed_origins);
+    assert_null(conf->mcp.allowed_origins[0]);
+    assert_null(conf->mcp.allowed_hosts[0]);
+    lg_config_free(conf);
+    conf = assert_config_ok("{\"mcp\": {\"enabled\": false, \"allowed_origins\": [\"https://app.example.com\", \"*\"],"
+                            " \"allowed_hosts\": [\"gw.example.com\", \"gw.example.com:4000\", \"[::1]:80\"],"
+                            " \"session_ttl_s\": 60, \"max_message_bytes\": 2048, \"conformance_fixtures\": true}}");
+    assert_false(conf->mcp.enabled);
+    assert_true(conf->mcp.conformance_fixtures);
+    assert_int_equal(conf->mcp.session_ttl_s, 60);
+    assert_int_equal(conf->mcp.max_message_bytes, 2048);
+    assert_string_equal(conf->mcp.allowed_origins[0], "https://app.example.com");
+    assert_string_equal(conf->mcp.allowed_origins[1], "*");
+    assert_null(conf->mcp.allowed_origins[2]);
+    assert_string_equal(conf->mcp.allowed_hosts[2], "[::1]:80");
+    lg_config_free(conf);
+}
+
+static void test_config_mcp_errors(void **state)
+{
+    (void)state;
+    assert_config_error("{\"mcp\": 1}", "mcp: expected object");
+    assert_config_error("{\"mcp\": {\"enable\": true}}", "mcp.enable: unknown key");
+    assert_config_error("{\"mcp\": {\"enabled\": 1}}", "mcp.enabled: expected boolean");
+    assert_config_error("{\"mcp\": {\"conformance_fixtures\": \"yes\"}}", "mcp.conformance_fixtures: expected boolean");
+    assert_config_error("{\"mcp\": {\"session_ttl_s\": 0}}", "mcp.session_ttl_s: expected integer 1..604800");
+    assert_config_error("{\"mcp\": {\"max_message_bytes\": 10}}", "mcp.max_message_bytes: expected integer 1024..1073741824");
+    assert_config_error("{\"mcp\": {\"allowed_origins\": \"*\"}}", "mcp.allowed_origins: expected array of strings");
+    assert_config_error("{\"mcp\": {\"allowed_origins\": [\"example.com\"]}}",
+                        "mcp.allowed_origins[0]: expected \"scheme://host[:port]\" or \"*\"");
+    assert_config_error("{\"mcp\": {\"allowed_origins\": [\"https://a.example/path\"]}}", "mcp.allowed_origins[0]: expected");
+    assert_config_error("{\"mcp\": {\"allowed_hosts\": [\"ok.example\", \"bad host\"]}}",
+                        "mcp.allowed_hosts[1]: expected \"host\" or \"host:port\"");
+    assert_config_error("{\"mcp\": {\"allowed_hosts\": [\"\"]}}", "mcp.allowed_hosts[0]: expected non-empty string");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_config_store_defaults_and_values),
         cmocka_unit_test(test_config_admin_key_env),
         cmocka_unit_test(test_config_store_auth_errors),
+        cmocka_unit_test(test_config_mcp_defaults_and_values),
+        cmocka_unit_test(test_config_mcp_errors),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "plugin/loader.h"
+#include "../support/plugin_fixture.h"
 
-static lg_plugin_t *plugin;
 static const lg_provider_t *P;
 
 static const char lorem[] =
@@ -25,22 +25,19 @@ static const char lorem[] =
     "Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt mollit anim id est laborum.";
 #define LOREM_WORDS 69
 
+static const struct pf_plugin mock = {.name = "mock"};
+
 static int setup(void **state)
 {
     (void)state;
-    char path[1200], err[512];
-    if (lg_plugin_resolve("mock", NULL, path, sizeof(path)) != 0 || lg_plugin_load(path, &plugin, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cannot load mock.so (LLMGATE_PLUGIN_DIR set? run through ctest): %s\n", err);
-        return -1;
-    }
-    P = plugin->provider;
-    return 0;
+    P = pf_setup(&mock);
+    return P != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    lg_plugin_unload(plugin);
+    pf_teardown();
     return 0;
 }
 

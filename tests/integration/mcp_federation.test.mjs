@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// MCP federation through the real gateway: /mcp federating tests/mcp's fake_mcp_server (a C stdio MCP server, no npm
+// needed) twice — prefixed ("fake__echo") and unprefixed — plus a virtual server /mcp/sub with a curated subset.
+// Raw Streamable HTTP (fetch): tools/list pagination, calls (text, structuredContent, isError, JSON-RPC errors),
+// progress routed back on the POST's SSE stream, an upstream that crashes mid-call (its in-flight calls fail at once,
+// its tools disappear with notifications/tools/list_changed on the GET stream, and come back after the restart), and
+// a timeout that fails with a clear tool error.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe } from 'node:test';
+import { BUILD_DIR, gwTest, parseSse, sleep, startEnv } from './harness.mjs';
+
+const FAKE = process.env.LLMGATE_FAKE_MCP || path.join(BUILD_DIR, 'tests', 'mcp', 'fake_mcp_server');
+
+/** A minimal Streamable HTTP MCP client (one session). */
+export class McpSession {
+  constructor(base, p = '/mcp', headers = {}) {
+    this.url = base + p;
+    this.headers = headers;
+    this.nextId = 1;
+    this.sid = null;
+  }
+  hdrs(extra = {}) {
+    const h = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...this.headers, ...extra };
+    if (this.sid) {
+      h['mcp-session-id'] = this.sid;
+      h['mcp-protocol-version'] = '2025-11-25';
+    }
+    return h;
+  }
+  /** POST one message; returns { status, messages[] } (JSON body or every SSE event). */
+  async post(msg, timeout = 30000) {
+    const res = await fetch(this.url, { method: 'POST', headers: this.hdrs(), body: JSON.stringify(msg), signal: AbortSignal.timeout(timeout) });
+    const text = await res.text();
+    const ct = res.headers.get('content-type') || '';
+    let messages = [];
+    if (ct.includes('text/event-stream')) messages = parseSse(text).chunks;
+    else if (text) messages = [JSON.parse(text)];
+    return { status: res.status, headers: res.headers, messages };
+  }
+  async request(method, params, timeout) {
+    const id = this.nextId++;
+    const r = await this.post({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) }, timeout);
+    assert.equal(r.status, 200, `${method}: HTTP ${r.status}`);
+    const resp = r.messages.find((m) => m.id === id);
+    assert.ok(resp, `${method}: no response in ${JSON.stringify(r.messages)}`);
+    return { ...resp, notifications: r.messages.filter((m) => m.id === undefined) };
+  }
+  async initialize() {
+    const res = await fetch(this.url, {
+      method: 'POST',
+      headers: this.hdrs(),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: this.nextId++,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'llmgate-it', version: '1.0' } },
+      }),
+    });
+    assert.equal(res.status, 200);
+    await res.text();
+    this.sid = res.headers.get('mcp-session-id');
+    assert.ok(this.sid, 'no Mcp-Session-Id');
+    const n = await this.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    assert.equal(n.status, 202);
+  }
+  /** Every tool over all pages (cursor loop). */
+  async listAllTools() {
+    const names = [];
+    let cursor;
+    let pages = 0;
+    do {
+      const r = await this.request('tools/list', cursor ? { cursor } : {});
+      assert.ok(!r.error, JSON.stringify(r.error));
+      for (const t of r.result.tools) names.push(t.name);
+      cursor = r.result.nextCursor;
+      pages++;
+      assert.ok(pages < 50, 'cursor loop does not end');
+    } while (cursor);
+    return { names, pages };
+  }
+  /** Opens the GET SSE stream; returns { events, close() }. */
+  async listen() {
+    const ctrl = new AbortController();
+    const res = await fetch(this.url, { method: 'GET', headers: { ...this.hdrs(), accept: 'text/event-stream' }, signal: ctrl.signal });
+    assert.equal(res.status, 200, `GET stream: HTTP ${res.status}`);
+    const events = [];
+    (async () => {
+      const dec = new TextDecoder();
+      let buf = '';
+      try {
+        for await (const chunk of res.body) {
+          buf += dec.decode(chunk, { stream: true });
+          let i;
+          while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i).replace(/^\r?\n\r?\n/, '');
+            const data = block
+              .split(/\r?\n/)
+              .filter((l) => l.startsWith('data:'))
+              .map((l) => l.slice(5).trim())
+              .join('\n');
+            if (data) events.push(JSON.parse(data));
+          }
+        }
+      } catch {}
+    })();
+    return { events, close: () => ctrl.abort() };
+  }
+}
+
+export async function until(fn, ms, step = 100) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) return v;
+    await sleep(step);
+  }
+}
+
+let env;
+const test = gwTest(() => env);
+
+describe('MCP federation (fake stdio upstreams)', () => {
+  before(async () => {
+    assert.ok(fs.existsSync(FAKE), `fake_mcp_server not built at ${FAKE}`);
+    env = await startEnv({
+      extra: {
+        mcp: {
+          servers: {
+            fake: { command: FAKE, timeout_ms: 1500 },
+            plain: { command: FAKE, prefix: false },
+          },
+          virtual_servers: { sub: { tools: ['fake__echo', 'fake__a*'] } },
+          circuit: { failures: 50, open_ms: 1000 },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  test('initialize never waits for upstreams; tools/list merges both upstreams over several pages', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    const { names, pages } = await until(async () => {
+      const l = await s.listAllTools();
+      return l.names.includes('fake__echo') && l.names.includes('echo') ? l : null;
+    }, 20000);
+    assert.ok(pages >= 2, `expected several pages, got ${pages}`);
+    for (const t of ['fake__echo', 'fake__add', 'fake__slow', 'fake__crash', 'echo', 'add', 'crash'])
+      assert.ok(names.includes(t), `${t} missing from ${names}`);
+    assert.equal(new Set(names).size, names.length, 'duplicate names across pages');
+  });
+
+  test('calls: text, structuredContent, isError, upstream JSON-RPC error, unknown tool', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    let r = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'hello' } });
+    assert.equal(r.result.content[0].text, 'Echo: hello');
+    r = await s.request('tools/call', { name: 'add', arguments: { a: 20, b: 22 } });
+    assert.equal(r.result.structuredContent.sum, 42);
+    r = await s.request('tools/call', { name: 'fake__bad', arguments: {} });
+    assert.equal(r.result.isError, true);
+    r = await s.request('tools/call', { name: 'fake__fail', arguments: {} });
+    assert.equal(r.error.code, -32603);
+    r = await s.request('tools/call', { name: 'nope__nope', arguments: {} });
+    assert.ok(r.error?.code === -32602 || r.result?.isError, JSON.stringify(r));
+  });
+
+  test('progress notifications are routed back to the caller with its own token', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    const r = await s.request('tools/call', { name: 'fake__progress', arguments: {}, _meta: { progressToken: 'tok-42' } });
+    assert.equal(r.result.content[0].text, 'progress done');
+    const prog = r.notifications.filter((n) => n.method === 'notifications/progress');
+    assert.equal(prog.length, 3);
+    for (const p of prog) assert.equal(p.params.progressToken, 'tok-42');
+    assert.deepEqual(
+      prog.map((p) => p.params.progress),
+      [1, 2, 3],
+    );
+  });
+
+  test('virtual server /mcp/sub exposes only its curated tools', async () => {
+    const s = new McpSession(env.base, '/mcp/sub');
+    await s.initialize();
+    const { names } = await s.listAllTools();
+    assert.deepEqual(names.sort(), ['fake__add', 'fake__echo']);
+    const r = await s.request('tools/call', { name: 'fake__bad', arguments: {} });
+    assert.ok(r.error?.code === -32602 || r.result?.isError, JSON.stringify(r));
+    const ok = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'v' } });
+    assert.equal(ok.result.content[0].text, 'Echo: v');
+  });
+
+  test('timeout: a hung call fails with a clear tool error', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    const t0 = Date.now();
+    const r = await s.request('tools/call', { name: 'fake__slow', arguments: { ms: 10000 } });
+    assert.ok(Date.now() - t0 < 6000);
+    assert.equal(r.result.isError, true);
+    assert.match(r.result.content[0].text, /did not answer within 1500 ms/);
+  });
+
+  test('a crashing upstream: in-flight calls fail at once, tools disappear with list_changed, then come back', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    const stream = await s.listen();
+    await sleep(200);
+    const slow = s.request('tools/call', { name: 'fake__slow', arguments: { ms: 1200 } });
+    await sleep(100);
+    const t0 = Date.now();
+    const crash = await s.request('tools/call', { name: 'fake__crash', arguments: {} });
+    assert.equal(crash.result.isError, true);
+    assert.match(crash.result.content[0].text, /upstream fake/);
+    const slowR = await slow;
+    assert.equal(slowR.result.isError, true, JSON.stringify(slowR));
+    assert.ok(Date.now() - t0 < 1000, 'the in-flight call did not fail at once');
+    // the other upstream keeps working meanwhile
+    const other = await s.request('tools/call', { name: 'echo', arguments: { message: 'alive' } });
+    assert.equal(other.result.content[0].text, 'Echo: alive');
+    const changed = await until(() => stream.events.some((e) => e.method === 'notifications/tools/list_changed'), 5000);
+    assert.ok(changed, `no list_changed on the GET stream: ${JSON.stringify(stream.events)}`);
+    // back after the restart (backoff starts at 0.5 s)
+    const back = await until(async () => (await s.listAllTools()).names.includes('fake__echo'), 15000, 200);
+    assert.ok(back, 'fake__echo did not come back');
+    const r = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'again' } });
+    assert.equal(r.result.content[0].text, 'Echo: again');
+    stream.close();
+  });
+});
