@@ -4,11 +4,13 @@
  */
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 #include "auth/gate.h"
 #include "core/log.h"
@@ -53,7 +55,20 @@ void lg_gate_apply_config(const lg_config_t *conf)
     }
 }
 
+static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int sync_keys_locked(char *err, size_t errlen);
+
 int lg_gate_sync_keys(char *err, size_t errlen)
+{
+    /* read-then-load must not interleave: a SIGHUP re-sync racing an admin change could install the older list */
+    pthread_mutex_lock(&sync_lock);
+    int rc = sync_keys_locked(err, errlen);
+    pthread_mutex_unlock(&sync_lock);
+    return rc;
+}
+
+static int sync_keys_locked(char *err, size_t errlen)
 {
     if (store_path == NULL)
         return 0; /* no store configured: no keys */
@@ -79,8 +94,38 @@ int lg_gate_sync_keys(char *err, size_t errlen)
     return 0;
 }
 
+/* per-process secret for the gateway's calls to itself (built-in MCP tools); never logged */
+static char internal_token[65];
+static _Atomic int internal_token_set;
+
+static void make_internal_token(void)
+{
+    unsigned char raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n <= 0)
+            return; /* no token: internal calls are refused */
+        got += (size_t)n;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(raw); ++i) {
+        internal_token[2 * i] = hex[raw[i] >> 4];
+        internal_token[2 * i + 1] = hex[raw[i] & 15];
+    }
+    internal_token[64] = '\0';
+    atomic_store(&internal_token_set, 1);
+}
+
+const char *lg_gate_internal_token(void)
+{
+    return atomic_load(&internal_token_set) ? internal_token : NULL;
+}
+
 int lg_gate_init(const lg_config_t *conf, char *err, size_t errlen)
 {
+    if (!atomic_load(&internal_token_set))
+        make_internal_token();
     store_path = conf->store_path != NULL ? lg_strdup(conf->store_path) : NULL;
     keys = lg_keytable_create();
     lg_gate_apply_config(conf);
@@ -161,8 +206,46 @@ static const char *presented_secret(h2o_req_t *req, size_t *len)
     return NULL;
 }
 
+/* x-llmgate-internal: <token> (constant-time compare) + x-llmgate-key-id: <id> ("" or absent = anonymous) */
+static int internal_call(h2o_req_t *req, lg_key_entry_t **key, const char **msg, int *handled)
+{
+    *handled = 0;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-llmgate-internal"), -1);
+    if (i < 0)
+        return 0;
+    *handled = 1;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (!atomic_load(&internal_token_set) || v.len != 64 || CRYPTO_memcmp(v.base, internal_token, 64) != 0) {
+        *msg = "invalid internal credentials";
+        return LG_EAUTH;
+    }
+    ssize_t j = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-llmgate-key-id"), -1);
+    h2o_iovec_t id = j >= 0 ? req->headers.entries[j].value : h2o_iovec_init("", 0);
+    if (id.len == 0)
+        return 0; /* the caller was anonymous: only possible while the gate was open */
+    char buf[LG_KEY_ID_LEN + 1];
+    if (id.len > LG_KEY_ID_LEN) {
+        *msg = "invalid API key";
+        return LG_EAUTH;
+    }
+    memcpy(buf, id.base, id.len);
+    buf[id.len] = '\0';
+    lg_key_entry_t *e = keys != NULL ? lg_keytable_get_by_id(keys, buf) : NULL;
+    if (e == NULL) {
+        *msg = "invalid API key";
+        return LG_EAUTH;
+    }
+    *key = e;
+    return 0;
+}
+
 int lg_gate_authenticate(h2o_req_t *req, lg_key_entry_t **key, const char **msg)
 {
+    int handled;
+    *key = NULL;
+    int irc = internal_call(req, key, msg, &handled);
+    if (handled)
+        return irc;
     size_t len = 0;
     const char *secret = presented_secret(req, &len);
     *key = NULL;

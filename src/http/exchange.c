@@ -677,6 +677,9 @@ static void finish_stream_ok(lg_exchange_t *x)
 
 static void respond_json_ok(lg_exchange_t *x, json_t *resp)
 {
+    json_t *fr = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason");
+    if (json_is_string(fr))
+        snprintf(x->finish_reason, sizeof(x->finish_reason), "%s", json_string_value(fr));
     record_success(x);
     x->ttft_us = lg_now_us();
     json_decref(x->usage);
@@ -906,6 +909,8 @@ static void respond_err(lg_exchange_t *x, int err, int status, const char *msg, 
         status = lg_err_status(err);
     x->status = status;
     x->finished = 1;
+    if (x->last_err.err == 0)
+        x->last_err.err = err; /* the access log's error_type */
     lg_add_header(x->req, "x-generation-id", x->id);
     if (x->anthropic) {
         json_decref(meta);

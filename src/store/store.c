@@ -231,12 +231,19 @@ lg_store_t *lg_store_open(const char *path, char *err, size_t errlen)
         int fd;
         if (make_parent_dirs(path, err, errlen) != 0)
             return NULL;
-        /* create it ourselves: the file holds key hashes and usage, so 0600 (sqlite's -wal/-shm inherit the mode) */
-        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-            snprintf(err, errlen, "%s: cannot open database: %s", path, strerror(errno));
-            return NULL;
+        /* create it ourselves: the file holds key hashes and usage, so 0600 (sqlite's -wal/-shm inherit the mode).
+         * Only when it does not exist yet: close() on any fd of a file drops every POSIX lock this process holds on it,
+         * including the locks of our other open connections (ledger writer, readers); another process would then see
+         * no readers and delete the WAL and -shm from under them. */
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+                close(fd);
+            else if (errno != EEXIST) {
+                snprintf(err, errlen, "%s: cannot open database: %s", path, strerror(errno));
+                return NULL;
+            }
         }
-        close(fd);
     }
     s = lg_malloc(sizeof(*s));
     memset(s, 0, sizeof(*s));
