@@ -16,6 +16,10 @@
 #include "cli/cli.h"
 #include "http/server.h"
 #include "llmgate/version.h"
+#include "mcp/auth.h"
+#include "mcp/builtin.h"
+#include "mcp/federation.h"
+#include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
 #include "upstream/client.h"
 
@@ -28,6 +32,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: llmgate [--config FILE]      serve (no FILE: embedded default, mock provider on 127.0.0.1:4000)\n"
                  "       llmgate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+                 "       llmgate mcp --stdio [--config FILE]  serve the MCP tools over stdin/stdout\n"
                  "       llmgate --version | --help\n"
                  "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config and policies\n");
 }
@@ -57,7 +62,8 @@ static void on_shutdown_signal(uv_signal_t *s, int signum)
     unsigned cut = lg_server_shutdown(shutdown_timeout_ms);
     if (cut != 0)
         LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
-    lg_gate_shutdown(); /* commits every queued ledger row */
+    lg_mcp_federation_shutdown(); /* stops upstream MCP servers (stdin close, SIGTERM, SIGKILL) */
+    lg_gate_shutdown();           /* commits every queued ledger row */
     LG_LOG(LG_LOG_INFO, "main", "stopped");
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
@@ -82,6 +88,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: keys not re-synced from the store: %s", err);
     LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,
            config_path != NULL ? config_path : "(embedded default)");
+    lg_mcp_federation_apply(snap->conf); /* unchanged upstream servers keep running */
     lg_server_publish(snap);
 }
 
@@ -89,6 +96,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "keys") == 0 || strcmp(argv[1], "usage") == 0))
         return lg_cli_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "mcp") == 0)
+        return lg_mcp_stdio_main(argc, argv); /* llmgate mcp --stdio [--config FILE] */
     const char *check_path = NULL;
     for (int i = 1; i < argc; ++i) {
         if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
@@ -144,6 +153,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
         return 1;
     }
+    lg_mcp_auth_install();     /* /mcp and /api/mcp: same keys, allow-lists and limits as /v1 */
+    lg_mcp_builtin_register(); /* llmgate__chat, llmgate__list_models on /mcp */
+    /* upstream MCP servers start before the listeners so their tools are there for the first client */
+    lg_mcp_federation_register();
+    lg_mcp_federation_apply(snap->conf);
     if (lg_server_start(snap, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: %s\n", err);
         return 1;
