@@ -1422,10 +1422,7 @@ static void apply_locked(const lg_config_t *conf)
             table = up;
             lg__mcp_upthread_post(job_register, up);
         }
-        /* endpoints are rebuilt per config: the builder adds them again */
-        strv_free(up->endpoints);
-        up->endpoints = strv_dup(NULL);
-        up->num_endpoints = 0;
+        /* endpoints only grow: a virtual server dropped by a reload just gets notifications nobody listens to */
         next[n++] = up;
     }
     for (size_t i = 0; i < num_applied; ++i)

@@ -526,12 +526,23 @@ static int cache_valid;
 static uint64_t cache_gen;
 static lg_mcp_registry_t **cache;
 static size_t cache_n;
-static lg_mcp_registry_builder_fn builder;
+/* builders run in registration order; several stages register one (federation, built-in tools) */
+#define MAX_BUILDERS 8
+static lg_mcp_registry_builder_fn builders[MAX_BUILDERS];
+static size_t num_builders;
 
 void lg_mcp_registry_set_builder(lg_mcp_registry_builder_fn fn)
 {
     pthread_mutex_lock(&cache_mu);
-    builder = fn;
+    if (fn == NULL) {
+        num_builders = 0; /* NULL clears every builder */
+    } else {
+        size_t i = 0;
+        while (i < num_builders && builders[i] != fn)
+            ++i;
+        if (i == num_builders && num_builders < MAX_BUILDERS)
+            builders[num_builders++] = fn;
+    }
     cache_valid = 0;
     pthread_mutex_unlock(&cache_mu);
 }
@@ -564,10 +575,15 @@ static void rebuild_locked(const lg_config_t *conf)
         lg_mcp_registry_add(fx, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
         cache_add(fx);
     }
-    if (builder != NULL)
-        builder(conf, def, cache_add);
-    /* a test gateway with nothing else to serve offers the fixtures at /mcp too */
-    if (conf->mcp.conformance_fixtures && def->n == 0)
+    for (size_t i = 0; i < num_builders; ++i)
+        builders[i](conf, def, cache_add);
+    /* a test gateway with nothing else to serve offers the fixtures at /mcp too (the built-in llmgate__ tools are
+     * prefixed, so they do not count) */
+    size_t others = 0;
+    for (size_t i = 0; i < def->n; ++i)
+        if (def->p[i].prefix == NULL || strcmp(def->p[i].name, "llmgate") != 0)
+            ++others;
+    if (conf->mcp.conformance_fixtures && others == 0)
         lg_mcp_registry_add(def, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
 }
 

@@ -88,6 +88,8 @@ lg_mcp_registry_t *lg_mcp_registry_for(const struct lg_config *conf, uint64_t ge
  */
 typedef void (*lg_mcp_registry_builder_fn)(const struct lg_config *conf, lg_mcp_registry_t *def,
                                            void (*add_registry)(lg_mcp_registry_t *r));
+/* Builders are kept in a small list (up to 8) and run in registration order: registering the same fn twice is a no-op,
+ * NULL clears every builder. Either way the cached registries are rebuilt on next use. */
 void lg_mcp_registry_set_builder(lg_mcp_registry_builder_fn fn);
 
 /* ---- the call handle providers complete (implemented in server.c) ---- */

@@ -17,6 +17,13 @@ const char *const lg_mcp_supported_versions[] = {"2025-11-25", "2025-06-18", "20
 
 #define DEFAULT_REQUEST_TIMEOUT_MS 60000
 
+static const lg_mcp_tool_policy_t *tool_policy;
+
+void lg_mcp_set_tool_policy(const lg_mcp_tool_policy_t *p)
+{
+    tool_policy = p;
+}
+
 int lg_mcp_version_supported(const char *v, size_t len)
 {
     for (const char *const *p = lg_mcp_supported_versions; *p != NULL; ++p)
@@ -184,8 +191,31 @@ void lg_mcp_call_unref(lg_mcp_call_t *c)
     free(c);
 }
 
+/* the tool-call audit hook: outcome from the answer */
+static void audit_tool_call(lg_mcp_call_t *c, const json_t *msg)
+{
+    if (tool_policy == NULL || tool_policy->done == NULL || strcmp(c->method, "tools/call") != 0)
+        return;
+    const char *outcome = "ok", *reason = NULL;
+    json_t *err = json_object_get(msg, "error");
+    if (c->cancelled || msg == NULL) {
+        outcome = "cancelled";
+    } else if (err != NULL) {
+        outcome = "error";
+        reason = json_string_value(json_object_get(json_object_get(err, "data"), "reason"));
+        if (reason == NULL)
+            reason = json_string_value(json_object_get(err, "message"));
+    } else if (json_is_true(json_object_get(json_object_get(msg, "result"), "isError"))) {
+        outcome = "tool_error";
+    }
+    const char *tool = json_string_value(json_object_get(c->params, "name"));
+    tool_policy->done(c, lg_mcp_call_key_id(c), tool != NULL ? tool : "", outcome, reason,
+                      (double)(lg_now_us() - c->started_us) / 1e6);
+}
+
 static void call_finish(lg_mcp_call_t *c, json_t *msg)
 {
+    audit_tool_call(c, msg);
     c->completed = 1;
     c->on_cancel = NULL;
     call_unlink(c);
@@ -213,6 +243,18 @@ void lg_mcp_call_result(lg_mcp_call_t *c, json_t *result)
         result = json_object();
     if (c->route.op != 0 && lg__registry_on_result(c, &result))
         return; /* the registry asked the next provider */
+    if (tool_policy != NULL && tool_policy->allowed != NULL && strcmp(c->method, "tools/list") == 0) {
+        /* per-key allow-list: hide what the key may not call (the page may come out shorter, even empty) */
+        json_t *tools = json_object_get(result, "tools");
+        const char *key_id = lg_mcp_call_key_id(c);
+        for (size_t i = 0; json_is_array(tools) && i < json_array_size(tools);) {
+            const char *nm = json_string_value(json_object_get(json_array_get(tools, i), "name"));
+            if (nm == NULL || !tool_policy->allowed(key_id, nm))
+                json_array_remove(tools, i);
+            else
+                ++i;
+        }
+    }
     call_finish(c, lg_jsonrpc_make_result(c->id, result));
 }
 
@@ -463,6 +505,23 @@ static void h_tools_call(lg_mcp_call_t *c)
     json_t *args = get_arguments(c);
     if (args == NULL)
         return;
+    if (tool_policy != NULL) {
+        const char *key_id = lg_mcp_call_key_id(c);
+        if (tool_policy->allowed != NULL && !tool_policy->allowed(key_id, name)) {
+            json_decref(args);
+            lg_mcp_call_error(c, LG_JSONRPC_SERVER_ERROR, "tool not permitted for this key",
+                              json_pack("{s:s,s:s}", "reason", "forbidden", "tool", name));
+            return;
+        }
+        int code = LG_JSONRPC_SERVER_ERROR;
+        char msg[160] = "rate limited";
+        json_t *data = NULL;
+        if (tool_policy->admit != NULL && tool_policy->admit(key_id, name, &code, msg, sizeof(msg), &data) != 0) {
+            json_decref(args);
+            lg_mcp_call_error(c, code, msg, data);
+            return;
+        }
+    }
     lg__registry_call_tool(c->reg, c, name, args);
     json_decref(args);
 }
@@ -570,6 +629,7 @@ void lg_mcp_server_dispatch(lg_mcp_worker_t *mw, lg_mcp_session_t *s, lg_mcp_reg
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = tok;
     c->refcnt = 1; /* released by call_finish */
+    c->started_us = lg_now_us();
     c->next = mw->calls;
     if (c->next != NULL)
         c->next->prev = c;
@@ -594,6 +654,32 @@ void lg_mcp_server_dispatch(lg_mcp_worker_t *mw, lg_mcp_session_t *s, lg_mcp_reg
     char m[128];
     snprintf(m, sizeof(m), "Method not found: %.100s", msg->method);
     lg_mcp_call_error(c, LG_JSONRPC_METHOD_NOT_FOUND, m, NULL);
+}
+
+int lg_mcp_invoke(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const char *method, json_t *params,
+                  lg_mcp_sink_t *sink)
+{
+    lg_mcp_session_t *s = lg_mcp_session_create(key_id, lg_mcp_registry_name(reg), LG_MCP_LATEST_VERSION, NULL, NULL, 60);
+    if (s == NULL)
+        return -1;
+    lg_mcp_session_close(s); /* never addressable by id; the call's reference keeps it alive */
+    lg_mcp_session_set_initialized(s);
+    json_t *id = json_string("invoke");
+    json_t *root = json_pack("{s:s,s:O,s:s}", "jsonrpc", "2.0", "id", id, "method", method);
+    if (params != NULL)
+        json_object_set(root, "params", params);
+    lg_jsonrpc_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.kind = LG_JSONRPC_REQUEST;
+    m.root = root;
+    m.id = id;
+    m.method = method;
+    m.params = params;
+    lg_mcp_server_dispatch(mw, s, reg, &m, sink);
+    lg_mcp_session_unref(s);
+    json_decref(root);
+    json_decref(id);
+    return 0;
 }
 
 /* ---- initialize ---- */

@@ -79,6 +79,7 @@ struct lg_mcp_call {
     void (*on_cancel)(lg_mcp_call_t *c, void *ud);
     void *cancel_ud;
     lg_mcp_route_t route;
+    int64_t started_us;              /* dispatch time (lg_now_us), for the tool-call audit */
     struct lg_mcp_call *next, *prev; /* mw->calls */
 };
 
@@ -103,6 +104,34 @@ void lg_mcp_server_client_response(lg_mcp_worker_t *mw, lg_mcp_session_t *s, con
 
 /** The transport's request side went away: cancel every call that reports to sink, and stop using it. */
 void lg_mcp_server_detach_sink(lg_mcp_worker_t *mw, lg_mcp_sink_t *sink);
+
+/**
+ * Session-less entry point (REST facade /api/mcp): dispatch one request (method, params borrowed, may be NULL) for
+ * key_id (NULL = anonymous) against reg on worker mw, as if from an established session; the answer (a JSON-RPC
+ * response object) reaches sink->respond, possibly before this returns. An ephemeral session carries the key; it is
+ * taken out of the session table at once (no Mcp-Session-Id exists for it). Returns 0, or -1 when no session could be
+ * made (table full; sink->respond is not called).
+ */
+int lg_mcp_invoke(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const char *method, json_t *params,
+                  lg_mcp_sink_t *sink);
+
+/**
+ * Per-key tool policy, set once at start-up by the integrator (mcp/auth.c; NULL or NULL members = everything allowed,
+ * nothing logged). Runs on worker threads; must be thread-safe and must not block.
+ *  - allowed: 1 if key_id (NULL = anonymous) may see / call the prefixed tool name. tools/list pages are filtered by it;
+ *    a tools/call of a hidden tool is answered -32000 "tool not permitted for this key" (data.reason "forbidden").
+ *  - admit: per-call admission (rate limits) before a tools/call is routed: 0 = go, else a JSON-RPC error with code,
+ *    message and data (new reference or NULL) is the answer (HTTP 200).
+ *  - done: after every tools/call answer (also denials and errors): outcome "ok", "tool_error" (isError result),
+ *    "error" (JSON-RPC error; reason = error.data.reason when present), "cancelled"; for the audit log.
+ */
+typedef struct lg_mcp_tool_policy {
+    int (*allowed)(const char *key_id, const char *tool);
+    int (*admit)(const char *key_id, const char *tool, int *code, char *msg, size_t msglen, json_t **data);
+    void (*done)(const lg_mcp_call_t *c, const char *key_id, const char *tool, const char *outcome, const char *reason,
+                 double duration_s);
+} lg_mcp_tool_policy_t;
+void lg_mcp_set_tool_policy(const lg_mcp_tool_policy_t *p);
 
 /* ---- run on the owning worker by the transport's inbox ---- */
 void lg__mcp_server_deliver_response(lg_mcp_worker_t *mw, const char *session_id, json_t *msg);

@@ -123,6 +123,12 @@ static struct tworker *tworker_get(lg_worker_t *w)
     return tw;
 }
 
+lg_mcp_worker_t *lg_mcp_worker_of(lg_worker_t *w)
+{
+    struct tworker *tw = tworker_get(w);
+    return tw != NULL ? &tw->mw : NULL;
+}
+
 int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
 {
     struct tworker *tw = worker < LG_MCP_MAX_WORKERS ? atomic_load(&workers_tab[worker]) : NULL;

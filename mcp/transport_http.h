@@ -23,6 +23,10 @@
 typedef int (*lg_mcp_auth_fn)(h2o_req_t *req, const char *authorization, size_t len, char *key_id, size_t key_id_size);
 void lg_mcp_set_auth(lg_mcp_auth_fn fn);
 
+/** The MCP state of worker w (created on first use; worker thread only), for the REST facade. NULL if unavailable. */
+struct lg_mcp_worker;
+struct lg_mcp_worker *lg_mcp_worker_of(lg_worker_t *w);
+
 /**
  * Serve one request for an MCP endpoint. name/len: "" for /mcp, else the virtual server name from /mcp/<name>.
  * Always answers (404 for an unknown virtual server or when mcp.enabled is false).

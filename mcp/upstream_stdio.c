@@ -150,6 +150,15 @@ static void on_err_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- stdout: newline-delimited JSON-RPC ---- */
 
+static void on_eof_timer(uv_timer_t *t)
+{
+    struct lg_mcp_stdio *s = t->data;
+    if (s->exited || s->stopping)
+        return;
+    snprintf(s->why, sizeof(s->why), "closed its stdout");
+    signal_group(s, SIGKILL);
+}
+
 static void stdout_line(struct lg_mcp_stdio *s, const char *l, size_t n)
 {
     while (n > 0 && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
@@ -206,11 +215,10 @@ static void on_out_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     free(buf->base);
     if (nread < 0) {
         uv_read_stop(st);
-        /* stdout closed while the process lives on: the framing is gone for good */
-        if (!s->exited && !s->stopping) {
-            snprintf(s->why, sizeof(s->why), "closed its stdout");
-            signal_group(s, SIGKILL);
-        }
+        /* usually the child is exiting (its exit status is the better report); one that lives on without stdout is
+         * useless and killed after a short grace */
+        if (!s->exited && !s->stopping)
+            uv_timer_start(&s->timer, on_eof_timer, 1000, 0);
     }
 }
 

@@ -89,6 +89,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,
            config_path != NULL ? config_path : "(embedded default)");
     lg_mcp_federation_apply(snap->conf); /* unchanged upstream servers keep running */
+    lg_mcp_auth_configure(snap->conf);
     lg_server_publish(snap);
 }
 
@@ -153,7 +154,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
         return 1;
     }
-    lg_mcp_auth_install();     /* /mcp and /api/mcp: same keys, allow-lists and limits as /v1 */
+    lg_mcp_auth_install(); /* /mcp and /api/mcp: same keys, allow-lists and limits as /v1 */
+    lg_mcp_auth_configure(snap->conf);
     lg_mcp_builtin_register(); /* llmgate__chat, llmgate__list_models on /mcp */
     /* upstream MCP servers start before the listeners so their tools are there for the first client */
     lg_mcp_federation_register();

@@ -36,6 +36,13 @@ int lg_gate_open(void);
  * LG_EAUTH with a reason in *msg (never containing the presented secret).
  */
 int lg_gate_authenticate(h2o_req_t *req, lg_key_entry_t **key, const char **msg);
+/**
+ * Per-process random token (64 hex chars, from getrandom at lg_gate_init; NULL before) for the gateway's calls to
+ * itself (the built-in MCP `chat` tool): a request with `x-llmgate-internal: <token>` is authenticated as the key whose
+ * id is in `x-llmgate-key-id` (absent/empty = anonymous, as on an open gateway), so that key's allow-lists, limits and
+ * credit apply. A wrong token is LG_EAUTH. Never log it.
+ */
+const char *lg_gate_internal_token(void);
 /** 1 if the request carries the admin key (constant-time compare); 0 also when no admin key is configured. */
 int lg_gate_is_admin(h2o_req_t *req);
 /** Wall clock in unix milliseconds (key periods and rate-limit resets are wall-clock based). */

@@ -1399,7 +1399,7 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
     static const char *const keys[] = {"enabled",       "allowed_origins",   "allowed_hosts",
                                        "session_ttl_s", "max_message_bytes", "conformance_fixtures",
                                        "servers",       "virtual_servers",   "circuit",
-                                       NULL};
+                                       "tool_rate_limits", NULL};
     const char *m = "mcp";
     json_t *v;
     char p[PATH_LEN];
@@ -1434,6 +1434,27 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
         parse_mcp_vservers(c, v, conf);
     if ((v = json_object_get(obj, "circuit")) != NULL)
         parse_mcp_circuit(c, v, conf);
+    if ((v = json_object_get(obj, "tool_rate_limits")) != NULL && want_object(c, v, "mcp.tool_rate_limits") == 0) {
+        size_t n = json_object_size(v), k = 0;
+        const char *name;
+        json_t *lim;
+        conf->mcp.tool_limit_patterns = xcalloc(n + 1, sizeof(char *));
+        conf->mcp.tool_limit_rpm = xcalloc(n + 1, sizeof(uint32_t));
+        json_object_foreach(v, name, lim)
+        {
+            path_map(p, "mcp.tool_rate_limits", name);
+            if (name[0] == '\0' || strlen(name) > 200) {
+                fail(c, p, "expected a tool name or \"prefix*\" pattern");
+                continue;
+            }
+            if (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 1000000) {
+                fail(c, p, "expected calls per minute, an integer 1..1000000");
+                continue;
+            }
+            conf->mcp.tool_limit_patterns[k] = xstrdup(name);
+            conf->mcp.tool_limit_rpm[k++] = (uint32_t)json_integer_value(lim);
+        }
+    }
 }
 
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
@@ -1687,6 +1708,8 @@ void lg_config_free(lg_config_t *conf)
         free_strv(conf->mcp.vservers[i].tools);
     }
     free(conf->mcp.vservers);
+    free_strv(conf->mcp.tool_limit_patterns);
+    free(conf->mcp.tool_limit_rpm);
     for (i = 0; i < conf->num_policies; ++i) {
         free(conf->policies[i].name);
         free(conf->policies[i].path);

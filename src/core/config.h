@@ -121,6 +121,8 @@ typedef struct lg_mcp_conf {
     size_t num_servers;
     lg_mcp_vserver_conf_t *vservers; /* virtual servers */
     size_t num_vservers;
+    char **tool_limit_patterns;   /* NULL-terminated tool names or "prefix*" patterns ... */
+    uint32_t *tool_limit_rpm;     /* ... and their calls per minute, shared by all callers (per-tool rate limits) */
     uint32_t circuit_failures; /* consecutive upstream failures that open its circuit, default 5 */
     uint32_t circuit_open_ms;  /* how long an open circuit fails calls fast before a probe, default 30000 */
 } lg_mcp_conf_t;

@@ -7,6 +7,7 @@
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "llmgate/plugin.h"
+#include "mcp/rest.h"
 #include "mcp/transport_http.h"
 
 static int path_is(h2o_iovec_t path, const char *lit)
@@ -40,6 +41,15 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     /* admin API: /api/admin and everything below (the handler checks the admin key before anything else) */
     if (path.len >= 10 && memcmp(path.base, "/api/admin", 10) == 0 && (path.len == 10 || path.base[10] == '/')) {
         lg_handle_admin(w, req, path.base + 10, path.len - 10);
+        return 0;
+    }
+    /* REST facade over the MCP tools: GET /api/mcp, POST /api/mcp/<tool> */
+    if (path.len >= 8 && memcmp(path.base, "/api/mcp", 8) == 0 && (path.len == 8 || path.base[8] == '/')) {
+        size_t off = path.len > 8 ? 9 : 8;
+        size_t tl = path.len - off;
+        if (tl > 0 && path.base[off + tl - 1] == '/')
+            --tl; /* tolerate one trailing slash */
+        lg_mcp_rest_handle(w, req, path.base + off, tl);
         return 0;
     }
     /* OpenRouter's spelling: /api/v1/... is the same route as /v1/... */

@@ -127,15 +127,17 @@ describe('MCP federation (fake stdio upstreams)', () => {
   before(async () => {
     assert.ok(fs.existsSync(FAKE), `fake_mcp_server not built at ${FAKE}`);
     env = await startEnv({
-      extra: {
-        mcp: {
+      mutate(conf) {
+        conf.mcp = {
           servers: {
             fake: { command: FAKE, timeout_ms: 1500 },
             plain: { command: FAKE, prefix: false },
+            // a Streamable HTTP upstream: the gateway's own virtual server (not listening yet at start: backoff + retry)
+            loop: { url: `http://127.0.0.1:${conf.listeners[0].port}/mcp/sub`, headers: { 'X-Upstream-Token': 'own-secret' } },
           },
           virtual_servers: { sub: { tools: ['fake__echo', 'fake__a*'] } },
           circuit: { failures: 50, open_ms: 1000 },
-        },
+        };
       },
     });
   });
@@ -194,6 +196,17 @@ describe('MCP federation (fake stdio upstreams)', () => {
     assert.ok(r.error?.code === -32602 || r.result?.isError, JSON.stringify(r));
     const ok = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'v' } });
     assert.equal(ok.result.content[0].text, 'Echo: v');
+  });
+
+  test('HTTP upstream (Streamable HTTP client): listed with its prefix and callable', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    const ok = await until(async () => (await s.listAllTools()).names.includes('loop__fake__echo'), 20000, 200);
+    assert.ok(ok, 'loop__fake__echo never appeared');
+    const { names } = await s.listAllTools();
+    assert.deepEqual(names.filter((n) => n.startsWith('loop__')).sort(), ['loop__fake__add', 'loop__fake__echo']);
+    const r = await s.request('tools/call', { name: 'loop__fake__echo', arguments: { message: 'over http' } });
+    assert.equal(r.result.content[0].text, 'Echo: over http');
   });
 
   test('timeout: a hung call fails with a clear tool error', async () => {

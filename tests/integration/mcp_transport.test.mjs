@@ -41,7 +41,7 @@ const sess = (sid) => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11
 
 describe('mcp transport: bad input', () => {
   before(async () => {
-    env = await startEnv({ extra: { mcp: { conformance_fixtures: true, max_message_bytes: MAX } } });
+    env = await startEnv({ extra: { mcp: { conformance_fixtures: true, max_message_bytes: MAX, tool_rate_limits: { 'test_error*': 2 } } } });
     url = `${env.base}/mcp/conformance`;
   });
   after(async () => {
@@ -111,6 +111,22 @@ describe('mcp transport: bad input', () => {
     assert.ok(t.json.error?.code === -32602 || t.json.result?.isError === true, t.text);
     const inv = await post({ jsonrpc: '2.0', id: 15 }, sess(sid));
     assert.equal(inv.json.error.code, -32600);
+  });
+
+  test('per-tool rate limit (mcp.tool_rate_limits) refuses the third call within a minute with a JSON-RPC error', async () => {
+    const sid = await initialize();
+    const call = (id) => post({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'test_error_handling', arguments: {} } }, sess(sid));
+    const a = await call(20);
+    const b = await call(21);
+    assert.equal(a.json.result.isError, true, a.text); // the fixture tool itself reports an error: the call went through
+    assert.equal(b.json.result.isError, true, b.text);
+    const c = await call(22);
+    assert.equal(c.status, 200);
+    assert.ok(c.json.error.code <= -32000 && c.json.error.code >= -32019, c.text);
+    assert.equal(c.json.error.data.reason, 'tool_rate_limited');
+    // other tools are not limited
+    const other = await post({ jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'test_simple_text', arguments: {} } }, sess(sid));
+    assert.equal(other.json.result.content[0].text, 'This is a simple text response for testing.');
   });
 
   test('OAuth discovery paths answer 404 fast (API-key mode)', async () => {
