@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "mcp/federation.h"
 #include "auth/gate.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -819,6 +820,14 @@ fail:
 
 /* ---- providers (live view; no I/O, answered on the loop) ---- */
 
+static void add_mcp_upstream(const char *name, const char *state, int pid, size_t tools, void *arg)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I}", "name", name, "state", state, "tools", (json_int_t)tools);
+    if (pid > 0)
+        json_object_set_new(o, "pid", json_integer(pid));
+    json_array_append_new(arg, o);
+}
+
 static void handle_providers(lg_worker_t *w, h2o_req_t *req)
 {
     const lg_snapshot_t *snap = w->rt->snap;
@@ -847,7 +856,10 @@ static void handle_providers(lg_worker_t *w, h2o_req_t *req)
                                         (int)atomic_load(&ps->queued), "max_concurrent", (int)p->max_concurrent, "endpoints_total",
                                         (json_int_t)total, "endpoints_healthy", (json_int_t)healthy, "endpoints", eps));
     }
-    lg_respond_json(req, 200, json_pack("{s:o,s:I}", "data", providers, "config_generation", (json_int_t)snap->generation));
+    json_t *mcp = json_array();
+    lg_mcp_federation_foreach(add_mcp_upstream, mcp);
+    lg_respond_json(req, 200, json_pack("{s:o,s:o,s:I}", "data", providers, "mcp_upstreams", mcp, "config_generation",
+                                        (json_int_t)snap->generation));
 }
 
 /* ---- dispatch ---- */

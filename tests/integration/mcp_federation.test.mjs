@@ -138,6 +138,7 @@ describe('MCP federation (fake stdio upstreams)', () => {
           virtual_servers: { sub: { tools: ['fake__echo', 'fake__a*'] } },
           circuit: { failures: 50, open_ms: 1000 },
         };
+        conf.auth = { admin_key: 'adm-federation-test' };
       },
     });
   });
@@ -196,6 +197,22 @@ describe('MCP federation (fake stdio upstreams)', () => {
     assert.ok(r.error?.code === -32602 || r.result?.isError, JSON.stringify(r));
     const ok = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'v' } });
     assert.equal(ok.result.content[0].text, 'Echo: v');
+  });
+
+  test('upstream state (up, pid, tools) is visible in the admin view and in /metrics', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    await s.listAllTools(); // waits for the first start of the stdio upstreams
+    const res = await fetch(env.base + '/api/admin/providers', { headers: { authorization: 'Bearer adm-federation-test' } });
+    assert.equal(res.status, 200);
+    const view = await res.json();
+    const fake = view.mcp_upstreams.find((u) => u.name === 'fake');
+    assert.ok(fake, JSON.stringify(view.mcp_upstreams));
+    assert.equal(fake.state, 'up');
+    assert.ok(fake.pid > 0 && fake.tools > 0, JSON.stringify(fake));
+    const metrics = await (await fetch(env.base + '/metrics')).text();
+    assert.match(metrics, /^llmgate_mcp_upstream_up\{server="fake"\} 1$/m);
+    assert.match(metrics, /^llmgate_mcp_upstream_circuit_open\{server="fake"\} 0$/m);
   });
 
   test('HTTP upstream (Streamable HTTP client): listed with its prefix and callable', async () => {
