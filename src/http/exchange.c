@@ -286,7 +286,9 @@ static void start_sse(lg_exchange_t *x)
      * first bytes the caller queues right after this (a chunk, or the keep-alive comment). */
 }
 
-static void out_write(lg_exchange_t *x, const char *data, size_t len)
+/** Queue bytes for the client without sending yet: an SSE event is assembled whole before it goes out, so it never
+ * straddles two writes (and a round trip through h2o's proceed). */
+static void out_append(lg_exchange_t *x, const char *data, size_t len)
 {
     if (x->req == NULL || x->finished || x->final_queued)
         return;
@@ -295,6 +297,11 @@ static void out_write(lg_exchange_t *x, const char *data, size_t len)
         LG_LOG(LG_LOG_WARN, "http", "%s: client output buffer over %d bytes, closing", x->id, OUTQ_MAX_BYTES);
         x->final_queued = 1;
     }
+}
+
+static void out_write(lg_exchange_t *x, const char *data, size_t len)
+{
+    out_append(x, data, len);
     flush_out(x);
 }
 
@@ -305,10 +312,11 @@ static void out_event_json(lg_exchange_t *x, json_t *obj)
     if (s == NULL)
         return;
     size_t n = strlen(s);
-    out_write(x, "data: ", 6);
-    out_write(x, s, n);
-    out_write(x, "\n\n", 2);
+    out_append(x, "data: ", 6);
+    out_append(x, s, n);
+    out_append(x, "\n\n", 2);
     free(s);
+    flush_out(x);
 }
 
 /** One OpenAI chunk to the client, in the ingress format. Takes the reference. */
@@ -1019,10 +1027,10 @@ static int on_sse_comment(void *ctx, const char *text, size_t len)
     /* upstream comments stay comments; before our headers went out there is nobody to forward them to; Anthropic's
      * event streams have no comments */
     if (x->headers_sent && x->committed && !x->anthropic) {
-        out_write(x, ":", 1);
+        out_append(x, ":", 1);
         if (len != 0)
-            out_write(x, " ", 1);
-        out_write(x, text, len);
+            out_append(x, " ", 1);
+        out_append(x, text, len);
         out_write(x, "\n\n", 2);
     }
     return 0;
