@@ -8,10 +8,11 @@
 // Needs tests/clients/node_modules (scripts/install-deps.sh --test runs `npm ci` here). A missing install FAILS.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe } from 'node:test';
-import { gwTest, sleep, startEnv } from '../integration/harness.mjs';
+import { GATEWAY_BIN, gwTest, run, sleep, startEnv } from '../integration/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, 'node_modules', '.bin');
@@ -28,9 +29,12 @@ async function until(fn, ms, step = 200) {
   }
 }
 
-async function connect(p = '/mcp') {
+let secret; // an API key made with the CLI before the gateway starts: /mcp then requires keys
+
+async function connect(p = '/mcp', key = secret) {
   const client = new Client({ name: 'llmgate-sdk-test', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(env.base + p));
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  const transport = new StreamableHTTPClientTransport(new URL(env.base + p), { requestInit: { headers } });
   await client.connect(transport);
   return client;
 }
@@ -71,8 +75,14 @@ describe('official MCP SDK client against /mcp federating real stdio servers', (
     ({ Client } = await import('@modelcontextprotocol/sdk/client/index.js'));
     ({ StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js'));
     ({ ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js'));
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmgate-sdk-keys-'));
+    const db = path.join(keyDir, 'keys.db');
+    const made = await run(GATEWAY_BIN, ['keys', 'create', '--db', db, '--name', 'mcp-sdk-test', '--json']);
+    assert.equal(made.code, 0, made.stderr);
+    secret = JSON.parse(made.stdout).key;
     env = await startEnv({
       mutate(conf) {
+        conf.store = { path: db };
         conf.mcp = {
           servers: {
             everything: { command: path.join(BIN, 'mcp-server-everything'), args: ['stdio'], timeout_ms: 20000 },
@@ -85,6 +95,14 @@ describe('official MCP SDK client against /mcp federating real stdio servers', (
   });
   after(async () => {
     await env?.stop();
+  });
+
+  test('without the key the SDK client is refused (401), with it the session works', async () => {
+    await assert.rejects(connect('/mcp', null), (e) => /401|unauthori/i.test(String(e?.message ?? e)));
+    await assert.rejects(connect('/mcp', 'sk-lg-not-a-real-key'), (e) => /401|unauthori/i.test(String(e?.message ?? e)));
+    const c = await connect();
+    await c.ping();
+    await c.close();
   });
 
   test('SDK version is the pinned one', () => {
