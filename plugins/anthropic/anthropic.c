@@ -883,7 +883,7 @@ static void classify(const struct instance *in, int status, const json_t *root, 
     out->retryable = err == LG_EUPSTREAM_REJECTED ? eff == 404 : !(err == LG_ETOOLARGE || err == LG_ECONTENT);
 
     if (type != NULL)
-        pu_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
+        pu_copy_code(out->provider_code, sizeof(out->provider_code), type, strlen(type), in != NULL ? in->c.api_key : NULL);
     pu_error_message(out->message, sizeof(out->message), msg, status, root, raw, rawlen);
     pu_redact(out->message, sizeof(out->message), in != NULL ? in->c.api_key : NULL);
 }

@@ -162,9 +162,9 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
     out->retryable = ow_retryable(err, eff);
 
     if (code != NULL)
-        pu_copy_text(out->provider_code, sizeof(out->provider_code), code, strlen(code));
+        pu_copy_code(out->provider_code, sizeof(out->provider_code), code, strlen(code), api_key);
     else if (type != NULL)
-        pu_copy_text(out->provider_code, sizeof(out->provider_code), type, strlen(type));
+        pu_copy_code(out->provider_code, sizeof(out->provider_code), type, strlen(type), api_key);
     else if (icode != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)icode);
 

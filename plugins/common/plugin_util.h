@@ -417,6 +417,16 @@ PU_FN void pu_trim(const char **d, size_t *n)
         --*n;
 }
 
+/** Copies an upstream error code/type into a result field, redacted before truncation: upstreams have echoed the
+ * caller's key inside error types too, and a key cut at the field's end must not survive as a prefix. */
+PU_FN void pu_copy_code(char *dst, size_t cap, const char *src, size_t len, const char *api_key)
+{
+    char tmp[512];
+    pu_copy_text(tmp, sizeof(tmp), src, len);
+    pu_redact(tmp, sizeof(tmp), api_key);
+    pu_copy_text(dst, cap, tmp, strlen(tmp));
+}
+
 /** `event: error` */
 PU_FN int pu_is_error_event(const lg_sse_event_t *ev)
 {

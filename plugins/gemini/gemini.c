@@ -1092,8 +1092,12 @@ static void gm_classify(int status, const json_t *root, const char *raw, size_t 
         out->retryable = 1;
     }
 
-    if (gstatus != NULL)
-        pu_copy_text(out->provider_code, sizeof(out->provider_code), gstatus, strlen(gstatus));
+    if (gstatus != NULL) {
+        char code_tmp[512];
+        pu_copy_text(code_tmp, sizeof(code_tmp), gstatus, strlen(gstatus));
+        gm_redact(code_tmp, sizeof(code_tmp), api_key); /* redact before truncating, like the message below */
+        pu_copy_text(out->provider_code, sizeof(out->provider_code), code_tmp, strlen(code_tmp));
+    }
     else if (code != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)code);
 

@@ -3,7 +3,7 @@
 # Short coverage-guided fuzz run of every target (libFuzzer + ASan/UBSan, clang). New inputs go to a scratch folder,
 # never into the checked-in seed corpora. Usage: tests/fuzz/run.sh BUILD_DIR [SECONDS_PER_TARGET]
 set -euo pipefail
-build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
+build=$(cd "${1:?usage: run.sh BUILD_DIR [SECONDS]}" && pwd) # absolute: the targets run from a scratch folder
 secs=${2:-${FUZZ_SECONDS:-10}}
 here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d)
