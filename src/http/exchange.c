@@ -316,10 +316,12 @@ static void out_event_json(lg_exchange_t *x, json_t *obj)
     out_append(x, s, n);
     out_append(x, "\n\n", 2);
     free(s);
-    flush_out(x);
 }
 
-/** One OpenAI chunk to the client, in the ingress format. Takes the reference. */
+/**
+ * One OpenAI chunk to the client, in the ingress format; queued only: callers flush once per batch (the commit point
+ * flushes at once so the first token is not held behind the rest of an upstream read). Takes the reference.
+ */
 static void out_chunk(lg_exchange_t *x, json_t *chunk)
 {
     if (!x->anthropic) {
@@ -329,7 +331,6 @@ static void out_chunk(lg_exchange_t *x, json_t *chunk)
     if (x->req != NULL && !x->final_queued && lg_anthropic_stream_chunk(x->astream, chunk, &x->outq) != 0)
         x->final_queued = 1; /* client output cap: end the stream */
     json_decref(chunk);
-    flush_out(x);
 }
 
 static void on_keepalive(uv_timer_t *t)
@@ -987,12 +988,15 @@ static void handle_stream_out(lg_exchange_t *x, lg_stream_out_t *out)
         if (chunk == NULL)
             continue;
         note_chunk(x, chunk);
-        if (!x->committed && (chunk_has_content(chunk) || x->num_held == MAX_HELD))
+        int committing = !x->committed && (chunk_has_content(chunk) || x->num_held == MAX_HELD);
+        if (committing)
             commit(x);
         if (x->committed)
             out_chunk(x, wrap(x, chunk, 1)), json_decref(chunk);
         else
             x->held[x->num_held++] = chunk;
+        if (committing)
+            flush_out(x); /* the first token leaves now, in one write with the held role chunk */
     }
     out->num_chunks = 0;
 }
@@ -1084,6 +1088,7 @@ static void up_data(lg_exchange_t *x, const char *data, size_t len)
 {
     if (x->up_sse) {
         int rc = lg_sse_parser_feed(&x->sse, data, len);
+        flush_out(x); /* the events of one upstream read leave in one write */
         if (rc != 0 && !x->attempt_aborted) {
             x->attempt_aborted = 1;
             memset(&x->abort_err, 0, sizeof(x->abort_err));
