@@ -177,25 +177,11 @@ static int shut_down;
 
 /* ---- small helpers ---- */
 
+/* Like lg_strv_dup(), but NULL becomes an empty vector. */
 static char **strv_dup(char *const *v)
 {
-    size_t n = 0;
-    while (v != NULL && v[n] != NULL)
-        ++n;
-    char **out = lg_malloc((n + 1) * sizeof(*out));
-    for (size_t i = 0; i < n; ++i)
-        out[i] = lg_strdup(v[i]);
-    out[n] = NULL;
-    return out;
-}
-
-static void strv_free(char **v)
-{
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; ++p)
-        free(*p);
-    free(v);
+    static char *const none[] = {NULL};
+    return lg_strv_dup(v != NULL ? v : none);
 }
 
 static int pattern_match(const char *pat, const char *name)
@@ -1257,16 +1243,16 @@ static void up_free(struct upstream *up)
         json_decref(up->cache[k]);
     json_decref(up->accum);
     json_decref(up->caps);
-    strv_free(up->endpoints);
+    lg_strv_free(up->endpoints);
     free(up->name);
     free(up->prefix);
     free(up->sig);
     free(up->command);
-    strv_free(up->args);
+    lg_strv_free(up->args);
     if (up->env != NULL)
         for (char **e = up->env; *e != NULL; ++e)
             memset(*e, 0, strlen(*e));
-    strv_free(up->env);
+    lg_strv_free(up->env);
     free(up->cwd);
     free(up->url);
     json_decref(up->headers);
@@ -1552,7 +1538,7 @@ static void op_destroy(void *state)
 {
     struct fed_provider *fp = state;
     up_unref(fp->up);
-    strv_free(fp->patterns);
+    lg_strv_free(fp->patterns);
     free(fp);
 }
 
@@ -1594,7 +1580,7 @@ static void add_provider_locked(lg_mcp_registry_t *r, struct upstream *up, char 
     if (lg_mcp_registry_add(r, up->name, up->prefix, caps, ops, fp) != 0) {
         LG_LOG(LG_LOG_ERR, "mcp", "upstream %s: invalid prefix \"%s\"", up->name, up->prefix);
         --up->refcnt;
-        strv_free(patterns);
+        lg_strv_free(patterns);
         free(fp);
     }
     json_decref(caps);

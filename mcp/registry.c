@@ -17,7 +17,6 @@
 #include "mcp/server.h"
 
 enum { OP_NONE = 0, OP_LIST, OP_CALL_TOOL, OP_READ, OP_SUBSCRIBE, OP_GET_PROMPT, OP_COMPLETE };
-enum { LIST_TOOLS = 1, LIST_RESOURCES, LIST_TEMPLATES, LIST_PROMPTS };
 
 struct provider {
     char *name;
@@ -34,17 +33,6 @@ struct lg_mcp_registry {
     size_t n;
     json_t *caps;
 };
-
-/* exported to server.c */
-void lg__registry_list(lg_mcp_registry_t *r, lg_mcp_call_t *c, int kind, const char *cursor);
-void lg__registry_call_tool(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
-void lg__registry_read_resource(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri);
-void lg__registry_subscribe(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri, int on);
-void lg__registry_get_prompt(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
-void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, json_t *argument, json_t *context);
-int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
-int lg__registry_on_decline(lg_mcp_call_t *c);
-void lg__registry_route_dispose(lg_mcp_route_t *route);
 
 /* ---- registries ---- */
 
@@ -259,11 +247,11 @@ void lg__registry_route_dispose(lg_mcp_route_t *route)
 static const char *list_key(int kind)
 {
     switch (kind) {
-    case LIST_TOOLS:
+    case LG__LIST_TOOLS:
         return "tools";
-    case LIST_RESOURCES:
+    case LG__LIST_RESOURCES:
         return "resources";
-    case LIST_TEMPLATES:
+    case LG__LIST_TEMPLATES:
         return "resourceTemplates";
     default:
         return "prompts";
@@ -278,13 +266,13 @@ static void list_step(lg_mcp_call_t *c)
         struct provider *p = &r->p[c->route.index];
         void (*op)(void *, lg_mcp_call_t *, const char *) = NULL;
         switch (kind) {
-        case LIST_TOOLS:
+        case LG__LIST_TOOLS:
             op = p->ops->list_tools;
             break;
-        case LIST_RESOURCES:
+        case LG__LIST_RESOURCES:
             op = p->ops->list_resources;
             break;
-        case LIST_TEMPLATES:
+        case LG__LIST_TEMPLATES:
             op = p->ops->list_templates;
             break;
         default:
@@ -461,7 +449,7 @@ static int list_result(lg_mcp_call_t *c, json_t **resultp)
         list_step(c);
         return 1;
     }
-    if (p->prefix != NULL && (kind == LIST_TOOLS || kind == LIST_PROMPTS)) {
+    if (p->prefix != NULL && (kind == LG__LIST_TOOLS || kind == LG__LIST_PROMPTS)) {
         /* the provider may hand out a cached array: prefix a copy */
         json_t *copy = json_deep_copy(items);
         size_t i;

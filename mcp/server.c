@@ -32,18 +32,6 @@ int lg_mcp_version_supported(const char *v, size_t len)
     return 0;
 }
 
-/* registry entry points (registry.c) */
-void lg__registry_list(lg_mcp_registry_t *r, lg_mcp_call_t *c, int kind, const char *cursor);
-void lg__registry_call_tool(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
-void lg__registry_read_resource(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri);
-void lg__registry_subscribe(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri, int on);
-void lg__registry_get_prompt(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
-void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, json_t *argument, json_t *context);
-int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
-int lg__registry_on_decline(lg_mcp_call_t *c);
-void lg__registry_route_dispose(lg_mcp_route_t *route);
-enum { LG__LIST_TOOLS = 1, LG__LIST_RESOURCES, LG__LIST_TEMPLATES, LG__LIST_PROMPTS };
-
 /* ---- server -> client request waiters ---- */
 
 struct lg_mcp_waiter {

@@ -158,6 +158,18 @@ void lg_mcp_notify_list_changed(const char *server, const char *kind);
 /** notifications/resources/updated {uri} to every session subscribed to uri. */
 void lg_mcp_notify_resource_updated(const char *uri);
 
+/* ---- registry.c entry points, called by the server ---- */
+enum { LG__LIST_TOOLS = 1, LG__LIST_RESOURCES, LG__LIST_TEMPLATES, LG__LIST_PROMPTS };
+void lg__registry_list(lg_mcp_registry_t *r, lg_mcp_call_t *c, int kind, const char *cursor);
+void lg__registry_call_tool(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
+void lg__registry_read_resource(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri);
+void lg__registry_subscribe(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *uri, int on);
+void lg__registry_get_prompt(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args);
+void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, json_t *argument, json_t *context);
+int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
+int lg__registry_on_decline(lg_mcp_call_t *c);
+void lg__registry_route_dispose(lg_mcp_route_t *route);
+
 /** Parse our own outgoing request id ("lg.<worker>.<seq>") into the worker index; -1 if it is not ours. */
 int lg__mcp_outgoing_worker(const json_t *id);
 

@@ -4,6 +4,7 @@
  * crypto RNG, SHA-256 hashing of secrets, the input rules the CLI and the
  * admin API share, and the JSON form used in listings (never the hash).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,30 +17,6 @@
 
 #define PICO_PER_USD 1e12
 
-static char **strv_dup(char *const *v)
-{
-    size_t n = 0;
-    char **out;
-    if (v == NULL)
-        return NULL;
-    while (v[n] != NULL)
-        ++n;
-    out = lg_malloc((n + 1) * sizeof(*out));
-    for (size_t i = 0; i < n; ++i)
-        out[i] = lg_strdup(v[i]);
-    out[n] = NULL;
-    return out;
-}
-
-static void strv_free(char **v)
-{
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; ++p)
-        free(*p);
-    free(v);
-}
-
 lg_key_record_t *lg_key_record_dup(const lg_key_record_t *k)
 {
     lg_key_record_t *c;
@@ -48,8 +25,8 @@ lg_key_record_t *lg_key_record_dup(const lg_key_record_t *k)
     c = lg_malloc(sizeof(*c));
     *c = *k;
     c->name = k->name != NULL ? lg_strdup(k->name) : NULL;
-    c->allowed_models = strv_dup(k->allowed_models);
-    c->allowed_tools = strv_dup(k->allowed_tools);
+    c->allowed_models = lg_strv_dup(k->allowed_models);
+    c->allowed_tools = lg_strv_dup(k->allowed_tools);
     /* a deep copy, not a reference: records travel between threads and jansson objects are not thread-safe */
     c->metadata = NULL;
     if (k->metadata != NULL && (c->metadata = json_deep_copy(k->metadata)) == NULL) {
@@ -59,14 +36,28 @@ lg_key_record_t *lg_key_record_dup(const lg_key_record_t *k)
     return c;
 }
 
+void lg_key_record_init(lg_key_record_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->credit_limit_pico = -1;
+}
+
+void lg_key_record_clear(lg_key_record_t *k)
+{
+    free(k->name);
+    lg_strv_free(k->allowed_models);
+    lg_strv_free(k->allowed_tools);
+    json_decref(k->metadata);
+    k->name = NULL;
+    k->allowed_models = k->allowed_tools = NULL;
+    k->metadata = NULL;
+}
+
 void lg_key_record_free(lg_key_record_t *k)
 {
     if (k == NULL)
         return;
-    free(k->name);
-    strv_free(k->allowed_models);
-    strv_free(k->allowed_tools);
-    json_decref(k->metadata);
+    lg_key_record_clear(k);
     free(k);
 }
 
@@ -144,6 +135,16 @@ int lg_key_name_valid(const char *name, const char **why)
             *why = "name contains a control character";
             return 0;
         }
+    return 1;
+}
+
+int lg_key_id_valid(const char *id, size_t len)
+{
+    if (len != LG_KEY_ID_LEN || memcmp(id, "key_", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < len; ++i)
+        if (!isalnum((unsigned char)id[i]))
+            return 0;
     return 1;
 }
 

@@ -17,6 +17,13 @@
 #define LG_KEY_SECRET_LEN 48   /* prefix + 42 base62 chars (~250 bits) */
 #define LG_KEY_NAME_MAX 256
 
+/* Input bounds shared by the CLI (`llmgate keys`) and the admin API. */
+#define LG_KEY_MAX_RATE 10000000      /* rpm / tpm */
+#define LG_KEY_MAX_CREDIT_USD 1000000 /* 1e6 USD = 1e18 pico, inside int64 (1e9 USD would not fit) */
+#define LG_KEY_MAX_LIST_ITEMS 1000    /* allowed models / tools entries */
+#define LG_KEY_MAX_METADATA_BYTES 16384
+#define LG_KEY_MAX_EXPIRES_S (INT64_C(100) * 366 * 86400) /* expiry at most 100 years ahead */
+
 typedef enum { LG_RESET_NONE = 0, LG_RESET_DAILY = 1, LG_RESET_WEEKLY = 2, LG_RESET_MONTHLY = 3 } lg_reset_period_t;
 
 typedef struct lg_key_record {
@@ -39,6 +46,10 @@ typedef struct lg_key_record {
 /** Deep copy / free. */
 lg_key_record_t *lg_key_record_dup(const lg_key_record_t *k);
 void lg_key_record_free(lg_key_record_t *k);
+/** A blank record in caller storage: all zero, credit unlimited (-1). */
+void lg_key_record_init(lg_key_record_t *k);
+/** Release what a record in caller storage owns (name, lists, metadata) and NULL those fields; k itself stays. */
+void lg_key_record_clear(lg_key_record_t *k);
 
 /**
  * Make a new key: id ("key_" + 20 base62), secret (LG_KEY_SECRET_PREFIX + 42 base62), both from getrandom() (crypto
@@ -54,6 +65,8 @@ void lg_key_hash(const char *secret, size_t len, uint8_t out[32]);
 int lg_key_name_valid(const char *name, const char **why);     /* 1..LG_KEY_NAME_MAX bytes, no control chars */
 int lg_key_model_valid(const char *model, const char **why);   /* 1..256 bytes of [A-Za-z0-9._:/@+*-] */
 int lg_key_tool_valid(const char *tool, const char **why);     /* 1..128 bytes of [A-Za-z0-9._*-] */
+/** 1 if id[0..len) has the shape of a key id ("key_" + 20 [A-Za-z0-9]), else 0. */
+int lg_key_id_valid(const char *id, size_t len);
 
 /** Reset period names "none", "daily", "weekly", "monthly" (returns -1 when unknown). */
 const char *lg_reset_period_name(lg_reset_period_t p);

@@ -24,11 +24,6 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define MAX_RATE 10000000      /* rpm / tpm */
-#define MAX_CREDIT_USD 1000000 /* 1e6 USD = 1e18 pico, inside int64 (1e9 USD would not fit) */
-#define MAX_LIST_ITEMS 1000    /* --models / --tools entries */
-#define MAX_METADATA_BYTES 16384
-#define MAX_EXPIRES_S (INT64_C(100) * 366 * 86400)
 #define PICO_PER_USD INT64_C(1000000000000)
 
 enum cmd {
@@ -181,14 +176,14 @@ static int parse_count(const char *opt, const char *s, uint32_t *out)
     char buf[64];
     uint64_t v = 0;
     if (*s == '\0')
-        return bad("--%s: expected an integer 0..%d", opt, MAX_RATE);
+        return bad("--%s: expected an integer 0..%d", opt, LG_KEY_MAX_RATE);
     for (const char *p = s; *p != '\0'; ++p) {
-        if (*p < '0' || *p > '9' || v > MAX_RATE)
-            return bad("--%s: expected an integer 0..%d, got \"%s\"", opt, MAX_RATE, shown(s, buf, sizeof(buf)));
+        if (*p < '0' || *p > '9' || v > LG_KEY_MAX_RATE)
+            return bad("--%s: expected an integer 0..%d, got \"%s\"", opt, LG_KEY_MAX_RATE, shown(s, buf, sizeof(buf)));
         v = v * 10 + (uint64_t)(*p - '0');
     }
-    if (v > MAX_RATE)
-        return bad("--%s: %s is above the maximum %d", opt, shown(s, buf, sizeof(buf)), MAX_RATE);
+    if (v > LG_KEY_MAX_RATE)
+        return bad("--%s: %s is above the maximum %d", opt, shown(s, buf, sizeof(buf)), LG_KEY_MAX_RATE);
     *out = (uint32_t)v;
     return 0;
 }
@@ -203,8 +198,8 @@ static int parse_credit(const char *s, int64_t *out)
     double d = strtod(s, &end);
     if (*s == '\0' || *end != '\0' || !isfinite(d) || isspace((unsigned char)*s))
         return bad("--credit-limit: expected a USD amount like 25 or 0.50 (or none), got \"%s\"", shown(s, buf, sizeof(buf)));
-    if (d < 0 || d > MAX_CREDIT_USD)
-        return bad("--credit-limit: %s is outside 0..%d USD", shown(s, buf, sizeof(buf)), MAX_CREDIT_USD);
+    if (d < 0 || d > LG_KEY_MAX_CREDIT_USD)
+        return bad("--credit-limit: %s is outside 0..%d USD", shown(s, buf, sizeof(buf)), LG_KEY_MAX_CREDIT_USD);
     /* exact decimal to pico (no binary rounding) through the config's price parser */
     json_t *j = json_string(s);
     int rc = j != NULL ? lg_price_parse(j, out) : -1;
@@ -243,7 +238,7 @@ static int parse_duration_s(const char *opt, const char *s, int64_t *out)
     default:
         goto badval;
     }
-    if (n <= 0 || n > MAX_EXPIRES_S / unit)
+    if (n <= 0 || n > LG_KEY_MAX_EXPIRES_S / unit)
         return bad("--%s: %s is outside 1s..100 years", opt, shown(s, buf, sizeof(buf)));
     *out = (int64_t)n * unit;
     return 0;
@@ -262,15 +257,15 @@ static int parse_list(const char *opt, const char *s, int (*valid)(const char *,
     *out = NULL;
     if (strcmp(s, "*") == 0)
         return 0;
-    v = lg_malloc(sizeof(*v) * (MAX_LIST_ITEMS + 1));
+    v = lg_malloc(sizeof(*v) * (LG_KEY_MAX_LIST_ITEMS + 1));
     for (const char *p = s;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
         char *item = lg_malloc(len + 1);
         memcpy(item, p, len);
         item[len] = '\0';
-        if (n == MAX_LIST_ITEMS || !valid(item, &why)) {
-            int rc = n == MAX_LIST_ITEMS ? bad("--%s: more than %d entries", opt, MAX_LIST_ITEMS)
+        if (n == LG_KEY_MAX_LIST_ITEMS || !valid(item, &why)) {
+            int rc = n == LG_KEY_MAX_LIST_ITEMS ? bad("--%s: more than %d entries", opt, LG_KEY_MAX_LIST_ITEMS)
                                          : bad("--%s: \"%s\": %s", opt, shown(item, buf, sizeof(buf)), why);
             free(item);
             v[n] = NULL;
@@ -287,15 +282,6 @@ static int parse_list(const char *opt, const char *s, int (*valid)(const char *,
     v[n] = NULL;
     *out = v;
     return 0;
-}
-
-static void strv_free(char **v)
-{
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; ++p)
-        free(*p);
-    free(v);
 }
 
 /* Apply the edit options present in o to k (create and update share this). */
@@ -327,14 +313,14 @@ static int apply_edits(const struct opts *o, lg_key_record_t *k)
         char **v;
         if ((rc = parse_list("models", o->models, lg_key_model_valid, &v)) != 0)
             return rc;
-        strv_free(k->allowed_models);
+        lg_strv_free(k->allowed_models);
         k->allowed_models = v;
     }
     if (o->tools != NULL) {
         char **v;
         if ((rc = parse_list("tools", o->tools, lg_key_tool_valid, &v)) != 0)
             return rc;
-        strv_free(k->allowed_tools);
+        lg_strv_free(k->allowed_tools);
         k->allowed_tools = v;
     }
     if (o->expires != NULL) {
@@ -350,8 +336,8 @@ static int apply_edits(const struct opts *o, lg_key_record_t *k)
     if (o->metadata != NULL) {
         json_error_t jerr;
         json_t *m;
-        if (strlen(o->metadata) > MAX_METADATA_BYTES)
-            return bad("--metadata: larger than %d bytes", MAX_METADATA_BYTES);
+        if (strlen(o->metadata) > LG_KEY_MAX_METADATA_BYTES)
+            return bad("--metadata: larger than %d bytes", LG_KEY_MAX_METADATA_BYTES);
         if ((m = json_loads(o->metadata, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
             return bad("--metadata: invalid JSON at column %d: %s", jerr.column, jerr.text);
         if (!json_is_object(m)) {
@@ -362,16 +348,6 @@ static int apply_edits(const struct opts *o, lg_key_record_t *k)
         k->metadata = m;
     }
     return 0;
-}
-
-static int valid_key_id(const char *id)
-{
-    if (strlen(id) != LG_KEY_ID_LEN || strncmp(id, "key_", 4) != 0)
-        return 0;
-    for (const char *p = id + 4; *p != '\0'; ++p)
-        if (!isalnum((unsigned char)*p))
-            return 0;
-    return 1;
 }
 
 /* ---- output ---- */
@@ -508,8 +484,7 @@ static int cmd_create(lg_store_t *s, const struct opts *o)
     char secret[LG_KEY_SECRET_LEN + 1];
     int rc;
 
-    memset(&k, 0, sizeof(k));
-    k.credit_limit_pico = -1;
+    lg_key_record_init(&k);
     if (o->name == NULL)
         return bad("keys create: --name is required");
     if ((rc = apply_edits(o, &k)) != 0)
@@ -539,10 +514,7 @@ static int cmd_create(lg_store_t *s, const struct opts *o)
     rc = EXIT_OK;
 out:
     memset(secret, 0, sizeof(secret));
-    free(k.name);
-    strv_free(k.allowed_models);
-    strv_free(k.allowed_tools);
-    json_decref(k.metadata);
+    lg_key_record_clear(&k);
     return rc;
 }
 
@@ -593,7 +565,7 @@ static int load_key(lg_store_t *s, const struct opts *o, const char *cmdname, lg
     int rc;
     if (o->npos != 1)
         return bad("%s: expected exactly one key id", cmdname);
-    if (!valid_key_id(o->pos[0]))
+    if (!lg_key_id_valid(o->pos[0], strlen(o->pos[0])))
         return bad("%s: \"%s\" is not a key id (key_ followed by 20 letters or digits)", cmdname,
                    shown(o->pos[0], buf, sizeof(buf)));
     if ((rc = lg_store_key_get(s, o->pos[0], k)) != 0)
@@ -675,7 +647,7 @@ static int cmd_delete(lg_store_t *s, const struct opts *o)
     int rc;
     if (o->npos != 1)
         return bad("keys delete: expected exactly one key id");
-    if (!valid_key_id(o->pos[0]))
+    if (!lg_key_id_valid(o->pos[0], strlen(o->pos[0])))
         return bad("keys delete: \"%s\" is not a key id", shown(o->pos[0], buf, sizeof(buf)));
     if ((rc = lg_store_key_delete(s, o->pos[0])) != 0)
         return store_error(s, rc, "keys delete", o->pos[0]);
@@ -725,7 +697,7 @@ static int build_usage_query(const struct opts *o, lg_usage_query_t *qp)
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (o->npos > 0)
         return bad("usage takes options only, got \"%s\"", shown(o->pos[0], buf, sizeof(buf)));
-    if (o->key != NULL && !valid_key_id(o->key))
+    if (o->key != NULL && !lg_key_id_valid(o->key, strlen(o->key)))
         return bad("--key: \"%s\" is not a key id", shown(o->key, buf, sizeof(buf)));
     if (o->model != NULL && !lg_key_model_valid(o->model, &why))
         return bad("--model: %s", why);
@@ -863,12 +835,9 @@ int lg_cli_main(int argc, char **argv)
     lg_usage_query_t q = {0};
     if (cmd & C_EDIT) {
         lg_key_record_t scratch;
-        memset(&scratch, 0, sizeof(scratch));
+        lg_key_record_init(&scratch);
         rc = apply_edits(&o, &scratch);
-        free(scratch.name);
-        strv_free(scratch.allowed_models);
-        strv_free(scratch.allowed_tools);
-        json_decref(scratch.metadata);
+        lg_key_record_clear(&scratch);
         if (rc != 0)
             return rc;
     }
@@ -877,7 +846,7 @@ int lg_cli_main(int argc, char **argv)
     if (cmd & (C_SHOW | C_UPDATE | C_DISABLE | C_ENABLE | C_DELETE)) {
         if (o.npos != 1)
             return bad("%s: expected exactly one key id", cmdname);
-        if (!valid_key_id(o.pos[0]))
+        if (!lg_key_id_valid(o.pos[0], strlen(o.pos[0])))
             return bad("%s: \"%s\" is not a key id (key_ followed by 20 letters or digits)", cmdname,
                        shown(o.pos[0], buf, sizeof(buf)));
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared helpers: clocks, random ids, bounded buffers, allocation that aborts.
+ * Shared helpers: clocks, random ids, bounded buffers, allocation that aborts,
+ * NULL-terminated string vectors.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,30 @@ char *lg_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     return memcpy(lg_malloc(n), s, n);
+}
+
+char **lg_strv_dup(char *const *v)
+{
+    size_t n = 0;
+    char **out;
+    if (v == NULL)
+        return NULL;
+    while (v[n] != NULL)
+        ++n;
+    out = lg_malloc((n + 1) * sizeof(*out));
+    for (size_t i = 0; i < n; ++i)
+        out[i] = lg_strdup(v[i]);
+    out[n] = NULL;
+    return out;
+}
+
+void lg_strv_free(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **p = v; *p != NULL; ++p)
+        free(*p);
+    free(v);
 }
 
 void lg_buf_init(lg_buf_t *b, size_t max)

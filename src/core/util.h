@@ -21,6 +21,10 @@ void lg_random_id(char *out, const char *prefix, size_t n);
 void *lg_malloc(size_t n);
 void *lg_realloc(void *p, size_t n);
 char *lg_strdup(const char *s);
+/** Deep copy of a NULL-terminated string vector (allocation aborts); NULL stays NULL. */
+char **lg_strv_dup(char *const *v);
+/** Free a NULL-terminated string vector and its strings; NULL is a no-op. */
+void lg_strv_free(char **v);
 
 /** Growable byte buffer with a hard cap. */
 typedef struct lg_buf {

@@ -116,17 +116,26 @@ out:
     return rc;
 }
 
-static int image_part(json_t *blk, const char *path, json_t **part, char *err, size_t errlen)
+/* blk.source: an object with a string "type". */
+static int block_source(json_t *blk, const char *path, json_t **src, const char **type, char *err, size_t errlen)
 {
     int rc = 0;
-    *part = NULL;
-    json_t *src = json_object_get(blk, "source");
-    if (!json_is_object(src))
+    *src = json_object_get(blk, "source");
+    if (!json_is_object(*src))
         BAD("%s.source: expected object", path);
-    const char *st = json_string_value(json_object_get(src, "type"));
-    if (st == NULL)
+    *type = json_string_value(json_object_get(*src, "type"));
+    if (*type == NULL)
         BAD("%s.source.type: expected string", path);
-    if (strcmp(st, "base64") == 0) {
+out:
+    return rc;
+}
+
+/* A "base64" source → "data:<media_type>;base64,<data>", a "url" source → its url; *out is a new reference. */
+static int source_url(json_t *src, int base64, const char *path, json_t **out, char *err, size_t errlen)
+{
+    int rc = 0;
+    *out = NULL;
+    if (base64) {
         const char *mt = json_string_value(json_object_get(src, "media_type"));
         json_t *data = json_object_get(src, "data");
         if (mt == NULL || *mt == '\0')
@@ -139,17 +148,31 @@ static int image_part(json_t *blk, const char *path, json_t **part, char *err, s
         memcpy(url + 5, mt, mlen);
         memcpy(url + 5 + mlen, ";base64,", 8);
         memcpy(url + 13 + mlen, json_string_value(data), dlen);
-        json_t *u = json_stringn(url, mlen + dlen + 13);
+        *out = json_stringn(url, mlen + dlen + 13);
         free(url);
-        *part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", u);
-    } else if (strcmp(st, "url") == 0) {
+    } else {
         json_t *url = json_object_get(src, "url");
         if (!json_is_string(url) || json_string_length(url) == 0)
             BAD("%s.source.url: expected non-empty string", path);
-        *part = json_pack("{s:s,s:{s:O}}", "type", "image_url", "image_url", "url", url);
-    } else {
-        BAD("%s.source.type: unsupported image source \"%.40s\"", path, st);
+        *out = json_incref(url);
     }
+out:
+    return rc;
+}
+
+static int image_part(json_t *blk, const char *path, json_t **part, char *err, size_t errlen)
+{
+    int rc;
+    json_t *src, *u;
+    const char *st;
+    *part = NULL;
+    if ((rc = block_source(blk, path, &src, &st, err, errlen)) != 0)
+        return rc;
+    if (strcmp(st, "base64") != 0 && strcmp(st, "url") != 0)
+        BAD("%s.source.type: unsupported image source \"%.40s\"", path, st);
+    if ((rc = source_url(src, st[0] == 'b', path, &u, err, errlen)) != 0)
+        return rc;
+    *part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", u);
 out:
     return rc;
 }
@@ -157,38 +180,17 @@ out:
 /* document block → appended parts (file part for PDFs, text parts otherwise). */
 static int document_parts(json_t *blk, const char *path, json_t *parts, char *err, size_t errlen)
 {
-    int rc = 0;
-    json_t *src = json_object_get(blk, "source");
-    if (!json_is_object(src))
-        BAD("%s.source: expected object", path);
-    const char *st = json_string_value(json_object_get(src, "type"));
-    if (st == NULL)
-        BAD("%s.source.type: expected string", path);
+    int rc;
+    json_t *src;
+    const char *st;
+    if ((rc = block_source(blk, path, &src, &st, err, errlen)) != 0)
+        return rc;
     const char *title = json_string_value(json_object_get(blk, "title"));
     const char *fname = title != NULL && *title != '\0' ? title : "document.pdf";
     if (strcmp(st, "base64") == 0 || strcmp(st, "url") == 0) {
         json_t *fd;
-        if (st[0] == 'b') {
-            const char *mt = json_string_value(json_object_get(src, "media_type"));
-            json_t *data = json_object_get(src, "data");
-            if (mt == NULL || *mt == '\0')
-                BAD("%s.source.media_type: expected non-empty string", path);
-            if (!json_is_string(data))
-                BAD("%s.source.data: expected string", path);
-            size_t mlen = strlen(mt), dlen = json_string_length(data);
-            char *url = lg_malloc(mlen + dlen + 14);
-            memcpy(url, "data:", 5);
-            memcpy(url + 5, mt, mlen);
-            memcpy(url + 5 + mlen, ";base64,", 8);
-            memcpy(url + 13 + mlen, json_string_value(data), dlen);
-            fd = json_stringn(url, mlen + dlen + 13);
-            free(url);
-        } else {
-            json_t *url = json_object_get(src, "url");
-            if (!json_is_string(url) || json_string_length(url) == 0)
-                BAD("%s.source.url: expected non-empty string", path);
-            fd = json_incref(url);
-        }
+        if ((rc = source_url(src, st[0] == 'b', path, &fd, err, errlen)) != 0)
+            return rc;
         json_array_append_new(parts, json_pack("{s:s,s:{s:s,s:o}}", "type", "file", "file", "filename", fname, "file_data", fd));
     } else if (strcmp(st, "text") == 0) {
         json_t *data = json_object_get(src, "data");

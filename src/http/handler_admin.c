@@ -27,13 +27,8 @@
 #include "http/server.h"
 
 #define PICO_PER_USD INT64_C(1000000000000)
-#define MAX_CREDIT_USD 1000000 /* same bounds as `llmgate keys` */
-#define MAX_RATE 10000000      /* rpm / tpm */
-#define MAX_LIST_ITEMS 1000    /* allowed_models / allowed_tools entries */
-#define MAX_METADATA_BYTES 16384
 #define MAX_BODY_BYTES (1024 * 1024)     /* admin documents are small */
 #define MIN_EXPIRES_S INT64_C(946684800) /* 2000-01-01: anything earlier is a unit mistake (ms? days?) */
-#define MAX_EXPIRES_AHEAD_S (INT64_C(100) * 366 * 86400)
 
 /*
  * Key changes are read-modify-write on the store followed by a re-sync of the in-memory table. One mutex serialises
@@ -80,16 +75,6 @@ __attribute__((format(printf, 3, 4))) static void bad_field(h2o_req_t *req, cons
     lg_respond_error(req, LG_EINVAL, 400, msg, json_pack("{s:s}", "field", field));
 }
 
-static int valid_key_id(const char *id, size_t len)
-{
-    if (len != LG_KEY_ID_LEN || memcmp(id, "key_", 4) != 0)
-        return 0;
-    for (size_t i = 4; i < len; ++i)
-        if (!isalnum((unsigned char)id[i]))
-            return 0;
-    return 1;
-}
-
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)" → unix seconds. Returns 0 or -1. */
 static int parse_iso8601(const char *s, int64_t *out)
 {
@@ -128,15 +113,6 @@ static int parse_iso8601(const char *s, int64_t *out)
     return 0;
 }
 
-static void strv_free(char **v)
-{
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; ++p)
-        free(*p);
-    free(v);
-}
-
 /* ---- key documents: parse and validate ---- */
 
 enum {
@@ -170,8 +146,8 @@ static void key_edit_free(void *p)
 {
     struct key_edit *e = p;
     free(e->name);
-    strv_free(e->models);
-    strv_free(e->tools);
+    lg_strv_free(e->models);
+    lg_strv_free(e->tools);
     json_decref(e->metadata);
     free(e);
 }
@@ -192,12 +168,12 @@ static int parse_count(h2o_req_t *req, const char *field, const json_t *v, uint3
         return 0;
     }
     if (!json_is_integer(v)) {
-        bad_field(req, field, "expected an integer 0..%d (0 or null = unlimited)", MAX_RATE);
+        bad_field(req, field, "expected an integer 0..%d (0 or null = unlimited)", LG_KEY_MAX_RATE);
         return -1;
     }
     json_int_t n = json_integer_value(v);
-    if (n < 0 || n > MAX_RATE) {
-        bad_field(req, field, "%lld is outside 0..%d", (long long)n, MAX_RATE);
+    if (n < 0 || n > LG_KEY_MAX_RATE) {
+        bad_field(req, field, "%lld is outside 0..%d", (long long)n, LG_KEY_MAX_RATE);
         return -1;
     }
     *out = (uint32_t)n;
@@ -216,8 +192,8 @@ static int parse_strv(h2o_req_t *req, const char *field, const json_t *v, int (*
         return -1;
     }
     size_t n = json_array_size(v);
-    if (n > MAX_LIST_ITEMS) {
-        bad_field(req, field, "more than %d entries", MAX_LIST_ITEMS);
+    if (n > LG_KEY_MAX_LIST_ITEMS) {
+        bad_field(req, field, "more than %d entries", LG_KEY_MAX_LIST_ITEMS);
         return -1;
     }
     char **list = lg_malloc(sizeof(*list) * (n + 1));
@@ -227,13 +203,13 @@ static int parse_strv(h2o_req_t *req, const char *field, const json_t *v, int (*
         const char *s = plain_string(item);
         if (s == NULL) {
             list[i] = NULL;
-            strv_free(list);
+            lg_strv_free(list);
             bad_field(req, field, "entry %zu: expected a string", i);
             return -1;
         }
         if (!valid(s, &why)) {
             list[i] = NULL;
-            strv_free(list);
+            lg_strv_free(list);
             bad_field(req, field, "entry %zu (\"%s\"): %s", i, shown(s, strlen(s), buf, sizeof(buf)), why);
             return -1;
         }
@@ -253,8 +229,8 @@ static int parse_credit(h2o_req_t *req, const json_t *v, int64_t *out)
     }
     if (json_is_number(v)) {
         double d = json_number_value(v);
-        if (!isfinite(d) || d < 0 || d > MAX_CREDIT_USD) {
-            bad_field(req, "credit_limit", "%g is outside 0..%d USD", d, MAX_CREDIT_USD);
+        if (!isfinite(d) || d < 0 || d > LG_KEY_MAX_CREDIT_USD) {
+            bad_field(req, "credit_limit", "%g is outside 0..%d USD", d, LG_KEY_MAX_CREDIT_USD);
             return -1;
         }
     } else if (!json_is_string(v)) {
@@ -266,8 +242,8 @@ static int parse_credit(h2o_req_t *req, const json_t *v, int64_t *out)
         bad_field(req, "credit_limit", "%s", expect);
         return -1;
     }
-    if (pico > MAX_CREDIT_USD * PICO_PER_USD) {
-        bad_field(req, "credit_limit", "above the maximum of %d USD", MAX_CREDIT_USD);
+    if (pico > LG_KEY_MAX_CREDIT_USD * PICO_PER_USD) {
+        bad_field(req, "credit_limit", "above the maximum of %d USD", LG_KEY_MAX_CREDIT_USD);
         return -1;
     }
     *out = pico;
@@ -297,7 +273,7 @@ static int parse_expires(h2o_req_t *req, const json_t *v, int64_t *out)
         bad_field(req, "expires_at", "expected unix seconds, an ISO 8601 time like 2030-01-01T00:00:00Z, or null");
         return -1;
     }
-    if (t < MIN_EXPIRES_S || t > now + MAX_EXPIRES_AHEAD_S) {
+    if (t < MIN_EXPIRES_S || t > now + LG_KEY_MAX_EXPIRES_S) {
         bad_field(req, "expires_at", "%lld is outside 2000-01-01 .. now + 100 years (unix seconds)", (long long)t);
         return -1;
     }
@@ -415,8 +391,8 @@ static int parse_key_edit(h2o_req_t *req, int create, struct key_edit *e)
                 char *text = json_dumps(v, JSON_COMPACT);
                 size_t len = text != NULL ? strlen(text) : 0;
                 free(text);
-                if (len > MAX_METADATA_BYTES) {
-                    bad_field(req, "metadata", "larger than %d bytes", MAX_METADATA_BYTES);
+                if (len > LG_KEY_MAX_METADATA_BYTES) {
+                    bad_field(req, "metadata", "larger than %d bytes", LG_KEY_MAX_METADATA_BYTES);
                     goto fail;
                 }
             }
@@ -463,12 +439,12 @@ static void key_edit_apply(struct key_edit *e, lg_key_record_t *k)
     if (e->set & F_TPM)
         k->tpm = e->tpm;
     if (e->set & F_MODELS) {
-        strv_free(k->allowed_models);
+        lg_strv_free(k->allowed_models);
         k->allowed_models = e->models;
         e->models = NULL;
     }
     if (e->set & F_TOOLS) {
-        strv_free(k->allowed_tools);
+        lg_strv_free(k->allowed_tools);
         k->allowed_tools = e->tools;
         e->tools = NULL;
     }
@@ -510,8 +486,7 @@ static int create_work(lg_store_t *s, void *data, json_t **body)
         *body = store_failed(s, "create key");
         return 500;
     }
-    memset(&k, 0, sizeof(k));
-    k.credit_limit_pico = -1;
+    lg_key_record_init(&k);
     key_edit_apply(e, &k);
     if (lg_key_generate(&k, secret) != 0) {
         *body = lg_error_json(LG_EINTERNAL, 500, "cannot generate a key (random source failed)", NULL);
@@ -534,10 +509,7 @@ static int create_work(lg_store_t *s, void *data, json_t **body)
     status = 201;
 out:
     memset(secret, 0, sizeof(secret));
-    free(k.name);
-    strv_free(k.allowed_models);
-    strv_free(k.allowed_tools);
-    json_decref(k.metadata);
+    lg_key_record_clear(&k);
     return status;
 }
 
@@ -787,7 +759,7 @@ static void handle_usage(lg_worker_t *w, h2o_req_t *req)
             *slot = val;
         }
     }
-    if (u->key != NULL && !valid_key_id(u->key, strlen(u->key))) {
+    if (u->key != NULL && !lg_key_id_valid(u->key, strlen(u->key))) {
         bad_field(req, "key", "not a key id (key_ followed by 20 letters or digits)");
         goto fail;
     }
@@ -903,7 +875,7 @@ void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t le
         const char *id = rest + 6;
         size_t idlen = len - 6;
         char buf[80];
-        if (!valid_key_id(id, idlen)) {
+        if (!lg_key_id_valid(id, idlen)) {
             char msg[160];
             snprintf(msg, sizeof(msg), "\"%s\" is not a key id (key_ followed by 20 letters or digits)",
                      shown(id, idlen, buf, sizeof(buf)));

@@ -879,12 +879,15 @@ describe('kill -9 under load: committed rows survive, at most the last flush int
     agent.destroy();
     assert.ok(done.length > 50, `load run completed ${done.length} requests before the kill`);
 
-    const bound = killedAt - FLUSH_MS - 300; // flush interval + margin (one commit, scheduling)
+    // flush interval + margin for one commit and scheduling. Under ASan on a small shared machine the writer thread can
+    // be starved for longer; the tight bound (rows lost ≈ a few ms) is proven without HTTP by tests/store/kill9_ledger.
+    const MARGIN = process.env.ASAN_OPTIONS || process.env.UBSAN_OPTIONS ? 1500 : 300;
+    const bound = killedAt - FLUSH_MS - MARGIN;
     const old = done.filter(([t]) => t < bound).map(([, id]) => id);
     const cli = await run(GATEWAY_BIN, ['usage', '--db', site.db, '--key', data.id, '--json']);
     assert.equal(cli.code, 0, `the store opens after kill -9: ${cli.stderr}`);
     const rows = JSON.parse(cli.stdout).total.requests;
-    assert.ok(rows >= old.length, `${rows} rows committed, ${old.length} responses completed more than ${FLUSH_MS}+300 ms before the kill`);
+    assert.ok(rows >= old.length, `${rows} rows committed, ${old.length} responses completed more than ${FLUSH_MS}+${MARGIN} ms before the kill`);
     assert.ok(rows <= done.length + 8, `${rows} rows, at most ${done.length} completed + 8 in flight`);
 
     // the database is intact: the gateway starts on it, the key works, and every old generation reads back whole
