@@ -40,7 +40,7 @@ void lg_accesslog_write(json_t *record)
         json_decref(record);
         return;
     }
-    char *line = json_dumps(record, JSON_COMPACT);
+    char *line = json_dumps(record, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(record);
     if (line == NULL)
         return;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "llmgate/error.h"
+#include "router/router.h"
 #include "policy/lua_api.h"
 
 #define ERRBUF 768
@@ -372,15 +373,6 @@ static int cmp_bkey(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* provider.order entry matches a full slug exactly, or as a base slug every "<entry>/…" endpoint */
-static int order_matches(const char *entry, const char *provider)
-{
-    if (provider == NULL)
-        return 0;
-    size_t n = strlen(entry);
-    return strncmp(entry, provider, n) == 0 && (provider[n] == '\0' || provider[n] == '/');
-}
-
 size_t lg_policy_builtin_plan(const lg_policy_req_t *req, const lg_candidate_t *cands, size_t num_cands, uint32_t *plan,
                               size_t plan_cap)
 {
@@ -425,7 +417,8 @@ size_t lg_policy_builtin_plan(const lg_policy_req_t *req, const lg_candidate_t *
             json_t *e;
             json_array_foreach(order, j, e)
             {
-                if (json_is_string(e) && order_matches(json_string_value(e), c->provider)) {
+                /* an order entry matches a full slug exactly, or as a base slug every "<entry>/..." endpoint */
+                if (json_is_string(e) && c->provider != NULL && lg_router_slug_matches(json_string_value(e), c->provider)) {
                     k->order_rank = (uint32_t)j;
                     break;
                 }
