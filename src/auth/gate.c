@@ -23,6 +23,8 @@ static char *store_path;
 static _Atomic int require_mode = -1; /* -1 auto, 0 never, 1 always */
 static _Atomic int non_loopback;      /* some listener is not on loopback */
 static _Atomic int admin_set;
+static _Atomic size_t key_count; /* keys in the table, refreshed at each sync: the per-request "open?" check reads this
+                                    plain counter instead of taking a reference on the key table's shared version word */
 static uint8_t admin_hash[32];
 
 int64_t lg_gate_now_ms(void)
@@ -87,7 +89,7 @@ static int sync_keys_locked(char *err, size_t errlen)
     int64_t *usage = calloc(n + 1, sizeof(int64_t));
     for (size_t i = 0; i < n; ++i)
         usage[i] = lg_store_key_cost_since(s, list[i]->id, lg_period_start_ms(list[i]->reset_period, now));
-    lg_keytable_load(keys, list, usage, n, now);
+    atomic_store_explicit(&key_count, lg_keytable_load(keys, list, usage, n, now), memory_order_relaxed);
     free(usage);
     lg_store_key_list_free(list, n);
     lg_store_close(s);
@@ -178,7 +180,7 @@ int lg_gate_open(void)
         return 0;
     if (mode == 0)
         return 1; /* the config loader only allows this with loopback listeners */
-    return !atomic_load_explicit(&non_loopback, memory_order_relaxed) && (keys == NULL || lg_keytable_count(keys) == 0);
+    return !atomic_load_explicit(&non_loopback, memory_order_relaxed) && atomic_load_explicit(&key_count, memory_order_relaxed) == 0;
 }
 
 /** The presented secret, from `Authorization: Bearer` or `x-api-key`; NULL if none. */

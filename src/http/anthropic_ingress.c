@@ -921,6 +921,14 @@ static const char *status_error_type(int status)
     }
 }
 
+int lg_anthropic_error_status(int lg_err, int http_status)
+{
+    /* Anthropic answers overload with its own 529 (overloaded_error), which its SDKs retry */
+    if (lg_err == LG_EOVERLOADED || lg_err == LG_EQUEUEFULL)
+        return 529;
+    return http_status != 0 ? http_status : lg_err_status(lg_err);
+}
+
 json_t *lg_anthropic_error_json(int lg_err, int http_status, const char *msg)
 {
     int status = http_status != 0 ? http_status : lg_err_status(lg_err);

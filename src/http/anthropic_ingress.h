@@ -83,6 +83,8 @@ const char *lg_anthropic_stop_reason(const char *finish_reason);
 /** Anthropic error type for an HTTP status (400 invalid_request_error, 413 request_too_large, ...). Static string. */
 const char *lg_anthropic_error_type(int http_status);
 
+/** HTTP status of an error response on the Anthropic skin: http_status (0 = the error's own), except overload = 529. */
+int lg_anthropic_error_status(int lg_err, int http_status);
 /**
  * New {"type":"error","error":{"type":<anthropic type>,"message":msg,"error_type":<OpenRouter error_type>}}.
  * http_status 0 = lg_err_status(lg_err); msg NULL = lg_strerror(lg_err).

@@ -840,8 +840,9 @@ static void attempt_failed(lg_exchange_t *x, lg_upstream_error_t *e)
         x->stop = 1;
     } else if (act == LG_POLICY_NEXT) {
         ++x->plan_pos;
-        /* an endpoint that already failed on this request is not tried again later in the plan */
-        while (x->plan_pos < x->plan_len && x->tries[x->plan[x->plan_pos] - 1] != 0 && x->plan[x->plan_pos] - 1 == (uint32_t)idx)
+        /* an endpoint that already failed on this request is not tried again later in the plan ("retry" is the policy's
+         * way to ask for that) */
+        while (x->plan_pos < x->plan_len && x->tries[x->plan[x->plan_pos] - 1] != 0)
             ++x->plan_pos;
     } else if (retry_after > 0) {
         step_after(x, STEP_RETRY_WAIT, (uint64_t)(retry_after < 2000 ? retry_after : 2000));
@@ -923,8 +924,7 @@ static void respond_err(lg_exchange_t *x, int err, int status, const char *msg, 
     lg_add_header(x->req, "x-generation-id", x->id);
     if (x->anthropic) {
         json_decref(meta);
-        if (err == LG_EOVERLOADED || err == LG_EQUEUEFULL)
-            x->status = status = 529; /* Anthropic's own status for overloaded_error */
+        x->status = status = lg_anthropic_error_status(err, status);
         lg_respond_json(x->req, status, lg_anthropic_error_json(err, status, msg));
     } else {
         lg_respond_error(x->req, err, status, msg, meta);
@@ -1427,8 +1427,6 @@ static void run_plan(lg_exchange_t *x)
     for (;;) {
         if (x->req == NULL || x->finished)
             return;
-        if (x->cur >= 0 && x->step == STEP_RETRY_WAIT)
-            return;
         if (x->stop || x->plan_pos >= x->plan_len || x->attempt_n >= max_attempts) {
             finish_failure(x);
             return;
@@ -1629,8 +1627,10 @@ static void build_policy_req(lg_exchange_t *x)
     p->header_names = names;
     p->header_values = values;
     p->num_headers = nh;
-    const lg_model_conf_t *m = &conf->models[x->refs[0].model_index];
-    x->policy = m->policy != NULL ? m->policy : conf->default_policy;
+    /* the requested model's policy decides, also when only its fallback models have endpoints left */
+    long mi = lg_snapshot_find_model(x->rt->snap, x->r.models[0], x->r.model_lens[0]);
+    const char *policy = mi >= 0 ? conf->models[mi].policy : NULL;
+    x->policy = policy != NULL ? policy : conf->default_policy;
 }
 
 static void make_plan(lg_exchange_t *x)

@@ -639,8 +639,7 @@ describe('admin API, key enforcement, limits, usage and metrics', () => {
     assert.equal(d.tokens_prompt, r.json.usage.prompt_tokens);
     assert.equal(d.tokens_completion, r.json.usage.completion_tokens);
     assert.equal(picoOf(d.total_cost), picoOf(r.json.usage.cost));
-    // FIXME(#4): exchange.c records finish_reason from stream chunks only, so non-streamed rows have null
-    assert.ok(d.finish_reason === 'stop' || d.finish_reason === null, `finish_reason ${d.finish_reason}`);
+    assert.equal(d.finish_reason, 'stop'); // non-streamed rows carry the finish reason of the response
     assert.ok(Array.isArray(d.provider_responses) && d.provider_responses.length === 2, g.text);
     assert.equal(d.provider_responses[0].provider, 'up1');
     assert.equal(d.provider_responses[0].status, 500);
