@@ -212,7 +212,6 @@ static int parse_provider(lg_gen_request_t *r, json_t *p, char *err, size_t errl
                 if (!json_is_string(part) ||
                     (strcmp(json_string_value(part), "model") != 0 && strcmp(json_string_value(part), "none") != 0))
                     FAIL("provider.sort.partition: expected \"model\" or \"none\"");
-                r->sort_partition_none = strcmp(json_string_value(part), "none") == 0;
             }
         }
         if (!json_is_string(by))
@@ -409,8 +408,16 @@ int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root_in, cha
     rc = LG_EINVAL;
     if (r->sort == NULL && r->variant != NULL)
         r->sort = strcmp(r->variant, "nitro") == 0 ? "throughput" : "price";
-    if ((v = json_object_get(root, "route")) != NULL && json_is_string(v) && strcmp(json_string_value(v), "sort") == 0)
-        r->sort_partition_none = 1; /* deprecated alias: route "sort" = partition "none" */
+    /* deprecated alias: route "sort" = provider.sort.partition "none". Normalised here into the provider preferences,
+     * which is where policies and the built-in order read the partition. */
+    json_t *sort = r->provider != NULL ? json_object_get(r->provider, "sort") : NULL;
+    if ((v = json_object_get(root, "route")) != NULL && json_is_string(v) && strcmp(json_string_value(v), "sort") == 0 &&
+        json_is_string(sort)) {
+        json_t *by = json_string(json_string_value(sort));
+        json_object_set_new(r->provider, "sort", json_pack("{s:o,s:s}", "by", by, "partition", "none"));
+        /* the old string is gone; "by" lives in provider.sort now (exacto keeps its throughput stand-in) */
+        r->sort = strcmp(json_string_value(by), "exacto") == 0 ? "throughput" : json_string_value(by);
+    }
 
     /* the body plugins see: everything but gateway-only fields */
     r->body = json_object();

@@ -26,7 +26,6 @@ typedef struct lg_gen_request {
     const char *sort;         /* effective sort: provider.sort(.by) or the variant's */
     int allow_fallbacks;      /* provider.allow_fallbacks, default 1 */
     int require_parameters;   /* provider.require_parameters */
-    int sort_partition_none;  /* provider.sort.partition == "none" */
     double max_price_prompt;  /* USD per million tokens, < 0 = none */
     double max_price_completion;
     double max_price_request;

@@ -218,7 +218,6 @@ static void maybe_finish_drain(lg_worker_t *w)
         uv_stop(&w->loop);
 }
 
-void lg__worker_request_done(lg_worker_t *w);
 void lg__worker_request_done(lg_worker_t *w)
 {
     --w->in_flight;
@@ -226,7 +225,6 @@ void lg__worker_request_done(lg_worker_t *w)
     maybe_finish_drain(w);
 }
 
-void lg__worker_request_begin(lg_worker_t *w);
 void lg__worker_request_begin(lg_worker_t *w)
 {
     ++w->in_flight;
@@ -285,7 +283,6 @@ static void worker_main(void *arg)
             uv_close((uv_handle_t *)&l->tcp, NULL);
         }
     }
-    w->ready = 1;
     uv_sem_post(&workers_ready);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* The loop stopped: drained, or the shutdown deadline passed. Connections still open are closed by process exit. */
@@ -351,9 +348,8 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
     for (unsigned i = 0; i < num_workers; ++i)
         uv_sem_wait(&workers_ready);
     for (size_t i = 0; i < conf->num_listeners; ++i)
-        LG_LOG(LG_LOG_INFO, "server", "listening on %s%s:%u (%s), %u workers",
-               strchr(conf->listeners[i].address, ':') != NULL ? "" : "", conf->listeners[i].address, conf->listeners[i].port,
-               ssl_ctxs[i] != NULL ? "https, h2 via ALPN" : "http/1.1 and h2c", num_workers);
+        LG_LOG(LG_LOG_INFO, "server", "listening on %s:%u (%s), %u workers", conf->listeners[i].address,
+               conf->listeners[i].port, ssl_ctxs[i] != NULL ? "https, h2 via ALPN" : "http/1.1 and h2c", num_workers);
     return 0;
 }
 

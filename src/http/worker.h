@@ -51,7 +51,6 @@ typedef struct lg_worker {
     struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
     uv_timer_t waitq_timer;
     int waitq_timer_active;
-    int ready; /* loop started; set before the main thread continues */
     lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
 } lg_worker_t;
 

@@ -39,6 +39,8 @@ describe('policy plan walking', () => {
       models: {
         'test/twice': { policy: 'repeat', endpoints: [ep('up1', 'fail-500+plan-a'), ep('up2', 'fail-503+plan-b')] },
         'test/primary': { policy: 'reverse', endpoints: [ep('up1', 'echo+primary')] },
+        'test/pa': { endpoints: [ep('up1', 'words-1+dear-a', '0.000005', '0.000005')] },
+        'test/pb': { endpoints: [ep('up2', 'words-2+cheap-b', '0.000001', '0.000001')] },
         'test/fallback': {
           policy: 'price',
           endpoints: [ep('up2', 'words-1+cheap', '0.000001', '0.000001'), ep('up2', 'words-2+dear', '0.000005', '0.000005')],
@@ -68,5 +70,18 @@ describe('policy plan walking', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.model, 'test/fallback');
     assert.equal(r.json.choices[0].message.content, 'w1 w2');
+  });
+
+  test('provider.sort with partition "none" (and the deprecated route:"sort") sorts across models[]', async () => {
+    const body = (extra) => ({ models: ['test/pb'], ...extra });
+    const byModel = await env.chat('test/pa', 'x', body({ provider: { sort: 'price' } }));
+    assert.equal(byModel.json.model, 'test/pa', byModel.text); // partition "model" (default): the requested model first
+    const global = await env.chat('test/pa', 'x', body({ provider: { sort: { by: 'price', partition: 'none' } } }));
+    assert.equal(global.json.model, 'test/pb', global.text); // one global price order: the cheaper model first
+    const alias = await env.chat('test/pa', 'x', body({ route: 'sort', provider: { sort: 'price' } }));
+    assert.equal(alias.json.model, 'test/pb', alias.text);
+    const bad = await env.chat('test/pa', 'x', body({ provider: { sort: { by: 'price', partition: 'sideways' } } }));
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /provider\.sort\.partition/);
   });
 });
