@@ -190,8 +190,8 @@ static void policy_done(const lg_mcp_call_t *c, const char *key_id, const char *
     const char *ep = c->reg != NULL ? lg_mcp_registry_name(c->reg) : "";
     int slen = sep != NULL ? (int)(sep - tool) : (int)strlen(ep[0] != '\0' ? ep : "mcp");
     LG_LOG(LG_LOG_INFO, "mcp", "tool call key=%s server=%.*s tool=%s duration_ms=%.1f outcome=%s%s%s",
-           key_id != NULL ? key_id : "-", slen, sep != NULL ? tool : (ep[0] != '\0' ? ep : "mcp"), tool, duration_s * 1e3,
-           outcome, reason != NULL ? " reason=" : "", reason != NULL ? reason : "");
+           key_id != NULL ? key_id : "-", slen, sep != NULL ? tool : (ep[0] != '\0' ? ep : "mcp"), tool, duration_s * 1e3, outcome,
+           reason != NULL ? " reason=" : "", reason != NULL ? reason : "");
 }
 
 static const lg_mcp_tool_policy_t policy = {

@@ -117,8 +117,8 @@ static void call_list_models(lg_mcp_call_t *c)
     json_decref(doc);
     json_t *sc = json_pack("{s:o}", "models", models);
     char *text = json_dumps(sc, JSON_COMPACT);
-    json_t *res = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text != NULL ? text : "{}",
-                            "structuredContent", sc);
+    json_t *res =
+        json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text != NULL ? text : "{}", "structuredContent", sc);
     free(text);
     count(c, metric_list, 1, t0);
     lg_mcp_call_result(c, res);

@@ -166,11 +166,11 @@ struct fed_event {
 };
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct upstream *table;        /* every live upstream */
-static struct upstream **applied;     /* config references of the applied config */
+static struct upstream *table;    /* every live upstream */
+static struct upstream **applied; /* config references of the applied config */
 static size_t num_applied;
 static const void *applied_conf;
-static struct upstream *active;       /* upstream thread: registered upstreams */
+static struct upstream *active; /* upstream thread: registered upstreams */
 static uv_timer_t tick;
 static int tick_on;
 static int shut_down;
@@ -413,8 +413,8 @@ static void circuit_failure(struct upstream *up, const char *why)
     ++up->failures;
     if (up->circuit == CIRCUIT_HALF || (up->circuit == CIRCUIT_CLOSED && up->failures >= up->circuit_failures)) {
         if (up->circuit == CIRCUIT_CLOSED)
-            LG_LOG(LG_LOG_WARN, "mcp", "upstream %s: circuit open after %u consecutive failures (last: %s)", up->name,
-                   up->failures, why);
+            LG_LOG(LG_LOG_WARN, "mcp", "upstream %s: circuit open after %u consecutive failures (last: %s)", up->name, up->failures,
+                   why);
         up->circuit = CIRCUIT_OPEN;
         up->open_until = lg_now_ms() + up->circuit_open_ms;
     }
@@ -770,7 +770,8 @@ static void on_list_page(struct upstream *up, struct pending *p, json_t *result,
     if (error != NULL) {
         /* servers that advertise a capability without implementing the method (server-memory's resources) */
         LG_LOG(LG_LOG_DEBUG, "mcp", "upstream %s: %s failed: %s", up->name, kind_method[k],
-               json_string_value(json_object_get(error, "message")) != NULL ? json_string_value(json_object_get(error, "message")) : "?");
+               json_string_value(json_object_get(error, "message")) != NULL ? json_string_value(json_object_get(error, "message"))
+                                                                            : "?");
     } else {
         json_t *items = json_object_get(result, kind_key[k]);
         size_t i;
@@ -992,7 +993,7 @@ static void on_init_result(struct upstream *up, json_t *result, json_t *error)
         char why[300];
         snprintf(why, sizeof(why), "initialize failed: %s",
                  json_string_value(json_object_get(error, "message")) != NULL ? json_string_value(json_object_get(error, "message"))
-                                                                             : "malformed result");
+                                                                              : "malformed result");
         if (up->stdio != NULL)
             lg__mcp_stdio_kill(up->stdio, why);
         else
@@ -1604,8 +1605,9 @@ static void builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_
                     maybe = 1;
                 else {
                     size_t pl = strlen(up->prefix), n = strlen(*p);
-                    maybe = (n > 0 && (*p)[n - 1] == '*' && n - 1 <= pl && strncmp(*p, up->prefix, n - 1) == 0) ||
-                            (strncmp(*p, up->prefix, pl) == 0 && strncmp(*p + pl, LG_MCP_PREFIX_SEP, strlen(LG_MCP_PREFIX_SEP)) == 0);
+                    maybe =
+                        (n > 0 && (*p)[n - 1] == '*' && n - 1 <= pl && strncmp(*p, up->prefix, n - 1) == 0) ||
+                        (strncmp(*p, up->prefix, pl) == 0 && strncmp(*p + pl, LG_MCP_PREFIX_SEP, strlen(LG_MCP_PREFIX_SEP)) == 0);
                 }
             }
             if (maybe)

@@ -55,7 +55,7 @@ static int rest_emit(lg_mcp_sink_t *sink, json_t *msg)
 
 static int upstream_down(const char *text)
 {
-    static const char *const marks[] = {"unavailable", "unreachable", "circuit", "not running", "not connected",
+    static const char *const marks[] = {"unavailable", "unreachable", "circuit",   "not running", "not connected",
                                         "is down",     "restarting",  "timed out", NULL};
     for (const char *const *m = marks; text != NULL && *m != NULL; ++m)
         if (strcasestr(text, *m) != NULL)

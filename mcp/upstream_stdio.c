@@ -273,8 +273,8 @@ static char **merged_env(char *const *over)
     return env;
 }
 
-lg_mcp_stdio_t *lg__mcp_stdio_spawn(uv_loop_t *loop, const lg_mcp_stdio_opts_t *opts, const lg_mcp_stdio_callbacks_t *cb,
-                                    void *ud, char *err, size_t errlen)
+lg_mcp_stdio_t *lg__mcp_stdio_spawn(uv_loop_t *loop, const lg_mcp_stdio_opts_t *opts, const lg_mcp_stdio_callbacks_t *cb, void *ud,
+                                    char *err, size_t errlen)
 {
     struct lg_mcp_stdio *s = lg_malloc(sizeof(*s));
     memset(s, 0, sizeof(*s));

@@ -19,12 +19,12 @@
 typedef struct lg_mcp_stdio lg_mcp_stdio_t;
 
 typedef struct lg_mcp_stdio_opts {
-    const char *name;      /* upstream name: log module "mcp/<name>" */
-    const char *command;   /* executable, looked up in PATH */
-    char *const *args;     /* NULL-terminated arguments after argv[0]; may be NULL */
-    char *const *env;      /* NULL-terminated "NAME=value" overrides on top of the gateway's environment; may be NULL */
-    const char *cwd;       /* may be NULL */
-    size_t max_line_bytes; /* 0 = LG_MCP_STDIO_MAX_LINE; a longer stdout line kills the child */
+    const char *name;       /* upstream name: log module "mcp/<name>" */
+    const char *command;    /* executable, looked up in PATH */
+    char *const *args;      /* NULL-terminated arguments after argv[0]; may be NULL */
+    char *const *env;       /* NULL-terminated "NAME=value" overrides on top of the gateway's environment; may be NULL */
+    const char *cwd;        /* may be NULL */
+    size_t max_line_bytes;  /* 0 = LG_MCP_STDIO_MAX_LINE; a longer stdout line kills the child */
     uint32_t stop_grace_ms; /* each stop step (stdin closed -> SIGTERM -> SIGKILL); 0 = 2000 */
 } lg_mcp_stdio_opts_t;
 
@@ -37,8 +37,8 @@ typedef struct lg_mcp_stdio_callbacks {
 } lg_mcp_stdio_callbacks_t;
 
 /** Spawn. Returns the transport, or NULL with err filled (e.g. "spawn npx: no such file or directory"). */
-lg_mcp_stdio_t *lg__mcp_stdio_spawn(uv_loop_t *loop, const lg_mcp_stdio_opts_t *opts, const lg_mcp_stdio_callbacks_t *cb,
-                                    void *ud, char *err, size_t errlen);
+lg_mcp_stdio_t *lg__mcp_stdio_spawn(uv_loop_t *loop, const lg_mcp_stdio_opts_t *opts, const lg_mcp_stdio_callbacks_t *cb, void *ud,
+                                    char *err, size_t errlen);
 /** Write one message (borrowed) as a line. Returns 0, or -1 when stdin is closed or the write backlog is over its cap. */
 int lg__mcp_stdio_send(lg_mcp_stdio_t *s, const json_t *msg);
 /** The child's pid (also its process group id). */

@@ -48,7 +48,7 @@ static void jobq_run(struct job *j)
 /* ---- the upstream thread ---- */
 
 static pthread_mutex_t up_mu = PTHREAD_MUTEX_INITIALIZER;
-static int up_accepting;     /* posts allowed; guarded by up_mu */
+static int up_accepting; /* posts allowed; guarded by up_mu */
 static _Atomic int up_running;
 static struct jobq up_q;
 static uv_loop_t up_loop;

@@ -132,8 +132,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", check_path, err);
             return 1;
         }
-        printf("%s: ok (%zu providers, %zu models, %zu listeners)\n", check_path, snap->conf->num_providers,
-               snap->conf->num_models, snap->conf->num_listeners);
+        printf("%s: ok (%zu providers, %zu models, %zu listeners)\n", check_path, snap->conf->num_providers, snap->conf->num_models,
+               snap->conf->num_listeners);
         lg_snapshot_unref(snap);
         return 0;
     }

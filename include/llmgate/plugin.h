@@ -152,11 +152,11 @@ typedef struct st_lg_upstream_error_t {
 
 /** Result of local_respond (providers that answer in-process, e.g. `mock`). */
 typedef struct st_lg_local_resp_t {
-    int status;             /* HTTP status of the virtual upstream response */
-    char *body;             /* host->alloc'd bytes in the provider's own wire format (SSE when streaming), owned by host */
+    int status; /* HTTP status of the virtual upstream response */
+    char *body; /* host->alloc'd bytes in the provider's own wire format (SSE when streaming), owned by host */
     size_t body_len;
-    size_t chunk_bytes;     /* host feeds body to the parser in pieces of this size; 0 = all at once, or, when
-                               chunk_delay_ms > 0, one SSE event (up to and including its blank line "\n\n") per piece */
+    size_t chunk_bytes;      /* host feeds body to the parser in pieces of this size; 0 = all at once, or, when
+                                chunk_delay_ms > 0, one SSE event (up to and including its blank line "\n\n") per piece */
     uint32_t chunk_delay_ms; /* delay between pieces (0 = none) */
     uint32_t first_delay_ms; /* delay before the first piece */
 } lg_local_resp_t;

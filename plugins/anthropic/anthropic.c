@@ -1076,15 +1076,15 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
 /* ---- streams: named SSE events → OpenAI chunks ---------------------------------------------------------------------- */
 
 struct stream {
-    int saw_stop;       /* message_stop */
+    int saw_stop;         /* message_stop */
     char stop_reason[32]; /* from message_delta; the finish chunk waits for message_stop so a cut stream never shows "stop" */
-    int no_reasoning;   /* reasoning.exclude */
-    int next_tool;      /* next OpenAI tool_calls index */
-    int *block_tool;    /* content block index → tool index, -1 = not a tool block */
-    int *block_detail;  /* content block index → reasoning_details index, -1 = not a thinking block */
-    size_t num_blocks;  /* size of the maps */
-    int next_detail;    /* next reasoning_details index */
-    struct usage usage; /* latest known counts (overwritten, never added) */
+    int no_reasoning;     /* reasoning.exclude */
+    int next_tool;        /* next OpenAI tool_calls index */
+    int *block_tool;      /* content block index → tool index, -1 = not a tool block */
+    int *block_detail;    /* content block index → reasoning_details index, -1 = not a thinking block */
+    size_t num_blocks;    /* size of the maps */
+    int next_detail;      /* next reasoning_details index */
+    struct usage usage;   /* latest known counts (overwritten, never added) */
     int have_usage;
 };
 

@@ -36,7 +36,7 @@ LG_PLUGIN_DECLARE_HOST;
 #define MAX_SCHEMA_DEPTH 64
 #define MAX_REF_DEPTH 8
 #define MAX_REF_INLINES 256 /* per schema: recursive definitions must not blow up the request */
-#define MAX_CAND 8 /* stream: per-candidate state for candidate indexes 0..7 */
+#define MAX_CAND 8          /* stream: per-candidate state for candidate indexes 0..7 */
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err);
 
@@ -44,8 +44,20 @@ LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider
  * `oneOf` becomes `anyOf` (when there is no anyOf), `$ref` is inlined from the root's $defs/definitions when it is a
  * local reference; every other listed keyword is removed. Property names are never touched. */
 static const char *const default_strip[] = {
-    "$schema",       "$id",      "$ref",     "$defs",   "definitions", "$comment", "additionalProperties",
-    "patternProperties", "unevaluatedProperties", "const", "examples", "default", "title", "oneOf",
+    "$schema",
+    "$id",
+    "$ref",
+    "$defs",
+    "definitions",
+    "$comment",
+    "additionalProperties",
+    "patternProperties",
+    "unevaluatedProperties",
+    "const",
+    "examples",
+    "default",
+    "title",
+    "oneOf",
 };
 
 struct sig_entry {
@@ -327,8 +339,7 @@ static json_t *strip_schema(struct schema_ctx *sc, const json_t *s, int depth)
              strcmp(k, "definitions") == 0 || strcmp(k, "dependentSchemas") == 0) &&
             json_is_object(v))
             json_object_set_new(out, k, strip_schema_map(sc, v, depth));
-        else if ((strcmp(k, "anyOf") == 0 || strcmp(k, "oneOf") == 0 || strcmp(k, "allOf") == 0 ||
-                  strcmp(k, "prefixItems") == 0) &&
+        else if ((strcmp(k, "anyOf") == 0 || strcmp(k, "oneOf") == 0 || strcmp(k, "allOf") == 0 || strcmp(k, "prefixItems") == 0) &&
                  json_is_array(v))
             json_object_set_new(out, k, strip_schema_array(sc, v, depth));
         else if ((strcmp(k, "items") == 0 || strcmp(k, "not") == 0 || strcmp(k, "additionalProperties") == 0 ||
@@ -371,9 +382,9 @@ static const char *mime_from_url(const char *url)
     static const struct {
         const char *ext, *mime;
     } map[] = {
-        {"png", "image/png"},   {"jpg", "image/jpeg"},      {"jpeg", "image/jpeg"}, {"gif", "image/gif"},
-        {"webp", "image/webp"}, {"heic", "image/heic"},     {"heif", "image/heif"}, {"pdf", "application/pdf"},
-        {"mp3", "audio/mp3"},   {"wav", "audio/wav"},       {"mp4", "video/mp4"},   {"txt", "text/plain"},
+        {"png", "image/png"},   {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"}, {"gif", "image/gif"},
+        {"webp", "image/webp"}, {"heic", "image/heic"}, {"heif", "image/heif"}, {"pdf", "application/pdf"},
+        {"mp3", "audio/mp3"},   {"wav", "audio/wav"},   {"mp4", "video/mp4"},   {"txt", "text/plain"},
     };
     size_t end = strcspn(url, "?#");
     size_t dot = end;
@@ -536,8 +547,7 @@ static json_t *args_object(struct instance *in, const json_t *a)
 
 static const char *tool_call_sig(const json_t *tc)
 {
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature"));
+    return json_string_value(json_object_get(json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature"));
 }
 
 /* Name of the function a tool message answers: by tool_call_id among earlier assistant tool_calls, else the message's
@@ -819,10 +829,25 @@ static int build_generation_config(struct instance *in, const json_t *body, json
 /* Request fields this plugin translates (or that are transport-level); anything else is dropped with a debug log. */
 static int is_known_field(const char *k)
 {
-    static const char *const known[] = {"model", "messages", "stream", "stream_options", "tools", "tool_choice",
-                                        "temperature", "top_p", "top_k", "seed", "n", "presence_penalty",
-                                        "frequency_penalty", "max_tokens", "max_completion_tokens", "stop",
-                                        "response_format", "reasoning", "reasoning_effort"};
+    static const char *const known[] = {"model",
+                                        "messages",
+                                        "stream",
+                                        "stream_options",
+                                        "tools",
+                                        "tool_choice",
+                                        "temperature",
+                                        "top_p",
+                                        "top_k",
+                                        "seed",
+                                        "n",
+                                        "presence_penalty",
+                                        "frequency_penalty",
+                                        "max_tokens",
+                                        "max_completion_tokens",
+                                        "stop",
+                                        "response_format",
+                                        "reasoning",
+                                        "reasoning_effort"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); ++i)
         if (strcmp(known[i], k) == 0)
             return 1;
@@ -996,14 +1021,22 @@ static int err_from_gstatus(const char *s)
         const char *name;
         int err;
     } map[] = {
-        {"INVALID_ARGUMENT", LG_EUPSTREAM_REJECTED}, {"FAILED_PRECONDITION", LG_EUPSTREAM_REJECTED},
-        {"OUT_OF_RANGE", LG_EUPSTREAM_REJECTED},     {"NOT_FOUND", LG_EUPSTREAM_REJECTED},
-        {"ALREADY_EXISTS", LG_EUPSTREAM_REJECTED},   {"UNIMPLEMENTED", LG_EUPSTREAM_REJECTED},
-        {"UNAUTHENTICATED", LG_EUPSTREAM_AUTH},      {"PERMISSION_DENIED", LG_EUPSTREAM_AUTH},
-        {"RESOURCE_EXHAUSTED", LG_EUPSTREAM_RATELIMIT}, {"UNAVAILABLE", LG_EOVERLOADED},
-        {"DEADLINE_EXCEEDED", LG_ETIMEOUT},          {"INTERNAL", LG_EUPSTREAM},
-        {"UNKNOWN", LG_EUPSTREAM},                   {"DATA_LOSS", LG_EUPSTREAM},
-        {"ABORTED", LG_EUPSTREAM},                   {"CANCELLED", LG_EUPSTREAM},
+        {"INVALID_ARGUMENT", LG_EUPSTREAM_REJECTED},
+        {"FAILED_PRECONDITION", LG_EUPSTREAM_REJECTED},
+        {"OUT_OF_RANGE", LG_EUPSTREAM_REJECTED},
+        {"NOT_FOUND", LG_EUPSTREAM_REJECTED},
+        {"ALREADY_EXISTS", LG_EUPSTREAM_REJECTED},
+        {"UNIMPLEMENTED", LG_EUPSTREAM_REJECTED},
+        {"UNAUTHENTICATED", LG_EUPSTREAM_AUTH},
+        {"PERMISSION_DENIED", LG_EUPSTREAM_AUTH},
+        {"RESOURCE_EXHAUSTED", LG_EUPSTREAM_RATELIMIT},
+        {"UNAVAILABLE", LG_EOVERLOADED},
+        {"DEADLINE_EXCEEDED", LG_ETIMEOUT},
+        {"INTERNAL", LG_EUPSTREAM},
+        {"UNKNOWN", LG_EUPSTREAM},
+        {"DATA_LOSS", LG_EUPSTREAM},
+        {"ABORTED", LG_EUPSTREAM},
+        {"CANCELLED", LG_EUPSTREAM},
     };
     for (size_t i = 0; s != NULL && i < sizeof(map) / sizeof(map[0]); ++i)
         if (strcmp(s, map[i].name) == 0)
@@ -1097,8 +1130,7 @@ static void gm_classify(int status, const json_t *root, const char *raw, size_t 
         pu_copy_text(code_tmp, sizeof(code_tmp), gstatus, strlen(gstatus));
         gm_redact(code_tmp, sizeof(code_tmp), api_key); /* redact before truncating, like the message below */
         pu_copy_text(out->provider_code, sizeof(out->provider_code), code_tmp, strlen(code_tmp));
-    }
-    else if (code != 0)
+    } else if (code != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)code);
 
     /* redact before truncating, so a key cut at the 256-byte boundary cannot survive as a prefix */
@@ -1141,9 +1173,9 @@ static json_t *map_usage(const json_t *um)
 /* Gemini finishReason → OpenAI finish_reason; NULL for FINISH_REASON_UNSPECIFIED (not an end). */
 static const char *map_finish(const char *fr, int saw_call)
 {
-    static const char *const filtered[] = {"SAFETY",       "RECITATION",   "BLOCKLIST",
-                                           "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-                                           "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"};
+    static const char *const filtered[] = {
+        "SAFETY",          "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION"};
     if (strcmp(fr, "FINISH_REASON_UNSPECIFIED") == 0)
         return NULL;
     if (strcmp(fr, "MAX_TOKENS") == 0)
@@ -1249,9 +1281,8 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
             pu_seterr(err, "upstream response has no candidates");
             return LG_EBADRESPONSE;
         }
-        json_array_append_new(choices, json_pack("{sI s{ss ss} ss ss}", "index", (json_int_t)0, "message", "role",
-                                                 "assistant", "content", "", "finish_reason", "content_filter",
-                                                 "native_finish_reason", block));
+        json_array_append_new(choices, json_pack("{sI s{ss ss} ss ss}", "index", (json_int_t)0, "message", "role", "assistant",
+                                                 "content", "", "finish_reason", "content_filter", "native_finish_reason", block));
     }
     size_t seq = 0, ci;
     json_t *cand;
@@ -1290,8 +1321,8 @@ static int parse_chat(struct instance *in, json_t *root, json_t **out, lg_errbuf
         pu_buf_free(&text);
         pu_buf_free(&reasoning);
         json_t *idx = json_object_get(cand, "index");
-        json_t *choice = json_pack("{sI so}", "index", json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)ci,
-                                   "message", msg);
+        json_t *choice =
+            json_pack("{sI so}", "index", json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)ci, "message", msg);
         const char *fr = json_string_value(json_object_get(cand, "finishReason"));
         const char *mapped = fr != NULL ? map_finish(fr, saw_call) : NULL;
         json_object_set_new(choice, "finish_reason", json_string(mapped != NULL ? mapped : saw_call ? "tool_calls" : "stop"));
@@ -1437,8 +1468,7 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
                 json_object_set_new(delta, "reasoning", json_stringn(reasoning.p, reasoning.len));
             if (json_array_size(calls) > 0)
                 json_object_set(delta, "tool_calls", calls);
-            json_array_append_new(content_choices,
-                                  json_pack("{sI so sn}", "index", idx, "delta", delta, "finish_reason"));
+            json_array_append_new(content_choices, json_pack("{sI so sn}", "index", idx, "delta", delta, "finish_reason"));
         }
         json_decref(calls);
         pu_buf_free(&text);
@@ -1453,8 +1483,8 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
                 json_object_set_new(delta, "content", json_string(""));
                 s->role_sent[idx] = 1;
             }
-            json_array_append_new(finish_choices, json_pack("{sI so ss ss}", "index", idx, "delta", delta, "finish_reason",
-                                                            mapped, "native_finish_reason", fr));
+            json_array_append_new(finish_choices, json_pack("{sI so ss ss}", "index", idx, "delta", delta, "finish_reason", mapped,
+                                                            "native_finish_reason", fr));
             s->cand_done[idx] = 1;
             s->finished = 1;
             out->done = 1;
@@ -1464,8 +1494,8 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
         const char *block = json_string_value(json_object_get(json_object_get(obj, "promptFeedback"), "blockReason"));
         if (block != NULL) {
             json_array_append_new(finish_choices,
-                                  json_pack("{sI s{ss ss} ss ss}", "index", (json_int_t)0, "delta", "role", "assistant",
-                                            "content", "", "finish_reason", "content_filter", "native_finish_reason", block));
+                                  json_pack("{sI s{ss ss} ss ss}", "index", (json_int_t)0, "delta", "role", "assistant", "content",
+                                            "", "finish_reason", "content_filter", "native_finish_reason", block));
             s->role_sent[0] = 1;
             s->cand_done[0] = 1;
             s->finished = 1;

@@ -143,8 +143,9 @@ int lg_gate_init(const lg_config_t *conf, char *err, size_t errlen)
         return LG_EINTERNAL;
     size_t n = lg_keytable_count(keys);
     if (lg_gate_open())
-        LG_LOG(LG_LOG_WARN, "auth", "no API keys exist and every listener is loopback: running OPEN (create one with `llmgate "
-                                    "keys create --name NAME`)");
+        LG_LOG(LG_LOG_WARN, "auth",
+               "no API keys exist and every listener is loopback: running OPEN (create one with `llmgate "
+               "keys create --name NAME`)");
     else
         LG_LOG(LG_LOG_INFO, "auth", "API keys required (%zu keys loaded from %s)", n, store_path);
     return 0;
@@ -180,7 +181,8 @@ int lg_gate_open(void)
         return 0;
     if (mode == 0)
         return 1; /* the config loader only allows this with loopback listeners */
-    return !atomic_load_explicit(&non_loopback, memory_order_relaxed) && atomic_load_explicit(&key_count, memory_order_relaxed) == 0;
+    return !atomic_load_explicit(&non_loopback, memory_order_relaxed) &&
+           atomic_load_explicit(&key_count, memory_order_relaxed) == 0;
 }
 
 /** The presented secret, from `Authorization: Bearer` or `x-api-key`; NULL if none. */

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#define LG_KEY_ID_LEN 24       /* "key_" + 20 base62 chars */
+#define LG_KEY_ID_LEN 24 /* "key_" + 20 base62 chars */
 #define LG_KEY_SECRET_PREFIX "sk-lg-"
-#define LG_KEY_SECRET_LEN 48   /* prefix + 42 base62 chars (~250 bits) */
+#define LG_KEY_SECRET_LEN 48 /* prefix + 42 base62 chars (~250 bits) */
 #define LG_KEY_NAME_MAX 256
 
 /* Input bounds shared by the CLI (`llmgate keys`) and the admin API. */
@@ -28,19 +28,19 @@ typedef enum { LG_RESET_NONE = 0, LG_RESET_DAILY = 1, LG_RESET_WEEKLY = 2, LG_RE
 
 typedef struct lg_key_record {
     char id[LG_KEY_ID_LEN + 1];
-    char *name;                 /* label, <= LG_KEY_NAME_MAX bytes */
-    uint8_t hash[32];           /* SHA-256 of the secret */
-    char hint[16];              /* first 10 chars of the secret ("sk-lg-ab12"), for listings; not secret */
-    int64_t created_at;         /* unix seconds */
-    int64_t expires_at;         /* unix seconds, 0 = never */
+    char *name;         /* label, <= LG_KEY_NAME_MAX bytes */
+    uint8_t hash[32];   /* SHA-256 of the secret */
+    char hint[16];      /* first 10 chars of the secret ("sk-lg-ab12"), for listings; not secret */
+    int64_t created_at; /* unix seconds */
+    int64_t expires_at; /* unix seconds, 0 = never */
     int disabled;
-    int64_t credit_limit_pico;  /* -1 = unlimited */
+    int64_t credit_limit_pico; /* -1 = unlimited */
     lg_reset_period_t reset_period;
-    uint32_t rpm;               /* requests per minute, 0 = unlimited */
-    uint32_t tpm;               /* tokens per minute, 0 = unlimited */
-    char **allowed_models;      /* NULL-terminated; NULL = all models */
-    char **allowed_tools;       /* NULL-terminated MCP tool names (or "server__*"); NULL = all */
-    json_t *metadata;           /* free-form object, may be NULL; owned */
+    uint32_t rpm;          /* requests per minute, 0 = unlimited */
+    uint32_t tpm;          /* tokens per minute, 0 = unlimited */
+    char **allowed_models; /* NULL-terminated; NULL = all models */
+    char **allowed_tools;  /* NULL-terminated MCP tool names (or "server__*"); NULL = all */
+    json_t *metadata;      /* free-form object, may be NULL; owned */
 } lg_key_record_t;
 
 /** Deep copy / free. */
@@ -62,9 +62,9 @@ int lg_key_generate(lg_key_record_t *k, char secret_out[LG_KEY_SECRET_LEN + 1]);
 void lg_key_hash(const char *secret, size_t len, uint8_t out[32]);
 
 /** Input rules shared by the CLI and the admin API. Each returns 1 if valid, else 0 with a reason in *why. */
-int lg_key_name_valid(const char *name, const char **why);     /* 1..LG_KEY_NAME_MAX bytes, no control chars */
-int lg_key_model_valid(const char *model, const char **why);   /* 1..256 bytes of [A-Za-z0-9._:/@+*-] */
-int lg_key_tool_valid(const char *tool, const char **why);     /* 1..128 bytes of [A-Za-z0-9._*-] */
+int lg_key_name_valid(const char *name, const char **why);   /* 1..LG_KEY_NAME_MAX bytes, no control chars */
+int lg_key_model_valid(const char *model, const char **why); /* 1..256 bytes of [A-Za-z0-9._:/@+*-] */
+int lg_key_tool_valid(const char *tool, const char **why);   /* 1..128 bytes of [A-Za-z0-9._*-] */
 /** 1 if id[0..len) has the shape of a key id ("key_" + 20 [A-Za-z0-9]), else 0. */
 int lg_key_id_valid(const char *id, size_t len);
 

@@ -266,7 +266,7 @@ static int parse_list(const char *opt, const char *s, int (*valid)(const char *,
         item[len] = '\0';
         if (n == LG_KEY_MAX_LIST_ITEMS || !valid(item, &why)) {
             int rc = n == LG_KEY_MAX_LIST_ITEMS ? bad("--%s: more than %d entries", opt, LG_KEY_MAX_LIST_ITEMS)
-                                         : bad("--%s: \"%s\": %s", opt, shown(item, buf, sizeof(buf)), why);
+                                                : bad("--%s: \"%s\": %s", opt, shown(item, buf, sizeof(buf)), why);
             free(item);
             v[n] = NULL;
             for (size_t i = 0; i < n; ++i)

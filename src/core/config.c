@@ -1293,8 +1293,8 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
     }
     if ((sc->command == NULL) == (sc->url == NULL))
         fail(c, path, "expected exactly one of \"command\" (stdio server) or \"url\" (Streamable HTTP server)");
-    if (sc->command == NULL && (json_object_get(obj, "args") != NULL || json_object_get(obj, "env") != NULL ||
-                                json_object_get(obj, "cwd") != NULL))
+    if (sc->command == NULL &&
+        (json_object_get(obj, "args") != NULL || json_object_get(obj, "env") != NULL || json_object_get(obj, "cwd") != NULL))
         fail(c, path, "\"args\", \"env\" and \"cwd\" need \"command\"");
     if (sc->url == NULL && json_object_get(obj, "headers") != NULL)
         fail(c, path, "\"headers\" needs \"url\"");
@@ -1396,10 +1396,17 @@ static void parse_mcp_circuit(struct ctx *c, const json_t *obj, lg_config_t *con
 
 static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
-    static const char *const keys[] = {"enabled",       "allowed_origins",   "allowed_hosts",
-                                       "session_ttl_s", "max_message_bytes", "conformance_fixtures",
-                                       "servers",       "virtual_servers",   "circuit",
-                                       "tool_rate_limits", NULL};
+    static const char *const keys[] = {"enabled",
+                                       "allowed_origins",
+                                       "allowed_hosts",
+                                       "session_ttl_s",
+                                       "max_message_bytes",
+                                       "conformance_fixtures",
+                                       "servers",
+                                       "virtual_servers",
+                                       "circuit",
+                                       "tool_rate_limits",
+                                       NULL};
     const char *m = "mcp";
     json_t *v;
     char p[PATH_LEN];
@@ -1461,7 +1468,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
     static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
                                        "plugin_dir", "routing", "policies", "providers",           "models",     "store",
-                                       "auth",       "mcp",        NULL};
+                                       "auth",       "mcp",     NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;

@@ -30,13 +30,13 @@ typedef struct lg_listener_conf {
 } lg_listener_conf_t;
 
 typedef struct lg_provider_conf {
-    char *name;        /* slug used in routing (provider.order/only/ignore) and responses */
-    char *plugin;      /* plugin name ("openai", "mock") or a path to a .so */
-    char *base_url;    /* http(s) URL without trailing slash; may be NULL for local plugins */
-    char *api_key;     /* resolved secret (from api_key or api_key_env), NULL if none */
-    char *api_key_env; /* name of the env var, kept for messages */
-    json_t *headers;   /* object of extra upstream headers, or NULL; owned */
-    json_t *options;   /* plugin-specific options object, or NULL; owned */
+    char *name;                     /* slug used in routing (provider.order/only/ignore) and responses */
+    char *plugin;                   /* plugin name ("openai", "mock") or a path to a .so */
+    char *base_url;                 /* http(s) URL without trailing slash; may be NULL for local plugins */
+    char *api_key;                  /* resolved secret (from api_key or api_key_env), NULL if none */
+    char *api_key_env;              /* name of the env var, kept for messages */
+    json_t *headers;                /* object of extra upstream headers, or NULL; owned */
+    json_t *options;                /* plugin-specific options object, or NULL; owned */
     uint32_t connect_timeout_ms;    /* default 5000 */
     uint32_t first_byte_timeout_ms; /* default 60000 */
     uint32_t idle_timeout_ms;       /* between chunks, default 30000 */
@@ -69,7 +69,7 @@ typedef struct lg_model_conf {
     char *modality;          /* "text->text" */
     char **input_modalities; /* NULL-terminated */
     char **output_modalities;
-    char *tokenizer;       /* "GPT", "Claude", ... */
+    char *tokenizer;         /* "GPT", "Claude", ... */
     char **supported_params; /* NULL-terminated, default list when an endpoint has none */
     size_t num_supported_params;
     char *policy; /* policy name, NULL = routing.default_policy */
@@ -78,8 +78,8 @@ typedef struct lg_model_conf {
 } lg_model_conf_t;
 
 typedef struct lg_policy_conf {
-    char *name; /* "default", "price", ... */
-    char *path; /* resolved against the config file's folder; NULL = shipped policy, located by the policy VM */
+    char *name;       /* "default", "price", ... */
+    char *path;       /* resolved against the config file's folder; NULL = shipped policy, located by the policy VM */
     json_t *settings; /* exposed read-only to the policy as lg.conf; may be NULL */
 } lg_policy_conf_t;
 
@@ -108,23 +108,23 @@ typedef struct lg_mcp_vserver_conf {
 
 /** MCP tool gateway at /mcp ("mcp" section; mcp/README.md). */
 typedef struct lg_mcp_conf {
-    int enabled;                 /* serve /mcp at all, default 1 */
-    char **allowed_origins;      /* NULL-terminated; "scheme://host[:port]" or "*"; loopback origins are always allowed on
-                                    loopback listeners; a foreign Origin gets 403 */
-    char **allowed_hosts;        /* NULL-terminated; "host" or "host:port" accepted in Host besides the loopback names on
-                                    loopback listeners; when set, also enforced on other listeners */
-    uint32_t session_ttl_s;      /* idle session lifetime, default 1800 */
-    uint32_t max_message_bytes;  /* JSON-RPC message cap, default 4 MiB (413 above) */
-    int conformance_fixtures;    /* serve the conformance fixture server at /mcp/conformance (and /mcp when nothing else is
-                                    configured), default 0 */
+    int enabled;                   /* serve /mcp at all, default 1 */
+    char **allowed_origins;        /* NULL-terminated; "scheme://host[:port]" or "*"; loopback origins are always allowed on
+                                      loopback listeners; a foreign Origin gets 403 */
+    char **allowed_hosts;          /* NULL-terminated; "host" or "host:port" accepted in Host besides the loopback names on
+                                      loopback listeners; when set, also enforced on other listeners */
+    uint32_t session_ttl_s;        /* idle session lifetime, default 1800 */
+    uint32_t max_message_bytes;    /* JSON-RPC message cap, default 4 MiB (413 above) */
+    int conformance_fixtures;      /* serve the conformance fixture server at /mcp/conformance (and /mcp when nothing else is
+                                      configured), default 0 */
     lg_mcp_server_conf_t *servers; /* federated upstreams, in config order */
     size_t num_servers;
     lg_mcp_vserver_conf_t *vservers; /* virtual servers */
     size_t num_vservers;
-    char **tool_limit_patterns;   /* NULL-terminated tool names or "prefix*" patterns ... */
-    uint32_t *tool_limit_rpm;     /* ... and their calls per minute, shared by all callers (per-tool rate limits) */
-    uint32_t circuit_failures; /* consecutive upstream failures that open its circuit, default 5 */
-    uint32_t circuit_open_ms;  /* how long an open circuit fails calls fast before a probe, default 30000 */
+    char **tool_limit_patterns; /* NULL-terminated tool names or "prefix*" patterns ... */
+    uint32_t *tool_limit_rpm;   /* ... and their calls per minute, shared by all callers (per-tool rate limits) */
+    uint32_t circuit_failures;  /* consecutive upstream failures that open its circuit, default 5 */
+    uint32_t circuit_open_ms;   /* how long an open circuit fails calls fast before a probe, default 30000 */
 } lg_mcp_conf_t;
 
 typedef struct lg_config {
@@ -143,15 +143,15 @@ typedef struct lg_config {
     char *plugin_dir;             /* where plugin names resolve; NULL = built-in search path */
 
     /* routing */
-    char *default_policy;            /* policy name, default "default" */
-    uint32_t max_attempts;           /* cap on attempts per request, default 8 */
-    uint32_t keepalive_interval_ms;  /* ": PROCESSING" comment period while waiting, default 2000 */
-    lg_keepalive_mode_t keepalive;   /* comment (default) or off */
+    char *default_policy;               /* policy name, default "default" */
+    uint32_t max_attempts;              /* cap on attempts per request, default 8 */
+    uint32_t keepalive_interval_ms;     /* ": PROCESSING" comment period while waiting, default 2000 */
+    lg_keepalive_mode_t keepalive;      /* comment (default) or off */
     uint32_t policy_instruction_budget; /* Lua count-hook budget per call, default 1000000 */
-    uint32_t policy_memory_mb;       /* per worker VM, default 64 */
-    uint32_t unhealthy_after_failures; /* consecutive failures that mark an endpoint unhealthy, default 3 */
-    uint32_t unhealthy_cooldown_ms;  /* probe again after, default 30000 */
-    char **expose_headers;           /* lower-case request header names visible to policies; NULL-terminated */
+    uint32_t policy_memory_mb;          /* per worker VM, default 64 */
+    uint32_t unhealthy_after_failures;  /* consecutive failures that mark an endpoint unhealthy, default 3 */
+    uint32_t unhealthy_cooldown_ms;     /* probe again after, default 30000 */
+    char **expose_headers;              /* lower-case request header names visible to policies; NULL-terminated */
 
     lg_policy_conf_t *policies;
     size_t num_policies;

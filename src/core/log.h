@@ -21,10 +21,10 @@ int lg_log_level_parse(const char *name);
 void lg_log_write(int level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void lg_log_vwrite(int level, const char *module, const char *fmt, va_list ap);
 
-#define LG_LOG(level, module, ...)                                                                                             \
-    do {                                                                                                                       \
-        if ((level) <= lg_log_level)                                                                                           \
-            lg_log_write((level), (module), __VA_ARGS__);                                                                      \
+#define LG_LOG(level, module, ...)                                                                                                 \
+    do {                                                                                                                           \
+        if ((level) <= lg_log_level)                                                                                               \
+            lg_log_write((level), (module), __VA_ARGS__);                                                                          \
     } while (0)
 
 #endif

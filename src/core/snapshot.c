@@ -74,9 +74,9 @@ static void build_models_json(lg_snapshot_t *s)
         char **params = best->supported_params != NULL ? best->supported_params : m->supported_params;
         char links[512];
         snprintf(links, sizeof(links), "/api/v1/models/%s/endpoints", m->id);
-        json_t *pricing = json_pack("{s:o,s:o,s:o,s:s}", "prompt", price_string(best->price.prompt), "completion",
-                                    price_string(best->price.completion), "request", price_string(best->price.request), "image",
-                                    "0");
+        json_t *pricing =
+            json_pack("{s:o,s:o,s:o,s:s}", "prompt", price_string(best->price.prompt), "completion",
+                      price_string(best->price.completion), "request", price_string(best->price.request), "image", "0");
         if (best->price.cache_read != 0)
             json_object_set_new(pricing, "input_cache_read", price_string(best->price.cache_read));
         if (best->price.cache_write != 0)
@@ -136,7 +136,8 @@ lg_snapshot_t *lg_snapshot_create(lg_config_t *conf, uint64_t generation, char *
         const lg_model_conf_t *m = &conf->models[mi];
         s->estats[mi] = calloc(m->num_endpoints + 1, sizeof(**s->estats));
         for (size_t ei = 0; ei < m->num_endpoints; ++ei)
-            s->estats[mi][ei] = lg_stats_endpoint(conf->providers[m->endpoints[ei].provider_index].name, m->endpoints[ei].upstream_model);
+            s->estats[mi][ei] =
+                lg_stats_endpoint(conf->providers[m->endpoints[ei].provider_index].name, m->endpoints[ei].upstream_model);
     }
     s->model_metric_id = lg_malloc((conf->num_models + 1) * sizeof(int));
     s->provider_metric_id = lg_malloc((conf->num_providers + 1) * sizeof(int));

@@ -19,12 +19,12 @@ typedef struct lg_snapshot {
     _Atomic int refcnt;
     uint64_t generation;
     lg_config_t *conf;
-    lg_plugin_t **plugins;          /* [num_providers]; NULL = disabled or failed to load (not routable) */
-    lg_provider_stats_t **pstats;   /* [num_providers] */
-    lg_endpoint_stats_t ***estats;  /* [num_models][num_endpoints] */
-    char *models_json;              /* body of GET /v1/models */
+    lg_plugin_t **plugins;         /* [num_providers]; NULL = disabled or failed to load (not routable) */
+    lg_provider_stats_t **pstats;  /* [num_providers] */
+    lg_endpoint_stats_t ***estats; /* [num_models][num_endpoints] */
+    char *models_json;             /* body of GET /v1/models */
     size_t models_json_len;
-    size_t *model_sorted; /* model indices sorted by id, for bsearch */
+    size_t *model_sorted;    /* model indices sorted by id, for bsearch */
     int *model_metric_id;    /* [num_models] label ids in the metrics registry */
     int *provider_metric_id; /* [num_providers] */
 } lg_snapshot_t;

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #define LG_ABUSE_SLOTS 256
-#define LG_ABUSE_MAX_CANCELS 100   /* cancelled requests per connection ... */
-#define LG_ABUSE_WINDOW_MS 10000   /* ... within this window */
+#define LG_ABUSE_MAX_CANCELS 100 /* cancelled requests per connection ... */
+#define LG_ABUSE_WINDOW_MS 10000 /* ... within this window */
 
 typedef struct lg_abuse_slot {
     uint64_t conn_id;

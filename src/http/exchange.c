@@ -50,10 +50,10 @@ typedef struct lg_exchange {
     char id[40];
     int64_t start_us, ttft_us;
     const char *route;
-    int anthropic;                 /* /v1/messages: Anthropic request and response shapes */
+    int anthropic; /* /v1/messages: Anthropic request and response shapes */
     uint64_t conn_id;
-    lg_key_entry_t *key; /* calling key (reference), NULL when the gateway runs open */
-    int admitted;        /* rate limits charged: settle at the end */
+    lg_key_entry_t *key;            /* calling key (reference), NULL when the gateway runs open */
+    int admitted;                   /* rate limits charged: settle at the end */
     lg_anthropic_stream_t *astream; /* Anthropic event writer, created with the SSE response */
     char msg_id[40];
 
@@ -125,7 +125,7 @@ typedef struct lg_exchange {
     char finish_reason[32];
     int status; /* status sent (or to log) */
     int64_t cost_pico;
-    int served; /* candidate index that produced the answer, -1 */
+    int served;    /* candidate index that produced the answer, -1 */
     int last_cand; /* candidate of the latest attempt, -1 */
     int logged;
 
@@ -411,8 +411,9 @@ static json_t *final_usage(lg_exchange_t *x)
     if (json_object_get(u, "completion_tokens") == NULL)
         json_object_set_new(u, "completion_tokens", json_integer((x->streamed_chars + 3) / 4)); /* ~4 chars a token */
     if (json_object_get(u, "total_tokens") == NULL)
-        json_object_set_new(u, "total_tokens", json_integer(json_integer_value(json_object_get(u, "prompt_tokens")) +
-                                                            json_integer_value(json_object_get(u, "completion_tokens"))));
+        json_object_set_new(u, "total_tokens",
+                            json_integer(json_integer_value(json_object_get(u, "prompt_tokens")) +
+                                         json_integer_value(json_object_get(u, "completion_tokens"))));
     lg_usage_t counts;
     lg_usage_from_json(u, &counts);
     int idx = x->served >= 0 ? x->served : x->cur;
@@ -575,10 +576,10 @@ static void access_log(lg_exchange_t *x)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s%,s:i,s:i,s:f,s:b}", "ts", ts, "id", x->id, "route", x->route, "model",
-                            x->r.num_models != 0 ? x->r.models[0] : "", x->r.num_models != 0 ? x->r.model_lens[0] : 0,
-                            "status", x->status, "attempts", (int)x->attempt_n, "latency_ms",
-                            (double)(now - x->start_us) / 1000.0, "stream", x->r.stream);
+    json_t *rec =
+        json_pack("{s:s,s:s,s:s,s:s%,s:i,s:i,s:f,s:b}", "ts", ts, "id", x->id, "route", x->route, "model",
+                  x->r.num_models != 0 ? x->r.models[0] : "", x->r.num_models != 0 ? x->r.model_lens[0] : 0, "status", x->status,
+                  "attempts", (int)x->attempt_n, "latency_ms", (double)(now - x->start_us) / 1000.0, "stream", x->r.stream);
     if (x->key != NULL)
         json_object_set_new(rec, "key_id", json_string(lg_key_entry_record(x->key)->id));
     if (idx >= 0) {
@@ -645,9 +646,9 @@ static void record_success(lg_exchange_t *x)
     double ttft = x->ttft_us != 0 ? (double)(x->ttft_us - x->attempt_start_us) / 1000.0 : -1;
     lg_stats_success(st, (double)(now - x->attempt_start_us) / 1000.0, ttft, u.completion_tokens);
     lg_metrics_attempt(x->w->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
-    json_array_append_new(x->attempts, json_pack("{s:s,s:s,s:i,s:f}", "provider", x->cands[idx].provider, "model",
-                                                 x->cands[idx].upstream_model, "status", x->up_status, "latency_ms",
-                                                 (double)(now - x->attempt_start_us) / 1000.0));
+    json_array_append_new(x->attempts,
+                          json_pack("{s:s,s:s,s:i,s:f}", "provider", x->cands[idx].provider, "model", x->cands[idx].upstream_model,
+                                    "status", x->up_status, "latency_ms", (double)(now - x->attempt_start_us) / 1000.0));
     x->served = idx;
 }
 
@@ -767,11 +768,12 @@ static void send_error_chunk(lg_exchange_t *x, const lg_upstream_error_t *e)
         return;
     }
     json_t *chunk = wrap(x, NULL, 1);
-    json_object_set_new(chunk, "error", json_pack("{s:i,s:s,s:{s:s,s:s}}", "code", status, "message",
-                                                  e->message[0] != '\0' ? e->message : lg_strerror(e->err), "metadata",
-                                                  "error_type", lg_err_type(e->err), "provider_code", e->provider_code));
-    json_object_set_new(chunk, "choices", json_pack("[{s:i,s:{s:s},s:s}]", "index", 0, "delta", "content", "", "finish_reason",
-                                                    "error"));
+    json_object_set_new(chunk, "error",
+                        json_pack("{s:i,s:s,s:{s:s,s:s}}", "code", status, "message",
+                                  e->message[0] != '\0' ? e->message : lg_strerror(e->err), "metadata", "error_type",
+                                  lg_err_type(e->err), "provider_code", e->provider_code));
+    json_object_set_new(chunk, "choices",
+                        json_pack("[{s:i,s:{s:s},s:s}]", "index", 0, "delta", "content", "", "finish_reason", "error"));
     out_event_json(x, chunk);
     if (x->usage != NULL || x->streamed_chars != 0) {
         json_t *uc = wrap(x, NULL, 1);
@@ -900,9 +902,9 @@ static void finish_failure(lg_exchange_t *x)
     json_t *prev = json_array();
     size_t i;
     json_t *a;
-    json_array_foreach(x->attempts, i, a) json_array_append_new(
-        prev, json_pack("{s:O,s:O,s:O}", "provider", json_object_get(a, "provider"), "code", json_object_get(a, "error_type"),
-                        "status", json_object_get(a, "status")));
+    json_array_foreach(x->attempts, i, a)
+        json_array_append_new(prev, json_pack("{s:O,s:O,s:O}", "provider", json_object_get(a, "provider"), "code",
+                                              json_object_get(a, "error_type"), "status", json_object_get(a, "status")));
     json_object_set_new(meta, "previous_errors", prev);
     if (status == 429 || status == 503) {
         char ra[32];
@@ -1018,7 +1020,9 @@ static int on_sse_event(void *ctx, const lg_sse_event_t *ev)
     e.status = out.error_status;
     e.retryable = err_retryable(e.err);
     snprintf(e.message, sizeof(e.message), "%s",
-             out.error_message[0] != '\0' ? out.error_message : perr.msg[0] != '\0' ? perr.msg : lg_strerror(e.err));
+             out.error_message[0] != '\0' ? out.error_message
+             : perr.msg[0] != '\0'        ? perr.msg
+                                          : lg_strerror(e.err));
     snprintf(e.provider_code, sizeof(e.provider_code), "%s", out.provider_code);
     x->attempt_aborted = 1;
     x->abort_err = e;
@@ -1561,7 +1565,8 @@ static int admit(lg_exchange_t *x)
         snprintf(v, sizeof(v), "%lld", (long long)a.reset_unix_ms);
         lg_add_header(x->req, "x-ratelimit-reset", v);
         snprintf(msg, sizeof(msg), "rate limit exceeded (%s): retry in %lld ms", a.reason, (long long)a.retry_after_ms);
-        respond_err(x, LG_ERATELIMIT, 429, msg, json_pack("{s:s,s:I}", "limit", a.reason, "retry_after_ms", (json_int_t)a.retry_after_ms));
+        respond_err(x, LG_ERATELIMIT, 429, msg,
+                    json_pack("{s:s,s:I}", "limit", a.reason, "retry_after_ms", (json_int_t)a.retry_after_ms));
     } else if (a.err == LG_ECREDIT) {
         respond_err(x, LG_ECREDIT, 402, "insufficient credits: this key's credit limit is exhausted", NULL);
     } else {

@@ -830,8 +830,9 @@ static void handle_providers(lg_worker_t *w, h2o_req_t *req)
     }
     json_t *mcp = json_array();
     lg_mcp_federation_foreach(add_mcp_upstream, mcp);
-    lg_respond_json(req, 200, json_pack("{s:o,s:o,s:I}", "data", providers, "mcp_upstreams", mcp, "config_generation",
-                                        (json_int_t)snap->generation));
+    lg_respond_json(
+        req, 200,
+        json_pack("{s:o,s:o,s:I}", "data", providers, "mcp_upstreams", mcp, "config_generation", (json_int_t)snap->generation));
 }
 
 /* ---- dispatch ---- */

@@ -50,8 +50,8 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
     }
     json_t *doc = json_pack("{s:s,s:s,s:I,s:i,s:I,s:i,s:o}", "status", "ok", "version", LG_VERSION_STRING, "uptime_s",
                             (json_int_t)(lg_unix_time() - lg_server_started_at()), "workers", (int)lg_server_num_workers(),
-                            "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(),
-                            "providers", providers);
+                            "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(), "providers",
+                            providers);
     lg_respond_json(req, 200, doc);
 }
 
@@ -83,6 +83,6 @@ void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model
         json_object_set_new(e, "status", json_integer(lg_stats_healthy(snap->estats[mi][ei], now) ? 0 : -1));
         json_array_append_new(eps, e);
     }
-    lg_respond_json(req, 200, json_pack("{s:{s:s,s:s,s:o}}", "data", "id", m->id, "name", m->name != NULL ? m->name : m->id,
-                                        "endpoints", eps));
+    lg_respond_json(
+        req, 200, json_pack("{s:{s:s,s:s,s:o}}", "data", "id", m->id, "name", m->name != NULL ? m->name : m->id, "endpoints", eps));
 }

@@ -36,8 +36,8 @@ static void endpoint_gauges(const lg_endpoint_stats_t *s, void *arg)
                            lg_stats_get(&s->latency_ewma_bits) / 1000.0, "provider", s->provider, "model", s->model, NULL);
     lg_metrics_write_gauge(w, "llmgate_endpoint_ttft_ewma_seconds", "EWMA of time to first token",
                            lg_stats_get(&s->ttft_ewma_bits) / 1000.0, "provider", s->provider, "model", s->model, NULL);
-    lg_metrics_write_gauge(w, "llmgate_endpoint_error_rate", "EWMA of the attempt failure rate",
-                           lg_stats_get(&s->error_ewma_bits), "provider", s->provider, "model", s->model, NULL);
+    lg_metrics_write_gauge(w, "llmgate_endpoint_error_rate", "EWMA of the attempt failure rate", lg_stats_get(&s->error_ewma_bits),
+                           "provider", s->provider, "model", s->model, NULL);
 }
 
 /* The ledger queue and writer (store/ledger.h): a full queue drops rows (never blocks the event loop), so drops must be
@@ -84,8 +84,7 @@ static void mcp_upstream_gauges(const char *name, const char *state, int pid, si
 static void gateway_gauges(lg_metrics_writer_t *w, void *arg)
 {
     (void)arg;
-    lg_metrics_write_gauge(w, "llmgate_in_flight_requests", "Client requests being handled", (double)lg_server_in_flight(),
-                           NULL);
+    lg_metrics_write_gauge(w, "llmgate_in_flight_requests", "Client requests being handled", (double)lg_server_in_flight(), NULL);
     lg_metrics_write_gauge(w, "llmgate_workers", "Worker threads", (double)lg_server_num_workers(), NULL);
     lg_stats_foreach_provider(provider_gauges, w);
     lg_stats_foreach_endpoint(endpoint_gauges, w);

@@ -14,21 +14,42 @@
 #include "llmgate/plugin.h"
 
 /* Fields only the gateway reads; never sent upstream. */
-static const char *const gateway_fields[] = {"models",  "provider", "route", "transforms", "plugins",
-                                             "usage",   "debug",    "session_id", "trace",  NULL};
+static const char *const gateway_fields[] = {"models", "provider", "route",      "transforms", "plugins",
+                                             "usage",  "debug",    "session_id", "trace",      NULL};
 
 /* OpenRouter parameter vocabulary used by require_parameters. */
-static const char *const known_params[] = {
-    "temperature",      "top_p",       "top_k",           "min_p",          "top_a",          "frequency_penalty",
-    "presence_penalty", "repetition_penalty", "max_tokens", "max_completion_tokens", "logit_bias", "logprobs",
-    "top_logprobs",     "prediction",  "seed",            "response_format", "structured_outputs", "stop",
-    "tools",            "tool_choice", "parallel_tool_calls", "include_reasoning", "reasoning", "reasoning_effort",
-    "web_search_options", "verbosity", NULL};
+static const char *const known_params[] = {"temperature",
+                                           "top_p",
+                                           "top_k",
+                                           "min_p",
+                                           "top_a",
+                                           "frequency_penalty",
+                                           "presence_penalty",
+                                           "repetition_penalty",
+                                           "max_tokens",
+                                           "max_completion_tokens",
+                                           "logit_bias",
+                                           "logprobs",
+                                           "top_logprobs",
+                                           "prediction",
+                                           "seed",
+                                           "response_format",
+                                           "structured_outputs",
+                                           "stop",
+                                           "tools",
+                                           "tool_choice",
+                                           "parallel_tool_calls",
+                                           "include_reasoning",
+                                           "reasoning",
+                                           "reasoning_effort",
+                                           "web_search_options",
+                                           "verbosity",
+                                           NULL};
 
-#define FAIL(...)                                                                                                              \
-    do {                                                                                                                       \
-        snprintf(err, errlen, __VA_ARGS__);                                                                                    \
-        return LG_EINVAL;                                                                                                      \
+#define FAIL(...)                                                                                                                  \
+    do {                                                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                                                        \
+        return LG_EINVAL;                                                                                                          \
     } while (0)
 
 static int check_string_array(json_t *v, const char *name, size_t max, char *err, size_t errlen)
@@ -164,10 +185,21 @@ static int validate_messages(json_t *msgs, int64_t *chars, char *err, size_t err
 
 static int parse_provider(lg_gen_request_t *r, json_t *p, char *err, size_t errlen)
 {
-    static const char *const known[] = {"order",        "allow_fallbacks", "require_parameters", "data_collection",
-                                        "zdr",          "enforce_distillable_text", "only", "ignore", "quantizations",
-                                        "sort",         "preferred_min_throughput", "preferred_max_latency", "max_price",
-                                        "experimental", NULL};
+    static const char *const known[] = {"order",
+                                        "allow_fallbacks",
+                                        "require_parameters",
+                                        "data_collection",
+                                        "zdr",
+                                        "enforce_distillable_text",
+                                        "only",
+                                        "ignore",
+                                        "quantizations",
+                                        "sort",
+                                        "preferred_min_throughput",
+                                        "preferred_max_latency",
+                                        "max_price",
+                                        "experimental",
+                                        NULL};
     if (!json_is_object(p))
         FAIL("provider: expected object");
     const char *key;
@@ -367,8 +399,7 @@ int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root_in, cha
         (rc = check_number(json_object_get(root, "presence_penalty"), "presence_penalty", -2, 2, err, errlen)) != 0 ||
         (rc = check_number(json_object_get(root, "repetition_penalty"), "repetition_penalty", 0, 2, err, errlen)) != 0 ||
         (rc = check_int(json_object_get(root, "max_tokens"), "max_tokens", 1, INT32_MAX, err, errlen)) != 0 ||
-        (rc = check_int(json_object_get(root, "max_completion_tokens"), "max_completion_tokens", 1, INT32_MAX, err, errlen)) !=
-            0 ||
+        (rc = check_int(json_object_get(root, "max_completion_tokens"), "max_completion_tokens", 1, INT32_MAX, err, errlen)) != 0 ||
         (rc = check_int(json_object_get(root, "n"), "n", 1, 128, err, errlen)) != 0 ||
         (rc = check_int(json_object_get(root, "top_k"), "top_k", 0, INT32_MAX, err, errlen)) != 0 ||
         (rc = check_int(json_object_get(root, "seed"), "seed", INT64_MIN, INT64_MAX, err, errlen)) != 0 ||
@@ -378,8 +409,8 @@ int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root_in, cha
                          errlen)) != 0 ||
         (rc = check_type(json_object_get(root, "response_format"), "response_format", is_object, "object", err, errlen)) != 0 ||
         (rc = check_type(json_object_get(root, "stream_options"), "stream_options", is_object, "object", err, errlen)) != 0 ||
-        (rc = check_type(json_object_get(root, "parallel_tool_calls"), "parallel_tool_calls", is_bool, "boolean", err,
-                         errlen)) != 0 ||
+        (rc = check_type(json_object_get(root, "parallel_tool_calls"), "parallel_tool_calls", is_bool, "boolean", err, errlen)) !=
+            0 ||
         (rc = check_type(json_object_get(root, "user"), "user", is_string, "string", err, errlen)) != 0 ||
         (rc = check_type(json_object_get(root, "session_id"), "session_id", is_string, "string", err, errlen)) != 0 ||
         (rc = check_type(json_object_get(root, "logit_bias"), "logit_bias", is_object, "object", err, errlen)) != 0)

@@ -348,8 +348,8 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
     for (unsigned i = 0; i < num_workers; ++i)
         uv_sem_wait(&workers_ready);
     for (size_t i = 0; i < conf->num_listeners; ++i)
-        LG_LOG(LG_LOG_INFO, "server", "listening on %s:%u (%s), %u workers", conf->listeners[i].address,
-               conf->listeners[i].port, ssl_ctxs[i] != NULL ? "https, h2 via ALPN" : "http/1.1 and h2c", num_workers);
+        LG_LOG(LG_LOG_INFO, "server", "listening on %s:%u (%s), %u workers", conf->listeners[i].address, conf->listeners[i].port,
+               ssl_ctxs[i] != NULL ? "https, h2 via ALPN" : "http/1.1 and h2c", num_workers);
     return 0;
 }
 

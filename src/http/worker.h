@@ -46,8 +46,8 @@ typedef struct lg_worker {
     _Atomic(lg_snapshot_t *) pending_snapshot; /* set by the main thread on reload, with a reference */
     _Atomic int stop_requested;                /* 1 = drain, 2 = stop now */
     int draining;
-    unsigned in_flight; /* requests being handled */
-    _Atomic unsigned in_flight_shared; /* copy of in_flight readable by the main thread */
+    unsigned in_flight;                          /* requests being handled */
+    _Atomic unsigned in_flight_shared;           /* copy of in_flight readable by the main thread */
     struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
     uv_timer_t waitq_timer;
     int waitq_timer_active;

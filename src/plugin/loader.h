@@ -11,8 +11,8 @@
 #include "llmgate/plugin.h"
 
 typedef struct lg_plugin {
-    char *path;                   /* resolved file */
-    void *dl;                     /* dlopen handle */
+    char *path;                    /* resolved file */
+    void *dl;                      /* dlopen handle */
     const lg_provider_t *provider; /* the plugin's table, valid until unload */
 } lg_plugin_t;
 

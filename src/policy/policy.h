@@ -27,12 +27,12 @@ typedef struct lg_candidate {
     double weight;              /* catalog weight, default 1 */
     const char *tier;           /* "standard", "priority", "flex" */
     uint32_t context_length;
-    int healthy;                /* 0 while marked unhealthy (cooldown) */
-    double outage_age_s;        /* seconds since the last failure, -1 = never failed */
-    double latency_ms;          /* EWMA of total latency, 0 = no data */
-    double ttft_ms;             /* EWMA of time to first token, 0 = no data */
-    double throughput_tps;      /* EWMA of output tokens per second, 0 = no data */
-    double error_rate;          /* EWMA of failures in [0,1] */
+    int healthy;           /* 0 while marked unhealthy (cooldown) */
+    double outage_age_s;   /* seconds since the last failure, -1 = never failed */
+    double latency_ms;     /* EWMA of total latency, 0 = no data */
+    double ttft_ms;        /* EWMA of time to first token, 0 = no data */
+    double throughput_tps; /* EWMA of output tokens per second, 0 = no data */
+    double error_rate;     /* EWMA of failures in [0,1] */
     uint32_t consecutive_failures;
     uint32_t in_flight;
     uint32_t queued;
@@ -41,34 +41,34 @@ typedef struct lg_candidate {
 
 /** Request view for policies (Lua `req`). All pointers borrowed for the duration of the call. */
 typedef struct lg_policy_req {
-    const char *model;           /* requested model (variant stripped) */
-    const char *const *models;   /* fallback models (not including model), may be NULL */
+    const char *model;         /* requested model (variant stripped) */
+    const char *const *models; /* fallback models (not including model), may be NULL */
     size_t num_models;
-    const char *variant;         /* "nitro", "floor", or NULL */
-    const json_t *provider;      /* client's `provider` preferences object, or NULL */
-    const char *sort;            /* effective sort ("price", "throughput", "latency") from provider.sort or variant; NULL */
+    const char *variant;    /* "nitro", "floor", or NULL */
+    const json_t *provider; /* client's `provider` preferences object, or NULL */
+    const char *sort;       /* effective sort ("price", "throughput", "latency") from provider.sort or variant; NULL */
     int stream;
     int has_tools;
-    int64_t max_tokens;          /* 0 = not set */
-    int64_t prompt_tokens;       /* estimate */
-    const char *key_id;          /* NULL when auth is off */
-    const char *session_id;      /* NULL when absent */
+    int64_t max_tokens;              /* 0 = not set */
+    int64_t prompt_tokens;           /* estimate */
+    const char *key_id;              /* NULL when auth is off */
+    const char *session_id;          /* NULL when absent */
     const char *const *header_names; /* exposed headers (config routing.expose_headers) present on the request */
     const char *const *header_values;
     size_t num_headers;
 } lg_policy_req_t;
 
 typedef struct lg_policy_attempt {
-    uint32_t n;      /* 1-based attempt number */
-    uint32_t id;     /* candidate id of the failed attempt */
-    uint32_t tries;  /* attempts made on this candidate so far */
+    uint32_t n;     /* 1-based attempt number */
+    uint32_t id;    /* candidate id of the failed attempt */
+    uint32_t tries; /* attempts made on this candidate so far */
 } lg_policy_attempt_t;
 
 typedef struct lg_policy_error {
     int status;             /* upstream HTTP status, 0 for transport errors */
     const char *error_type; /* OpenRouter error_type, e.g. "rate_limit_exceeded" */
     int retryable;
-    int64_t retry_after_ms; /* -1 = none */
+    int64_t retry_after_ms;    /* -1 = none */
     const char *provider_code; /* may be "" */
 } lg_policy_error_t;
 

@@ -33,8 +33,8 @@ int64_t lg_cost_pico(const lg_price_t *p, const lg_usage_t *u)
     int64_t write_price = p->cache_write != 0 ? p->cache_write : p->prompt;
     int64_t reasoning = u->reasoning_tokens <= u->completion_tokens ? u->reasoning_tokens : 0;
     int64_t reasoning_price = p->reasoning != 0 ? p->reasoning : p->completion;
-    return plain_in * p->prompt + cached * read_price + writes * write_price +
-           (u->completion_tokens - reasoning) * p->completion + reasoning * reasoning_price + p->request;
+    return plain_in * p->prompt + cached * read_price + writes * write_price + (u->completion_tokens - reasoning) * p->completion +
+           reasoning * reasoning_price + p->request;
 }
 
 json_t *lg_cost_json(int64_t pico)

@@ -21,9 +21,12 @@ enum {
 static const struct {
     int bit;
     const char *name;
-} exclusion_names[] = {{EX_UNAVAILABLE, "provider_unavailable"}, {EX_API, "unsupported_api"},
-                       {EX_ALLOWED, "allowed_providers"},       {EX_MAX_PRICE, "max_price"},
-                       {EX_PARAMS, "require_parameters"},       {EX_CONTEXT, "context_length"},
+} exclusion_names[] = {{EX_UNAVAILABLE, "provider_unavailable"},
+                       {EX_API, "unsupported_api"},
+                       {EX_ALLOWED, "allowed_providers"},
+                       {EX_MAX_PRICE, "max_price"},
+                       {EX_PARAMS, "require_parameters"},
+                       {EX_CONTEXT, "context_length"},
                        {EX_TIER, "service_tier"}};
 
 int lg_router_slug_matches(const char *entry, const char *provider)
@@ -112,8 +115,8 @@ int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const 
             /* priority endpoints are opt-in through :nitro or an explicit order, flex endpoints through :floor */
             if (ep->tier != NULL && strcmp(ep->tier, "standard") != 0) {
                 int explicit_order = order != NULL && list_matches(order, pc->name);
-                int ok = explicit_order || (strcmp(ep->tier, "priority") == 0 && r->variant != NULL &&
-                                            strcmp(r->variant, "nitro") == 0) ||
+                int ok = explicit_order ||
+                         (strcmp(ep->tier, "priority") == 0 && r->variant != NULL && strcmp(r->variant, "nitro") == 0) ||
                          (strcmp(ep->tier, "flex") == 0 && r->variant != NULL && strcmp(r->variant, "floor") == 0);
                 if (!ok) {
                     excluded |= EX_TIER;

@@ -18,7 +18,7 @@ typedef struct lg_endpoint_stats {
     _Atomic uint64_t requests;
     _Atomic uint64_t failures;
     _Atomic uint32_t consecutive_failures;
-    _Atomic int64_t last_failure_ms;   /* monotonic ms, 0 = never */
+    _Atomic int64_t last_failure_ms;    /* monotonic ms, 0 = never */
     _Atomic int64_t unhealthy_until_ms; /* monotonic ms; > now = unhealthy (cooldown) */
     _Atomic uint64_t latency_ewma_bits; /* doubles stored as bits */
     _Atomic uint64_t ttft_ewma_bits;

@@ -175,8 +175,7 @@ static void *writer_main(void *arg)
             ts.tv_nsec += (long)gather_ms * 1000000L;
             ts.tv_sec += ts.tv_nsec / 1000000000L;
             ts.tv_nsec %= 1000000000L;
-            while (!l->stopping && l->count < LG_LEDGER_BATCH_MAX / 2 &&
-                   pthread_cond_timedwait(&l->cond, &l->mu, &ts) == 0)
+            while (!l->stopping && l->count < LG_LEDGER_BATCH_MAX / 2 && pthread_cond_timedwait(&l->cond, &l->mu, &ts) == 0)
                 ;
         }
         while (n < LG_LEDGER_BATCH_MAX && l->count > 0) {

@@ -85,7 +85,7 @@ struct lg_xfer {
     void *ctx;
     lg_xfer_opts_t opts;
     struct curl_slist *hdrs;
-    char *body; /* our copy of the request body */
+    char *body;               /* our copy of the request body */
     uint64_t t_start, t_last; /* loop ms: start, last body activity (idle deadline base) */
     size_t resp_bytes;
     /* response headers of the final block: "name\0value\0" records */
@@ -94,16 +94,16 @@ struct lg_xfer {
     struct hdr_ent hent[HDR_MAX_COUNT];
     size_t nhdr;
     int status;
-    unsigned char added;       /* in the multi handle */
-    unsigned char head_done;   /* on_head delivered (or due) */
-    unsigned char paused;      /* consumer asked for no more on_data */
-    unsigned char curl_paused; /* we returned CURL_WRITEFUNC_PAUSE: curl holds data until CURLPAUSE_CONT */
-    unsigned char cancelled;   /* lg_xfer_cancel: no callbacks at all any more */
-    unsigned char want_add;    /* curl_multi_add_handle deferred (started inside a curl callback) */
+    unsigned char added;        /* in the multi handle */
+    unsigned char head_done;    /* on_head delivered (or due) */
+    unsigned char paused;       /* consumer asked for no more on_data */
+    unsigned char curl_paused;  /* we returned CURL_WRITEFUNC_PAUSE: curl holds data until CURLPAUSE_CONT */
+    unsigned char cancelled;    /* lg_xfer_cancel: no callbacks at all any more */
+    unsigned char want_add;     /* curl_multi_add_handle deferred (started inside a curl callback) */
     unsigned char want_unpause; /* resume deferred to the pending queue */
-    unsigned char stashed;     /* curl finished while paused; on_done waits for resume */
-    unsigned char finished;    /* detached from the client; only the timer close is outstanding */
-    int abort_code;            /* lg_err_t decided by us (cap, callback abort); 0 = none */
+    unsigned char stashed;      /* curl finished while paused; on_done waits for resume */
+    unsigned char finished;     /* detached from the client; only the timer close is outstanding */
+    int abort_code;             /* lg_err_t decided by us (cap, callback abort); 0 = none */
     int stash_result;
     char msg[256];
     char errbuf[CURL_ERROR_SIZE];
@@ -305,14 +305,13 @@ static void on_xfer_timer(uv_timer_t *t)
 
     if (x->finished || x->cancelled || x->abort_code != 0 || c->destroying)
         return; /* the pending queue ends it */
-    if (!x->stashed && !x->head_done && x->opts.first_byte_timeout_ms != 0 &&
-        x->t_start + x->opts.first_byte_timeout_ms <= now) {
+    if (!x->stashed && !x->head_done && x->opts.first_byte_timeout_ms != 0 && x->t_start + x->opts.first_byte_timeout_ms <= now) {
         best = x->t_start + x->opts.first_byte_timeout_ms;
         kind = "first byte";
         ms = x->opts.first_byte_timeout_ms;
     }
-    if (!x->stashed && x->head_done && !x->paused && x->opts.idle_timeout_ms != 0 &&
-        x->t_last + x->opts.idle_timeout_ms <= now && x->t_last + x->opts.idle_timeout_ms < best) {
+    if (!x->stashed && x->head_done && !x->paused && x->opts.idle_timeout_ms != 0 && x->t_last + x->opts.idle_timeout_ms <= now &&
+        x->t_last + x->opts.idle_timeout_ms < best) {
         best = x->t_last + x->opts.idle_timeout_ms;
         kind = "idle";
         ms = x->opts.idle_timeout_ms;

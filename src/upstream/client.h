@@ -21,7 +21,7 @@ typedef struct lg_upclient lg_upclient_t;
 typedef struct lg_xfer lg_xfer_t;
 
 typedef struct lg_upclient_opts {
-    long max_host_connections; /* CURLMOPT_MAX_HOST_CONNECTIONS, default 256 */
+    long max_host_connections;  /* CURLMOPT_MAX_HOST_CONNECTIONS, default 256 */
     long max_total_connections; /* CURLMOPT_MAX_TOTAL_CONNECTIONS, default 1024 */
     long max_connects;          /* connection cache size, CURLMOPT_MAXCONNECTS, default 512 */
 } lg_upclient_opts_t;

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_init("{\"name\":\"fuzz\",\"api_key\":\"" FUZZ_KEY "\",\"options\":{\"thought_signature_cache\":4}}");
     json_t *req = json_pack("{s[ss]}", "input", "hello", "world");
     for (int kind = LG_API_CHAT; kind <= LG_API_EMBEDDINGS; kind += LG_API_EMBEDDINGS - LG_API_CHAT) {
-        lg_call_t call = {.struct_size = sizeof(call), .kind = (lg_api_kind_t)kind, .body = req, .upstream_model = "gemini-2.5-flash"};
+        lg_call_t call = {
+            .struct_size = sizeof(call), .kind = (lg_api_kind_t)kind, .body = req, .upstream_model = "gemini-2.5-flash"};
         json_t *out = NULL;
         lg_errbuf_t err = {{0}};
         int rc = fz_prov->parse_response(fz_inst, &call, 200, body, size, &out, &err);

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cut > len)
         cut = len;
     json_t *req = json_object();
-    lg_call_t call = {.struct_size = sizeof(call), .kind = LG_API_CHAT, .stream = 1, .body = req, .upstream_model = "gemini-2.5-flash"};
+    lg_call_t call = {
+        .struct_size = sizeof(call), .kind = LG_API_CHAT, .stream = 1, .body = req, .upstream_model = "gemini-2.5-flash"};
     fz_stream(&call, text, len, cut, check_chunk, FUZZ_KEY, 0);
     json_decref(req);
     return 0;

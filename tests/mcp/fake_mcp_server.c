@@ -133,8 +133,8 @@ static void tools_call(json_t *id, json_t *params)
                            "progress", i, "total", 3, "message", "step"));
         respond(id, text_result("progress done", 0));
     } else if (strcmp(name, "log") == 0) {
-        emit(json_pack("{s:s,s:{s:s,s:s,s:s}}", "method", "notifications/message", "params", "level", "warning", "logger",
-                       "fake", "data", "log from tool"));
+        emit(json_pack("{s:s,s:{s:s,s:s,s:s}}", "method", "notifications/message", "params", "level", "warning", "logger", "fake",
+                       "data", "log from tool"));
         respond(id, text_result("log done", 0));
     } else if (strcmp(name, "toggle") == 0) {
         extra_tool = !extra_tool;
@@ -178,9 +178,9 @@ static void handle(json_t *msg)
     if (strcmp(method, "initialize") == 0) {
         if (getenv("FAKE_HANG_INIT") != NULL)
             return;
-        respond(id, json_pack("{s:s,s:{s:{s:b},s:{},s:{},s:{}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25", "capabilities",
-                              "tools", "listChanged", 1, "resources", "prompts", "completions", "serverInfo", "name", "fake",
-                              "version", "1.0"));
+        respond(id,
+                json_pack("{s:s,s:{s:{s:b},s:{},s:{},s:{}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25", "capabilities", "tools",
+                          "listChanged", 1, "resources", "prompts", "completions", "serverInfo", "name", "fake", "version", "1.0"));
     } else if (strcmp(method, "ping") == 0) {
         respond(id, json_object());
     } else if (strcmp(method, "tools/list") == 0) {

@@ -83,7 +83,7 @@ struct resp {
 
 void ev_begin(struct resp *r);
 void ev_end(struct resp *r, int wait);
-void sse_data_begin(struct resp *r); /* ev_begin + "data: " */
+void sse_data_begin(struct resp *r);    /* ev_begin + "data: " */
 void sse_end(struct resp *r, int wait); /* "\n\n" or "\r\n\r\n" + ev_end */
 void sse_comment(struct resp *r);
 void resp_init(struct resp *r, h2o_mem_pool_t *pool, int status, const char *ctype, size_t cap);

@@ -90,8 +90,10 @@ static void usage_json(struct sb *b, const struct anth *a, size_t output_tokens)
 static void ev_message_start(struct resp *r, const struct anth *a)
 {
     event_begin(r, "message_start");
-    sb_fmt(&r->buf, "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_mock_%lu\",\"type\":\"message\",\"role\":\"assistant\","
-                    "\"model\":\"", a->id);
+    sb_fmt(&r->buf,
+           "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_mock_%lu\",\"type\":\"message\",\"role\":\"assistant\","
+           "\"model\":\"",
+           a->id);
     sb_json_str(&r->buf, a->model.base, a->model.len);
     sb_lit(&r->buf, "\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,");
     usage_json(&r->buf, a, 1); /* Anthropic reports a placeholder output count here; message_delta has the real one */

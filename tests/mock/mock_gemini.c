@@ -11,8 +11,8 @@
 
 #include "mock.h"
 
-#define GEM_CACHED_TOKENS 1500  /* "cache": cachedContentTokenCount (also added to promptTokenCount) */
-#define GEM_DEFAULT_DIMS 8      /* embeddings without outputDimensionality */
+#define GEM_CACHED_TOKENS 1500 /* "cache": cachedContentTokenCount (also added to promptTokenCount) */
+#define GEM_DEFAULT_DIMS 8     /* embeddings without outputDimensionality */
 #define GEM_MAX_DIMS 3072
 
 /* the signature Gemini attaches to the first functionCall part of a turn; it must come back on the next request */
@@ -71,8 +71,8 @@ struct gem {
     unsigned long id;
     size_t prompt_tokens, output_tokens;
     const char *finish_reason;
-    int sse;      /* stream with alt=sse (else a JSON array, Google's default for streamGenerateContent) */
-    int first;    /* array mode: next chunk is the first */
+    int sse;   /* stream with alt=sse (else a JSON array, Google's default for streamGenerateContent) */
+    int first; /* array mode: next chunk is the first */
 };
 
 static void usage_json(struct sb *b, const struct gem *g)
@@ -285,8 +285,8 @@ static int validate_generate(struct resp *r, h2o_req_t *req, json_t *body, const
     json_array_foreach(contents, i, c)
     {
         json_t *role = json_object_get(c, "role");
-        if (role != NULL && (!json_is_string(role) || (strcmp(json_string_value(role), "user") != 0 &&
-                                                        strcmp(json_string_value(role), "model") != 0))) {
+        if (role != NULL && (!json_is_string(role) ||
+                             (strcmp(json_string_value(role), "user") != 0 && strcmp(json_string_value(role), "model") != 0))) {
             gem_error(r, &req->pool, 400, "Please use a valid role: user, model.");
             return 1;
         }
@@ -368,7 +368,7 @@ static size_t dims_of(json_t *req)
 {
     json_t *d = json_object_get(req, "outputDimensionality");
     return json_is_integer(d) && json_integer_value(d) >= 1 && json_integer_value(d) <= GEM_MAX_DIMS ? (size_t)json_integer_value(d)
-                                                                                                       : GEM_DEFAULT_DIMS;
+                                                                                                     : GEM_DEFAULT_DIMS;
 }
 
 /* "embedding": {"values": [...]} of one EmbedContentRequest; 0 when it has no content */
@@ -409,9 +409,11 @@ static void embed(struct resp *r, h2o_req_t *req, json_t *body, h2o_iovec_t mode
         {
             /* Google insists each request names the model of the URL */
             const char *m = json_string_value(json_object_get(e, "model"));
-            if (m == NULL || strncmp(m, "models/", 7) != 0 || strlen(m + 7) != model.len || memcmp(m + 7, model.base, model.len) != 0) {
-                snprintf(msg, sizeof(msg), "* BatchEmbedContentsRequest.requests[%zu].model: model \"%s\" does not match models/%.*s\n",
-                         i, m != NULL ? m : "", (int)(model.len > 100 ? 100 : model.len), model.base);
+            if (m == NULL || strncmp(m, "models/", 7) != 0 || strlen(m + 7) != model.len ||
+                memcmp(m + 7, model.base, model.len) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "* BatchEmbedContentsRequest.requests[%zu].model: model \"%s\" does not match models/%.*s\n", i,
+                         m != NULL ? m : "", (int)(model.len > 100 ? 100 : model.len), model.base);
                 gem_error(r, &req->pool, 400, msg);
                 return;
             }

@@ -37,11 +37,10 @@
 #define HANG_LIMIT_MS 120000 /* "hang" gives up after this long */
 #define HANG_POLL_MS 100     /* HTTP/1: how often "hang" checks whether the client left */
 
-const char LOREM[] =
-    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et "
-    "dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip "
-    "ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
-    "fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident.";
+const char LOREM[] = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et "
+                     "dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip "
+                     "ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
+                     "fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident.";
 
 const struct mock_tool_call TOOL_CALLS[2] = {
     {"call_1", "get_weather", "{\"location\":\"Paris\",\"unit\":\"celsius\"}"},
@@ -52,7 +51,7 @@ static const char INBAND_ERROR[] =
     "{\"error\":{\"message\":\"mock in-band error\",\"type\":\"server_error\",\"code\":\"overloaded\"}}";
 
 const char HTML_502[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
-                               "Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+                        "Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 const size_t HTML_502_LEN = sizeof(HTML_502) - 1;
 
 /* ---------------------------------------------------------------------------------------------------------------------------

@@ -728,8 +728,9 @@ static void test_config_store_auth_errors(void **state)
                         "auth.require_keys: false is only allowed when every listener is loopback");
     assert_config_error("{\"listeners\": [{\"port\": 1}, {\"address\": \"::\", \"port\": 2}], \"auth\": {\"require_keys\": false}}",
                         "auth.require_keys");
-    lg_config_t *conf = assert_config_ok("{\"listeners\": [{\"address\": \"127.0.0.2\", \"port\": 1}, {\"address\": \"::1\", \"port\": 2}],"
-                                         " \"auth\": {\"require_keys\": false}}");
+    lg_config_t *conf =
+        assert_config_ok("{\"listeners\": [{\"address\": \"127.0.0.2\", \"port\": 1}, {\"address\": \"::1\", \"port\": 2}],"
+                         " \"auth\": {\"require_keys\": false}}");
     assert_int_equal(conf->require_keys, 0);
     assert_true(lg_config_listeners_loopback(conf));
     lg_config_free(conf);

@@ -231,10 +231,10 @@ static void test_gemini_thought_signature_roundtrip(void **state)
     json_t *tcs = json_object_get(assistant, "tool_calls");
     assert_int_equal(json_array_size(tcs), 2);
     /* turn 1 → the client sees the signature inside the tool call; Gemini 3 signs only the first parallel call */
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(json_array_get(tcs, 0), "extra_content"), "google"),
-                            "thought_signature")),
-                        sig1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_object_get(json_array_get(tcs, 0), "extra_content"), "google"),
+                                          "thought_signature")),
+        sig1);
     assert_null(json_object_get(json_array_get(tcs, 1), "extra_content"));
 
     for (int drop = 0; drop <= 1; ++drop) {
@@ -292,13 +292,13 @@ static void test_gemini_thought_signature_stream_cache(void **state)
             tc = json_array_get(t, 0);
     }
     assert_non_null(tc);
-    const char *sig = json_string_value(
-        json_object_get(json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature"));
+    const char *sig =
+        json_string_value(json_object_get(json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature"));
     assert_non_null(sig);
-    json_t *assistant = json_pack("{ss sn s[{sO ss s{sO sO}}]}", "role", "assistant", "content", "tool_calls", "id",
-                                  json_object_get(tc, "id"), "type", "function", "function", "name",
-                                  json_object_get(json_object_get(tc, "function"), "name"), "arguments",
-                                  json_object_get(json_object_get(tc, "function"), "arguments"));
+    json_t *assistant =
+        json_pack("{ss sn s[{sO ss s{sO sO}}]}", "role", "assistant", "content", "tool_calls", "id", json_object_get(tc, "id"),
+                  "type", "function", "function", "name", json_object_get(json_object_get(tc, "function"), "name"), "arguments",
+                  json_object_get(json_object_get(tc, "function"), "arguments"));
     json_t *body = turn2_body(assistant, 1);
     json_t *up = build_body(inst, body);
     assert_string_equal(json_string_value(json_object_get(json_array_get(model_parts(up), 0), "thoughtSignature")), sig);
@@ -324,10 +324,12 @@ static void test_gemini_signature_cache_bounded(void **state)
         for (int k = 0; k < 3; ++k) {
             char body[512];
             snprintf(body, sizeof(body),
-                     "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"k\":%d}},"
+                     "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{"
+                     "\"k\":%d}},"
                      "\"thoughtSignature\":\"SIG%d\"}]},\"finishReason\":\"STOP\"}],\"responseId\":\"r%d\"}",
                      k, k, k);
-            lg_call_t call = {.struct_size = sizeof(call), .kind = LG_API_CHAT, .body = req, .upstream_model = "gemini-3-pro-preview"};
+            lg_call_t call = {
+                .struct_size = sizeof(call), .kind = LG_API_CHAT, .body = req, .upstream_model = "gemini-3-pro-preview"};
             json_t *out = NULL;
             lg_errbuf_t e = {{0}};
             assert_int_equal(P->parse_response(inst, &call, 200, body, strlen(body), &out, &e), 0);
@@ -337,8 +339,8 @@ static void test_gemini_signature_cache_bounded(void **state)
             json_decref(out);
         }
         for (int k = 0; k < 3; ++k) {
-            json_t *assistant = json_pack("{ss sn s[{ss ss s{ss ss}}]}", "role", "assistant", "content", "tool_calls", "id",
-                                          ids[k], "type", "function", "function", "name", "f", "arguments", "{}");
+            json_t *assistant = json_pack("{ss sn s[{ss ss s{ss ss}}]}", "role", "assistant", "content", "tool_calls", "id", ids[k],
+                                          "type", "function", "function", "name", "f", "arguments", "{}");
             json_t *body = turn2_body(assistant, 1);
             json_t *up = build_body(inst, body);
             const char *got = json_string_value(json_object_get(json_array_get(model_parts(up), 0), "thoughtSignature"));
@@ -396,12 +398,13 @@ static void test_gemini_recursive_ref_bounded(void **state)
 {
     (void)state;
     void *inst = pf_create(NULL);
-    json_t *body = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\","
-                              "\"function\":{\"name\":\"tree\",\"parameters\":{\"$ref\":\"#/$defs/Node\",\"$defs\":{\"Node\":"
-                              "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/Node\"},\"b\":{\"$ref\":\"#/$defs/Node\"},"
-                              "\"c\":{\"$ref\":\"#/$defs/Node\"},\"d\":{\"$ref\":\"#/$defs/Node\"},\"kids\":{\"type\":\"array\","
-                              "\"items\":{\"$ref\":\"#/$defs/Node\"}},\"v\":{\"type\":\"string\"}}}}}}}]}",
-                              0, NULL);
+    json_t *body =
+        json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\","
+                   "\"function\":{\"name\":\"tree\",\"parameters\":{\"$ref\":\"#/$defs/Node\",\"$defs\":{\"Node\":"
+                   "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/Node\"},\"b\":{\"$ref\":\"#/$defs/Node\"},"
+                   "\"c\":{\"$ref\":\"#/$defs/Node\"},\"d\":{\"$ref\":\"#/$defs/Node\"},\"kids\":{\"type\":\"array\","
+                   "\"items\":{\"$ref\":\"#/$defs/Node\"}},\"v\":{\"type\":\"string\"}}}}}}}]}",
+                   0, NULL);
     assert_non_null(body);
     lg_call_t call = {.struct_size = sizeof(call), .kind = LG_API_CHAT, .body = body, .upstream_model = "gemini-2.5-flash"};
     lg_http_req_t req;

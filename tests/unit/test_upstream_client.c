@@ -185,8 +185,10 @@ static void respond(struct sconn *k, const char *path)
         free(b);
     } else if (strcmp(path, "/status/429") == 0) {
         static const char body[] = "{\"error\":{\"message\":\"slow down\"}}";
-        conn_sendf(k, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                   strlen(body), body);
+        conn_sendf(
+            k,
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+            strlen(body), body);
     } else if (strcmp(path, "/early") == 0) {
         conn_sendf(k, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
                       "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok");
@@ -344,15 +346,15 @@ struct rec {
     char xfinal[16];
     int has_link;
     /* behaviours */
-    int cancel_at_data;  /* cancel inside the n-th on_data (1-based) */
+    int cancel_at_data; /* cancel inside the n-th on_data (1-based) */
     int cancel_at_head;
-    int abort_at_data;   /* return -1 from the n-th on_data (1-based) */
-    int pause_each;      /* return 1 from every on_data, resume from a timer */
-    int resume_ms;       /* delay of that resume (default 2 ms) */
+    int abort_at_data; /* return -1 from the n-th on_data (1-based) */
+    int pause_each;    /* return 1 from every on_data, resume from a timer */
+    int resume_ms;     /* delay of that resume (default 2 ms) */
     int paused_now;
     int data_while_paused;
     int done_while_paused;
-    int chain_left;      /* start another /ok from on_done while > 0 */
+    int chain_left;            /* start another /ok from on_done while > 0 */
     struct rec *start_in_head; /* start this rec's /ok from inside on_head (inside a curl callback) */
 };
 
@@ -449,7 +451,6 @@ static int t_on_data(void *ctx, lg_xfer_t *x, const char *data, size_t len)
     }
     return 0;
 }
-
 
 static lg_xfer_t *start(struct fx *f, struct rec *r, const char *path, const lg_xfer_opts_t *o)
 {
