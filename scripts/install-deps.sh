@@ -27,9 +27,10 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-    # npm packages pinned by lockfiles: the real-client SDKs (tests/clients) and the MCP conformance suite with its own
-    # Node 22 (tests/conformance)
-    for dir in tests/clients tests/conformance; do
+    # npm packages pinned by lockfiles, one folder per test area (the real-client SDKs in tests/clients, the MCP
+    # conformance suite with its own Node 22 in tests/conformance, ...): every tests/*/package-lock.json
+    for lock in tests/*/package-lock.json; do
+        dir=$(dirname "$lock")
         if [[ -f $dir/package-lock.json ]]; then
             if [[ ! -d $dir/node_modules ]] || [[ $dir/package-lock.json -nt $dir/node_modules ]]; then
                 (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
