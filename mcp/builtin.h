@@ -15,7 +15,7 @@
 #ifndef LG_MCP_BUILTIN_H
 #define LG_MCP_BUILTIN_H
 
-#include "core/snapshot.h"
+#include "runtime/snapshot.h"
 
 /** Add the built-in provider to every /mcp registry (lg_mcp_registry_set_builder). Main, before the workers start. */
 void lg_mcp_builtin_register(void);

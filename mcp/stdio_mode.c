@@ -14,7 +14,7 @@
 #include <uv.h>
 #include "core/config.h"
 #include "core/log.h"
-#include "core/snapshot.h"
+#include "runtime/snapshot.h"
 #include "core/util.h"
 #include "llmgate/version.h"
 #include "mcp/auth.h"

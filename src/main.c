@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "auth/gate.h"
-#include "core/snapshot.h"
+#include "runtime/snapshot.h"
 #include "cli/cli.h"
 #include "http/server.h"
 #include "llmgate/version.h"

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "llmgate/error.h"
+#include "llmgate/log.h" /* LG_LOG_ERR .. LG_LOG_DEBUG for lg_host_api_t.log */
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,9 +36,6 @@ extern "C" {
 #else
 #define LG_PLUGIN_EXPORT
 #endif
-
-/* Log levels for lg_host_api_t.log. */
-enum { LG_LOG_ERR = 0, LG_LOG_WARN = 1, LG_LOG_INFO = 2, LG_LOG_DEBUG = 3 };
 
 /* ---------------------------------------------------------------------------
  * Host → plugin: the function table the host hands to lg_plugin_init.

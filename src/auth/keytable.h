@@ -36,7 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "auth/key.h"
+#include "domain/key.h"
 
 typedef struct lg_keytable lg_keytable_t;
 /** One key: an immutable copy of its record + a reference to the key's shared live state. */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
-#include "auth/key.h"
+#include "domain/key.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/util.h"

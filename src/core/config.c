@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/config.h"
+#include "core/util.h"
 
 #define CONFIG_MAX_FILE_BYTES ((size_t)16 << 20)
 #define CONFIG_MAX_WORKERS 256
@@ -35,25 +36,6 @@ struct ctx {
     unsigned nerr;
     const char *base_dir;
 };
-
-/* Config loading runs at start-up and reload only; running out of memory there is fatal, like lg_mem_alloc. */
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n != 0 ? n : 1, sz != 0 ? sz : 1);
-    if (p == NULL) {
-        fputs("llmgate: out of memory while loading the config\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = xcalloc(n, 1);
-    memcpy(p, s, n);
-    return p;
-}
 
 static json_t *xdeep_copy(const json_t *v)
 {
@@ -183,7 +165,7 @@ static int get_str(struct ctx *c, const json_t *v, const char *path, char **out)
         return -1;
     }
     free(*out);
-    *out = xstrdup(json_string_value(v));
+    *out = lg_strdup(json_string_value(v));
     return 0;
 }
 
@@ -256,7 +238,7 @@ static int get_strv(struct ctx *c, const json_t *v, const char *path, char ***ou
         fail(c, path, "expected array of strings");
         return -1;
     }
-    list = xcalloc(json_array_size(v) + 1, sizeof(*list));
+    list = lg_calloc(json_array_size(v) + 1, sizeof(*list));
     json_array_foreach(v, i, e)
     {
         path_idx(p, path, i);
@@ -286,10 +268,10 @@ static char *resolve_path(const struct ctx *c, const char *p)
     size_t nb, np;
     char *out;
     if (p[0] == '/' || c->base_dir == NULL)
-        return xstrdup(p);
+        return lg_strdup(p);
     nb = strlen(c->base_dir);
     np = strlen(p);
-    out = xcalloc(nb + np + 2, 1);
+    out = lg_calloc(nb + np + 2, 1);
     memcpy(out, c->base_dir, nb);
     if (nb > 0 && out[nb - 1] != '/')
         out[nb++] = '/';
@@ -558,14 +540,14 @@ static void parse_listeners(struct ctx *c, const json_t *v, lg_config_t *conf)
 
     if (v == NULL) {
         conf->num_listeners = 1;
-        conf->listeners = xcalloc(1, sizeof(*conf->listeners));
+        conf->listeners = lg_calloc(1, sizeof(*conf->listeners));
         conf->listeners[0].port = 4000;
     } else if (!json_is_array(v) || json_array_size(v) == 0) {
         fail(c, "listeners", "expected non-empty array");
         return;
     } else {
         conf->num_listeners = json_array_size(v);
-        conf->listeners = xcalloc(conf->num_listeners, sizeof(*conf->listeners));
+        conf->listeners = lg_calloc(conf->num_listeners, sizeof(*conf->listeners));
         json_array_foreach(v, i, e)
         {
             path_idx(p, "listeners", i);
@@ -574,7 +556,7 @@ static void parse_listeners(struct ctx *c, const json_t *v, lg_config_t *conf)
     }
     for (i = 0; i < conf->num_listeners; ++i)
         if (conf->listeners[i].address == NULL)
-            conf->listeners[i].address = xstrdup("127.0.0.1");
+            conf->listeners[i].address = lg_strdup("127.0.0.1");
     for (i = 0; i < conf->num_listeners; ++i)
         for (size_t j = 0; j < i; ++j)
             if (conf->listeners[i].port == conf->listeners[j].port &&
@@ -680,7 +662,7 @@ static void parse_provider(struct ctx *c, const json_t *obj, const char *path, l
         pc->plugin = abs;
     }
     if (pc->plugin == NULL && pc->name != NULL)
-        pc->plugin = xstrdup(pc->name);
+        pc->plugin = lg_strdup(pc->name);
 
     path_key(p, path, "base_url");
     if ((v = json_object_get(obj, "base_url")) != NULL) {
@@ -688,7 +670,7 @@ static void parse_provider(struct ctx *c, const json_t *obj, const char *path, l
             fail(c, p, "expected http(s) URL");
         } else {
             size_t n;
-            pc->base_url = xstrdup(json_string_value(v));
+            pc->base_url = lg_strdup(json_string_value(v));
             /* adapters append "/chat/completions" etc.; one canonical form avoids "//" */
             n = strlen(pc->base_url);
             while (n > 0 && pc->base_url[n - 1] == '/')
@@ -741,7 +723,7 @@ static void parse_provider(struct ctx *c, const json_t *obj, const char *path, l
     if (pc->api_key_env != NULL && pc->api_key == NULL) {
         const char *secret = getenv(pc->api_key_env);
         if (secret != NULL && secret[0] != '\0')
-            pc->api_key = xstrdup(secret);
+            pc->api_key = lg_strdup(secret);
         else
             pc->enabled = 0;
     }
@@ -760,7 +742,7 @@ static void parse_providers(struct ctx *c, const json_t *v, lg_config_t *conf)
         return;
     }
     conf->num_providers = json_array_size(v);
-    conf->providers = xcalloc(conf->num_providers, sizeof(*conf->providers));
+    conf->providers = lg_calloc(conf->num_providers, sizeof(*conf->providers));
     json_array_foreach(v, i, e)
     {
         path_idx(p, "providers", i);
@@ -849,7 +831,7 @@ static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, c
         fail(c, p, "expected \"standard\", \"priority\" or \"flex\"");
 done:
     if (ep->tier == NULL)
-        ep->tier = xstrdup("standard");
+        ep->tier = lg_strdup("standard");
     free(provider);
 }
 
@@ -866,7 +848,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
     int64_t n;
     size_t i;
 
-    m->id = xstrdup(id);
+    m->id = lg_strdup(id);
     if (!valid_model_id(id, &why))
         fail(c, path, "invalid model id (%s)", why);
     if (want_object(c, obj, path) != 0)
@@ -879,7 +861,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
         if (!json_is_string(v))
             fail(c, p, "expected string or null");
         else
-            m->description = xstrdup(json_string_value(v));
+            m->description = lg_strdup(json_string_value(v));
     }
     if ((v = json_object_get(obj, "created")) != NULL) {
         path_key(p, path, "created");
@@ -912,7 +894,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
         fail(c, p, "expected at least one endpoint");
     } else {
         m->num_endpoints = json_array_size(v);
-        m->endpoints = xcalloc(m->num_endpoints, sizeof(*m->endpoints));
+        m->endpoints = lg_calloc(m->num_endpoints, sizeof(*m->endpoints));
         json_array_foreach(v, i, e)
         {
             char ep_path[PATH_LEN];
@@ -923,21 +905,21 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
 
 defaults:
     if (m->name == NULL)
-        m->name = xstrdup(id);
+        m->name = lg_strdup(id);
     if (m->modality == NULL)
-        m->modality = xstrdup("text->text");
+        m->modality = lg_strdup("text->text");
     if (m->tokenizer == NULL)
-        m->tokenizer = xstrdup("Other");
+        m->tokenizer = lg_strdup("Other");
     for (int k = 0; k < 2; ++k) {
         char ***list = k == 0 ? &m->input_modalities : &m->output_modalities;
         if (*list == NULL) {
-            *list = xcalloc(2, sizeof(**list));
-            (*list)[0] = xstrdup(text_only[0]);
+            *list = lg_calloc(2, sizeof(**list));
+            (*list)[0] = lg_strdup(text_only[0]);
         }
     }
     /* empty list rather than NULL, so consumers iterate without a check; endpoints use NULL to mean "inherit" */
     if (m->supported_params == NULL)
-        m->supported_params = xcalloc(1, sizeof(*m->supported_params));
+        m->supported_params = lg_calloc(1, sizeof(*m->supported_params));
     if (m->context_length == 0)
         for (i = 0; i < m->num_endpoints; ++i)
             if (m->endpoints[i].context_length > m->context_length)
@@ -955,7 +937,7 @@ static void parse_models(struct ctx *c, const json_t *v, lg_config_t *conf)
     if (want_object(c, v, "models") != 0)
         return;
     /* object keys are unique: the parser runs with JSON_REJECT_DUPLICATES */
-    conf->models = xcalloc(json_object_size(v), sizeof(*conf->models));
+    conf->models = lg_calloc(json_object_size(v), sizeof(*conf->models));
     json_object_foreach((json_t *)v, id, e)
     {
         path_map(p, "models", id);
@@ -974,14 +956,14 @@ static void parse_policies(struct ctx *c, const json_t *v, lg_config_t *conf)
     size_t n = v != NULL && json_is_object(v) ? json_object_size(v) : 0;
 
     /* room for every shipped policy too, which resolve_policy may append */
-    conf->policies = xcalloc(n + sizeof(shipped_policies) / sizeof(shipped_policies[0]), sizeof(*conf->policies));
+    conf->policies = lg_calloc(n + sizeof(shipped_policies) / sizeof(shipped_policies[0]), sizeof(*conf->policies));
     if (v == NULL || want_object(c, v, "policies") != 0)
         return;
     json_object_foreach((json_t *)v, name, e)
     {
         lg_policy_conf_t *pol = &conf->policies[conf->num_policies++];
         char *file = NULL;
-        pol->name = xstrdup(name);
+        pol->name = lg_strdup(name);
         path_map(p, "policies", name);
         if (!is_slug(name, 1))
             fail(c, p, "invalid policy name (expected [a-z0-9_][a-z0-9._-]*)");
@@ -1017,7 +999,7 @@ static void resolve_policy(struct ctx *c, lg_config_t *conf, const char *name, c
         return;
     }
     /* path NULL: the policy VM locates the shipped file itself */
-    conf->policies[conf->num_policies++].name = xstrdup(name);
+    conf->policies[conf->num_policies++].name = lg_strdup(name);
 }
 
 static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
@@ -1155,13 +1137,13 @@ static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
     if (conf->admin_key == NULL) {
         const char *val;
         if (conf->admin_key_env == NULL)
-            conf->admin_key_env = xstrdup("LLMGATE_ADMIN_KEY");
+            conf->admin_key_env = lg_strdup("LLMGATE_ADMIN_KEY");
         /* unset or empty: no admin API (not an error), like a provider without its key */
         if ((val = getenv(conf->admin_key_env)) != NULL && val[0] != '\0') {
             if (!is_bearer_token(val))
                 fail(c, "auth.admin_key_env", "the value of %s must be printable ASCII without spaces", conf->admin_key_env);
             else
-                conf->admin_key = xstrdup(val);
+                conf->admin_key = lg_strdup(val);
         }
     }
     /* a gateway reachable from the network must never run open, whatever the key count */
@@ -1233,11 +1215,11 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
     json_t *v;
     char p[PATH_LEN];
 
-    sc->name = xstrdup(name);
+    sc->name = lg_strdup(name);
     sc->timeout_ms = 30000;
     sc->enabled = 1;
-    sc->args = xcalloc(1, sizeof(*sc->args));
-    sc->env = xcalloc(1, sizeof(*sc->env));
+    sc->args = lg_calloc(1, sizeof(*sc->args));
+    sc->env = lg_calloc(1, sizeof(*sc->env));
     if (!is_mcp_name(name))
         fail(c, path, "server name must match [a-z0-9_-]{1,64}");
     if (want_object(c, obj, path) != 0)
@@ -1256,7 +1238,7 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
         path_key(p, path, "env");
         if (want_object(c, v, p) == 0) {
             free_strv(sc->env);
-            sc->env = xcalloc(json_object_size(v) + 1, sizeof(*sc->env));
+            sc->env = lg_calloc(json_object_size(v) + 1, sizeof(*sc->env));
             json_object_foreach(v, key, e)
             {
                 char pe[PATH_LEN];
@@ -1267,7 +1249,7 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
                     fail(c, pe, "expected string");
                 } else {
                     size_t len = strlen(key) + json_string_length(e) + 2;
-                    sc->env[n] = xcalloc(len, 1);
+                    sc->env[n] = lg_calloc(len, 1);
                     snprintf(sc->env[n++], len, "%s=%s", key, json_string_value(e));
                 }
             }
@@ -1301,11 +1283,11 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
     v = json_object_get(obj, "prefix");
     path_key(p, path, "prefix");
     if (v == NULL || json_is_true(v))
-        sc->prefix = xstrdup(name);
+        sc->prefix = lg_strdup(name);
     else if (json_is_false(v))
         sc->prefix = NULL;
     else if (json_is_string(v) && is_mcp_prefix(json_string_value(v)))
-        sc->prefix = xstrdup(json_string_value(v));
+        sc->prefix = lg_strdup(json_string_value(v));
     else
         fail(c, p, "expected true, false or a string matching [A-Za-z0-9_.-]{1,64}");
 }
@@ -1318,7 +1300,7 @@ static void parse_mcp_servers(struct ctx *c, const json_t *obj, lg_config_t *con
 
     if (want_object(c, obj, "mcp.servers") != 0)
         return;
-    conf->mcp.servers = xcalloc(json_object_size(obj), sizeof(*conf->mcp.servers));
+    conf->mcp.servers = lg_calloc(json_object_size(obj), sizeof(*conf->mcp.servers));
     json_object_foreach((json_t *)obj, key, v)
     {
         lg_mcp_server_conf_t *sc = &conf->mcp.servers[conf->mcp.num_servers++];
@@ -1354,13 +1336,13 @@ static void parse_mcp_vservers(struct ctx *c, const json_t *obj, lg_config_t *co
 
     if (want_object(c, obj, "mcp.virtual_servers") != 0)
         return;
-    conf->mcp.vservers = xcalloc(json_object_size(obj), sizeof(*conf->mcp.vservers));
+    conf->mcp.vservers = lg_calloc(json_object_size(obj), sizeof(*conf->mcp.vservers));
     json_object_foreach((json_t *)obj, key, v)
     {
         lg_mcp_vserver_conf_t *vs = &conf->mcp.vservers[conf->mcp.num_vservers++];
         path_map(p, "mcp.virtual_servers", key);
-        vs->name = xstrdup(key);
-        vs->tools = xcalloc(1, sizeof(*vs->tools));
+        vs->name = lg_strdup(key);
+        vs->tools = lg_calloc(1, sizeof(*vs->tools));
         if (!is_mcp_name(key))
             fail(c, p, "virtual server name must match [a-z0-9_-]{1,64}");
         else if (strcmp(key, "conformance") == 0)
@@ -1445,8 +1427,8 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
         size_t n = json_object_size(v), k = 0;
         const char *name;
         json_t *lim;
-        conf->mcp.tool_limit_patterns = xcalloc(n + 1, sizeof(char *));
-        conf->mcp.tool_limit_rpm = xcalloc(n + 1, sizeof(uint32_t));
+        conf->mcp.tool_limit_patterns = lg_calloc(n + 1, sizeof(char *));
+        conf->mcp.tool_limit_rpm = lg_calloc(n + 1, sizeof(uint32_t));
         json_object_foreach(v, name, lim)
         {
             path_map(p, "mcp.tool_rate_limits", name);
@@ -1458,7 +1440,7 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
                 fail(c, p, "expected calls per minute, an integer 1..1000000");
                 continue;
             }
-            conf->mcp.tool_limit_patterns[k] = xstrdup(name);
+            conf->mcp.tool_limit_patterns[k] = lg_strdup(name);
             conf->mcp.tool_limit_rpm[k++] = (uint32_t)json_integer_value(lim);
         }
     }
@@ -1503,7 +1485,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
         if (json_is_null(v) || (s != NULL && strcmp(s, "off") == 0))
             ; /* off */
         else if (s != NULL && strcmp(s, "stderr") == 0)
-            conf->access_log = xstrdup("stderr");
+            conf->access_log = lg_strdup("stderr");
         else if (s != NULL && s[0] != '\0')
             conf->access_log = resolve_path(c, s);
         else
@@ -1515,7 +1497,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
             fail(c, "log_level", "expected \"err\", \"warn\", \"info\" or \"debug\"");
         } else {
             free(conf->log_level);
-            conf->log_level = xstrdup(s);
+            conf->log_level = lg_strdup(s);
         }
     }
     if ((v = json_object_get(root, "plugin_dir")) != NULL && !json_is_null(v)) {
@@ -1536,7 +1518,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     parse_models(c, json_object_get(root, "models"), conf);
 
     if (conf->default_policy == NULL)
-        conf->default_policy = xstrdup("default");
+        conf->default_policy = lg_strdup("default");
     resolve_policy(c, conf, conf->default_policy, "routing.default_policy");
     for (size_t i = 0; i < conf->num_models; ++i) {
         char p[PATH_LEN], pp[PATH_LEN];
@@ -1550,12 +1532,12 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 
 static lg_config_t *config_new(void)
 {
-    lg_config_t *conf = xcalloc(1, sizeof(*conf));
+    lg_config_t *conf = lg_calloc(1, sizeof(*conf));
     conf->max_body_bytes = (size_t)8 << 20;
     conf->max_upstream_bytes = (size_t)32 << 20;
     conf->shutdown_timeout_ms = 15000;
-    conf->access_log = xstrdup("stderr");
-    conf->log_level = xstrdup("info");
+    conf->access_log = lg_strdup("stderr");
+    conf->log_level = lg_strdup("info");
     conf->max_attempts = 8;
     conf->keepalive_interval_ms = 2000;
     conf->keepalive = LG_KEEPALIVE_COMMENT;
@@ -1563,7 +1545,7 @@ static lg_config_t *config_new(void)
     conf->policy_memory_mb = 64;
     conf->unhealthy_after_failures = 3;
     conf->unhealthy_cooldown_ms = 30000;
-    conf->expose_headers = xcalloc(1, sizeof(*conf->expose_headers));
+    conf->expose_headers = lg_calloc(1, sizeof(*conf->expose_headers));
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
     conf->require_keys = -1;
@@ -1572,8 +1554,8 @@ static lg_config_t *config_new(void)
     conf->mcp.max_message_bytes = (uint32_t)4 << 20;
     conf->mcp.circuit_failures = 5;
     conf->mcp.circuit_open_ms = 30000;
-    conf->mcp.allowed_origins = xcalloc(1, sizeof(*conf->mcp.allowed_origins));
-    conf->mcp.allowed_hosts = xcalloc(1, sizeof(*conf->mcp.allowed_hosts));
+    conf->mcp.allowed_origins = lg_calloc(1, sizeof(*conf->mcp.allowed_origins));
+    conf->mcp.allowed_hosts = lg_calloc(1, sizeof(*conf->mcp.allowed_hosts));
     return conf;
 }
 
@@ -1601,10 +1583,10 @@ static lg_config_t *parse_text(const char *text, size_t len, const char *base_di
 
     conf = config_new();
     if (source != NULL)
-        conf->source_path = xstrdup(source);
+        conf->source_path = lg_strdup(source);
     if (base_dir == NULL)
         base_dir = getcwd(cwd, sizeof(cwd)) != NULL ? cwd : ".";
-    conf->base_dir = xstrdup(base_dir);
+    conf->base_dir = lg_strdup(base_dir);
     c.base_dir = conf->base_dir;
 
     parse_root(&c, root, conf);
@@ -1639,7 +1621,7 @@ lg_config_t *lg_config_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     /* read up to one byte past the cap: works for pipes and /dev/stdin too, where the size is unknown */
-    text = xcalloc(CONFIG_MAX_FILE_BYTES + 2, 1);
+    text = lg_calloc(CONFIG_MAX_FILE_BYTES + 2, 1);
     do {
         got = fread(text + len, 1, CONFIG_MAX_FILE_BYTES + 1 - len, fp);
         len += got;
@@ -1660,7 +1642,7 @@ lg_config_t *lg_config_load(const char *path, char *err, size_t errlen)
     /* an absolute base survives a later chdir (daemonising, workers) */
     real = realpath(path, NULL);
     if (real == NULL)
-        real = xstrdup(path);
+        real = lg_strdup(path);
     slash = strrchr(real, '/');
     if (slash == NULL)
         strcpy(real, ".");

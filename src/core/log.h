@@ -8,7 +8,7 @@
 #define LG_CORE_LOG_H
 
 #include <stdarg.h>
-#include "llmgate/plugin.h" /* LG_LOG_ERR .. LG_LOG_DEBUG */
+#include "llmgate/log.h" /* LG_LOG_ERR .. LG_LOG_DEBUG */
 
 extern int lg_log_level; /* lines above this level are dropped */
 

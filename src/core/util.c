@@ -64,6 +64,16 @@ void *lg_malloc(size_t n)
     return p;
 }
 
+void *lg_calloc(size_t n, size_t sz)
+{
+    void *p = calloc(n != 0 ? n : 1, sz != 0 ? sz : 1);
+    if (p == NULL) {
+        fprintf(stderr, "llmgate: out of memory allocating %zu x %zu bytes\n", n, sz);
+        abort();
+    }
+    return p;
+}
+
 void *lg_realloc(void *p, size_t n)
 {
     void *q = realloc(p, n != 0 ? n : 1);

@@ -17,8 +17,10 @@ int64_t lg_unix_time(void);
 uint64_t lg_random_u64(void);
 /** Write "<prefix><n random [A-Za-z0-9]>" NUL-terminated into out (size >= strlen(prefix)+n+1). */
 void lg_random_id(char *out, const char *prefix, size_t n);
-/** Allocate or abort. */
+/** Allocate or abort (the host aborts on out-of-memory; a zero size still returns a unique pointer). */
 void *lg_malloc(size_t n);
+/** Zeroed array of n elements of sz bytes, or abort (also on n * sz overflow). */
+void *lg_calloc(size_t n, size_t sz);
 void *lg_realloc(void *p, size_t n);
 char *lg_strdup(const char *s);
 /** Deep copy of a NULL-terminated string vector (allocation aborts); NULL stays NULL. */

@@ -7,7 +7,7 @@
 #define LG_HTTP_SERVER_H
 
 #include <stdint.h>
-#include "core/snapshot.h"
+#include "runtime/snapshot.h"
 
 /** Bind listeners and start the workers on snap (the server takes a reference). Returns 0 or -1 with err. */
 int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen);

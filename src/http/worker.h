@@ -11,20 +11,11 @@
 #include <stdatomic.h>
 #include <h2o.h>
 #include <uv.h>
-#include "core/snapshot.h"
 #include "http/abuse.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 #include "upstream/client.h"
 
 struct lg_exchange;
-
-typedef struct lg_runtime {
-    struct lg_worker *worker;
-    lg_snapshot_t *snap;
-    void **pstates;     /* [num_providers] plugin instance per provider, NULL if not routable */
-    lg_policy_vm_t *vm; /* NULL only if creation failed (then the built-in order is used) */
-    unsigned refcnt;    /* worker's "current" reference + one per request; worker-thread only */
-} lg_runtime_t;
 
 typedef struct lg_listener {
     uv_tcp_t tcp;
@@ -53,9 +44,5 @@ typedef struct lg_worker {
     int waitq_timer_active;
     lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
 } lg_worker_t;
-
-/** Take / drop a request's reference on a runtime (worker thread). */
-lg_runtime_t *lg_runtime_ref(lg_runtime_t *rt);
-void lg_runtime_unref(lg_runtime_t *rt);
 
 #endif

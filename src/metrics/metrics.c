@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include "llmgate/error.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "metrics/metrics.h"
 
 #define NB 18        /* histogram buckets including +Inf */
@@ -232,19 +233,11 @@ struct collector {
 static struct collector collectors[MAX_COLLECTORS];
 static _Atomic unsigned num_collectors;
 
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
 static void table_init(struct table *t, uint32_t cap, uint32_t nv, uint32_t nfold)
 {
-    t->keys = xcalloc(cap, sizeof(*t->keys));
-    t->vals = xcalloc((size_t)cap * nv, sizeof(*t->vals));
-    t->fold = xcalloc((size_t)nfold * nv, sizeof(*t->fold));
+    t->keys = lg_calloc(cap, sizeof(*t->keys));
+    t->vals = lg_calloc((size_t)cap * nv, sizeof(*t->vals));
+    t->fold = lg_calloc((size_t)nfold * nv, sizeof(*t->fold));
     t->cap = cap;
     t->limit = cap / 8 * 7; /* keep probe chains short */
     t->nv = nv;
@@ -263,7 +256,7 @@ void lg_metrics_init(unsigned num_workers)
     if (atomic_load_explicit(&num_shards, memory_order_acquire) != 0)
         return;
     unsigned n = num_workers + 1;
-    shards = xcalloc(n, sizeof(*shards));
+    shards = lg_calloc(n, sizeof(*shards));
     for (unsigned i = 0; i < n; i++) {
         /* one cache-line-aligned block per shard: no false sharing between workers */
         size_t sz = (sizeof(struct shard) + 63) / 64 * 64;
@@ -276,8 +269,8 @@ void lg_metrics_init(unsigned num_workers)
         table_init(&s->usage, LG_METRICS_USAGE_SLOTS, 3, 1);
         table_init(&s->att, LG_METRICS_ATTEMPT_SLOTS, 1, 1 + LG_ERRCLASS__COUNT);
         table_init(&s->mcp, LG_METRICS_MCP_SLOTS, 1, 2);
-        s->ttft = xcalloc(LG_METRICS_MAX_MODELS + 1, sizeof(*s->ttft));
-        s->mcp_dur = xcalloc(LG_METRICS_MAX_MCP_SERVERS + 1, sizeof(*s->mcp_dur));
+        s->ttft = lg_calloc(LG_METRICS_MAX_MODELS + 1, sizeof(*s->ttft));
+        s->mcp_dur = lg_calloc(LG_METRICS_MAX_MCP_SERVERS + 1, sizeof(*s->mcp_dur));
         shards[i] = s;
     }
     atomic_store_explicit(&num_shards, n, memory_order_release);
@@ -826,7 +819,7 @@ static struct merged *merge_table(size_t off, fold_key_fn fold_key, size_t *n)
     m.cap = 64;
     while (m.cap < 2 * (total + 64))
         m.cap *= 2;
-    m.slots = xcalloc(m.cap, sizeof(*m.slots));
+    m.slots = lg_calloc(m.cap, sizeof(*m.slots));
     for (unsigned s = 0; s < ns; s++) {
         struct table *t = (struct table *)((char *)shards[s] + off);
         for (uint32_t i = 0; i < t->cap; i++) {

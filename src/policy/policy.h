@@ -14,30 +14,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "core/config.h"
-
-/** One routable endpoint as the policy sees it (Lua table fields of the same names). */
-typedef struct lg_candidate {
-    uint32_t id;                /* 1-based id the policy returns in its plan (index + 1 into the array) */
-    const char *provider;       /* provider slug */
-    const char *model;          /* public model id this endpoint serves */
-    const char *upstream_model; /* provider-side model name */
-    uint32_t model_index;       /* 0 = the requested model, 1.. = position in models[] fallbacks */
-    double price_prompt;        /* USD per token */
-    double price_completion;    /* USD per token */
-    double weight;              /* catalog weight, default 1 */
-    const char *tier;           /* "standard", "priority", "flex" */
-    uint32_t context_length;
-    int healthy;           /* 0 while marked unhealthy (cooldown) */
-    double outage_age_s;   /* seconds since the last failure, -1 = never failed */
-    double latency_ms;     /* EWMA of total latency, 0 = no data */
-    double ttft_ms;        /* EWMA of time to first token, 0 = no data */
-    double throughput_tps; /* EWMA of output tokens per second, 0 = no data */
-    double error_rate;     /* EWMA of failures in [0,1] */
-    uint32_t consecutive_failures;
-    uint32_t in_flight;
-    uint32_t queued;
-    uint32_t max_concurrent; /* 0 = unlimited */
-} lg_candidate_t;
+#include "domain/candidate.h"
 
 /** Request view for policies (Lua `req`). All pointers borrowed for the duration of the call. */
 typedef struct lg_policy_req {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "llmgate/error.h"
-#include "router/router.h"
+#include "domain/candidate.h"
 #include "policy/lua_api.h"
 
 #define ERRBUF 768
@@ -418,7 +418,7 @@ size_t lg_policy_builtin_plan(const lg_policy_req_t *req, const lg_candidate_t *
             json_array_foreach(order, j, e)
             {
                 /* an order entry matches a full slug exactly, or as a base slug every "<entry>/..." endpoint */
-                if (json_is_string(e) && c->provider != NULL && lg_router_slug_matches(json_string_value(e), c->provider)) {
+                if (json_is_string(e) && c->provider != NULL && lg_provider_slug_matches(json_string_value(e), c->provider)) {
                     k->order_rank = (uint32_t)j;
                     break;
                 }

@@ -29,21 +29,13 @@ static const struct {
                        {EX_CONTEXT, "context_length"},
                        {EX_TIER, "service_tier"}};
 
-int lg_router_slug_matches(const char *entry, const char *provider)
-{
-    size_t n = strlen(entry);
-    if (strcmp(entry, provider) == 0)
-        return 1;
-    return strncmp(entry, provider, n) == 0 && provider[n] == '/';
-}
-
 static int list_matches(const json_t *list, const char *provider)
 {
     size_t i;
     json_t *e;
     json_array_foreach(list, i, e)
     {
-        if (json_is_string(e) && lg_router_slug_matches(json_string_value(e), provider))
+        if (json_is_string(e) && lg_provider_slug_matches(json_string_value(e), provider))
             return 1;
     }
     return 0;
@@ -70,10 +62,10 @@ static uint32_t api_capability(int kind)
     return kind == LG_API_CHAT ? LG_CAP_CHAT : kind == LG_API_COMPLETIONS ? LG_CAP_COMPLETIONS : LG_CAP_EMBEDDINGS;
 }
 
-int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
+int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
                          lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen)
 {
-    const lg_config_t *conf = snap->conf;
+    const lg_config_t *conf = cat->conf;
     const json_t *only = r->provider != NULL ? json_object_get(r->provider, "only") : NULL;
     const json_t *ignore = r->provider != NULL ? json_object_get(r->provider, "ignore") : NULL;
     const json_t *order = r->provider != NULL ? json_object_get(r->provider, "order") : NULL;
@@ -84,7 +76,7 @@ int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const 
 
     long model_idx[LG_MAX_MODELS + 1];
     for (size_t m = 0; m < r->num_models; ++m) {
-        model_idx[m] = lg_snapshot_find_model(snap, r->models[m], r->model_lens[m]);
+        model_idx[m] = lg_catalog_find_model(cat, r->models[m], r->model_lens[m]);
         if (model_idx[m] < 0) {
             snprintf(msg, msglen, "%.*s is not a valid model ID", (int)(r->model_lens[m] > 200 ? 200 : r->model_lens[m]),
                      r->models[m]);
@@ -97,7 +89,7 @@ int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const 
         for (size_t ei = 0; ei < model->num_endpoints && n < LG_MAX_CANDIDATES; ++ei) {
             const lg_endpoint_conf_t *ep = &model->endpoints[ei];
             const lg_provider_conf_t *pc = &conf->providers[ep->provider_index];
-            const lg_plugin_t *plugin = snap->plugins[ep->provider_index];
+            const lg_plugin_t *plugin = cat->plugins[ep->provider_index];
             if (plugin == NULL || pstates[ep->provider_index] == NULL) {
                 excluded |= EX_UNAVAILABLE;
                 continue;
@@ -146,8 +138,8 @@ int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const 
                 excluded |= EX_CONTEXT;
                 continue;
             }
-            const lg_endpoint_stats_t *st = snap->estats[model_idx[m]][ei];
-            const lg_provider_stats_t *ps = snap->pstats[ep->provider_index];
+            const lg_endpoint_stats_t *st = cat->estats[model_idx[m]][ei];
+            const lg_provider_stats_t *ps = cat->pstats[ep->provider_index];
             lg_candidate_t *c = &cands[n];
             int64_t last_fail = atomic_load_explicit(&st->last_failure_ms, memory_order_relaxed);
             memset(c, 0, sizeof(*c));
@@ -198,4 +190,23 @@ int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const 
     else
         snprintf(msg, msglen, "No endpoints found that satisfy the request's routing constraints");
     return err;
+}
+
+long lg_catalog_find_model(const lg_catalog_t *c, const char *id, size_t len)
+{
+    size_t lo = 0, hi = c->conf->num_models;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *mid_id = c->conf->models[c->model_sorted[mid]].id;
+        int cmp = strncmp(mid_id, id, len);
+        if (cmp == 0 && mid_id[len] != '\0')
+            cmp = 1;
+        if (cmp == 0)
+            return (long)c->model_sorted[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
 }

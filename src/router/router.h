@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Candidate selection: the requested model and its models[] fallbacks are
- * looked up in the snapshot's catalog and every endpoint passes the hard
+ * looked up in the catalog and every endpoint passes the hard
  * filters (routable on this worker, API kind, provider.only/ignore/order with
  * allow_fallbacks:false, max_price, require_parameters, context length,
  * service tiers). The policy then orders what is left.
@@ -11,27 +11,17 @@
 
 #include <stddef.h>
 #include <jansson.h>
-#include "core/snapshot.h"
-#include "http/request.h"
+#include "domain/candidate.h"
+#include "domain/request.h"
 #include "policy/policy.h"
-
-#define LG_MAX_CANDIDATES 64
-
-typedef struct lg_route_ref {
-    uint32_t model_index; /* into conf->models */
-    uint32_t endpoint_index;
-    uint32_t provider_index;
-} lg_route_ref_t;
+#include "router/catalog.h"
 
 /**
  * Fill cands/refs (up to LG_MAX_CANDIDATES). pstates is the worker's plugin instances (NULL entries are not routable).
  * Returns 0, LG_EMODEL (unknown model id; msg names it), LG_ENOENDPOINT or LG_ECONSTRAINT (404; *meta receives an
  * OpenRouter `availability` object with excluded_by reasons).
  */
-int lg_router_candidates(const lg_snapshot_t *snap, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
+int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
                          lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen);
-
-/** 1 if provider slug matches a routing list entry (exact, or entry is a base slug "x" of "x/variant"). */
-int lg_router_slug_matches(const char *entry, const char *provider);
 
 #endif

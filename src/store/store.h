@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "auth/key.h"
+#include "domain/key.h"
 #include "llmgate/error.h"
 
 /** Schema version this binary creates and understands; a database with a newer one is refused. */

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 #define MOD "lg/upstream"
 
@@ -128,22 +129,6 @@ struct lg_upclient {
 };
 
 /* ---- helpers ---- */
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (p == NULL)
-        abort(); /* host OOM aborts (style B4.7) */
-    return p;
-}
-
-static void *xmalloc(size_t sz)
-{
-    void *p = malloc(sz != 0 ? sz : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -525,7 +510,7 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         return 0;
     if (s == NULL) {
         int r;
-        s = xcalloc(1, sizeof(*s));
+        s = lg_calloc(1, sizeof(*s));
         s->c = c;
         s->fd = fd;
         if ((r = uv_poll_init_socket(c->loop, &s->poll, fd)) != 0) {
@@ -757,7 +742,7 @@ lg_upclient_t *lg_upclient_create(uv_loop_t *loop, const lg_upclient_opts_t *opt
             max_conn = opts->max_connects;
     }
 
-    c = xcalloc(1, sizeof(*c));
+    c = lg_calloc(1, sizeof(*c));
     c->loop = loop;
     link_init(&c->xfers);
     link_init(&c->pending);
@@ -912,7 +897,7 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
             has_expect = 1;
         nlen = strlen(h->name);
         vlen = strlen(h->value);
-        line = xmalloc(nlen + vlen + 3);
+        line = lg_malloc(nlen + vlen + 3);
         if (vlen == 0) /* "Name:" would tell curl to remove the header; "Name;" sends it empty */
             snprintf(line, nlen + vlen + 3, "%s;", h->name);
         else
@@ -933,7 +918,7 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
 
     if ((e = curl_easy_init()) == NULL)
         abort();
-    x = xcalloc(1, sizeof(*x));
+    x = lg_calloc(1, sizeof(*x));
     x->c = c;
     x->easy = e;
     x->hdrs = hdrs;
@@ -944,7 +929,7 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
     link_init(&x->link);
     link_init(&x->pending);
     if (req->body != NULL && req->body_len > 0) {
-        x->body = xmalloc(req->body_len);
+        x->body = lg_malloc(req->body_len);
         memcpy(x->body, req->body, req->body_len);
     }
 

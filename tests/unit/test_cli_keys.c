@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth/key.h"
+#include "domain/key.h"
 #include "cli/cli.h"
 #include "store/store.h"
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "auth/key.h"
+#include "domain/key.h"
 #include "store/store.h"
 
 static char tmpdir[512];

@@ -5,14 +5,15 @@
  * Built on the main thread; read-only afterwards; reference counted so a
  * reload never pulls it from under in-flight requests.
  */
-#ifndef LG_CORE_SNAPSHOT_H
-#define LG_CORE_SNAPSHOT_H
+#ifndef LG_RUNTIME_SNAPSHOT_H
+#define LG_RUNTIME_SNAPSHOT_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "core/config.h"
 #include "plugin/loader.h"
+#include "router/catalog.h"
 #include "router/stats.h"
 
 typedef struct lg_snapshot {
@@ -27,6 +28,7 @@ typedef struct lg_snapshot {
     size_t *model_sorted;    /* model indices sorted by id, for bsearch */
     int *model_metric_id;    /* [num_models] label ids in the metrics registry */
     int *provider_metric_id; /* [num_providers] */
+    lg_catalog_t catalog;    /* the router's view of conf, plugins, stats and model_sorted above */
 } lg_snapshot_t;
 
 /** Build a snapshot; takes ownership of conf (freed on failure too). Loads plugins (a required provider whose plugin fails

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include "http/request.h"
+#include "domain/request.h"
 #include "llmgate/error.h"
 #include "llmgate/plugin.h"
 

@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <openssl/evp.h>
-#include "auth/key.h"
+#include "domain/key.h"
 #include "core/util.h"
 #include "llmgate/error.h"
 

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/log.h"
-#include "core/snapshot.h"
+#include "runtime/snapshot.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "policy/policy.h"
+#include "router/catalog.h"
 
 static const lg_snapshot_t *sort_ctx;
 
@@ -107,9 +108,9 @@ lg_snapshot_t *lg_snapshot_create(lg_config_t *conf, uint64_t generation, char *
     atomic_init(&s->refcnt, 1);
     s->generation = generation;
     s->conf = conf;
-    s->plugins = calloc(conf->num_providers + 1, sizeof(*s->plugins));
-    s->pstats = calloc(conf->num_providers + 1, sizeof(*s->pstats));
-    s->estats = calloc(conf->num_models + 1, sizeof(*s->estats));
+    s->plugins = lg_calloc(conf->num_providers + 1, sizeof(*s->plugins));
+    s->pstats = lg_calloc(conf->num_providers + 1, sizeof(*s->pstats));
+    s->estats = lg_calloc(conf->num_models + 1, sizeof(*s->estats));
 
     for (size_t i = 0; i < conf->num_providers; ++i) {
         const lg_provider_conf_t *p = &conf->providers[i];
@@ -134,7 +135,7 @@ lg_snapshot_t *lg_snapshot_create(lg_config_t *conf, uint64_t generation, char *
     }
     for (size_t mi = 0; mi < conf->num_models; ++mi) {
         const lg_model_conf_t *m = &conf->models[mi];
-        s->estats[mi] = calloc(m->num_endpoints + 1, sizeof(**s->estats));
+        s->estats[mi] = lg_calloc(m->num_endpoints + 1, sizeof(**s->estats));
         for (size_t ei = 0; ei < m->num_endpoints; ++ei)
             s->estats[mi][ei] =
                 lg_stats_endpoint(conf->providers[m->endpoints[ei].provider_index].name, m->endpoints[ei].upstream_model);
@@ -150,6 +151,11 @@ lg_snapshot_t *lg_snapshot_create(lg_config_t *conf, uint64_t generation, char *
         s->model_sorted[i] = i;
     sort_ctx = s; /* main thread only */
     qsort(s->model_sorted, conf->num_models, sizeof(size_t), cmp_model);
+    s->catalog = (lg_catalog_t){.conf = conf,
+                                .plugins = s->plugins,
+                                .pstats = s->pstats,
+                                .estats = (lg_endpoint_stats_t *const *const *)s->estats,
+                                .model_sorted = s->model_sorted};
 
     /* compile every policy once here so a broken policy file rejects the (re)load instead of failing requests */
     char perr[512];
@@ -192,19 +198,5 @@ void lg_snapshot_unref(lg_snapshot_t *s)
 
 long lg_snapshot_find_model(const lg_snapshot_t *s, const char *id, size_t len)
 {
-    size_t lo = 0, hi = s->conf->num_models;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const char *mid_id = s->conf->models[s->model_sorted[mid]].id;
-        int c = strncmp(mid_id, id, len);
-        if (c == 0 && mid_id[len] != '\0')
-            c = 1;
-        if (c == 0)
-            return (long)s->model_sorted[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return lg_catalog_find_model(&s->catalog, id, len);
 }

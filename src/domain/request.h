@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parse and validate a /v1 generation request body once: field types checked
+ * with errors naming the field, OpenRouter routing fields (models, provider,
+ * variants) extracted, and the body the plugins see stripped of them.
+ */
+#ifndef LG_DOMAIN_REQUEST_H
+#define LG_DOMAIN_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define LG_MAX_MODELS 8
+
+typedef struct lg_gen_request {
+    int kind;                              /* lg_api_kind_t */
+    int stream;                            /* stream:true */
+    json_t *root;                          /* whole parsed body (owned) */
+    json_t *body;                          /* root without gateway-only fields (owned); what plugins receive */
+    const char *models[LG_MAX_MODELS + 1]; /* [0] = primary; variant suffix stripped; borrowed from root */
+    size_t model_lens[LG_MAX_MODELS + 1];
+    size_t num_models;
+    const char *variant;     /* "nitro" | "floor" | NULL (from the primary model) */
+    json_t *provider;        /* borrowed from root, NULL if absent */
+    const char *sort;        /* effective sort: provider.sort(.by) or the variant's */
+    int allow_fallbacks;     /* provider.allow_fallbacks, default 1 */
+    int require_parameters;  /* provider.require_parameters */
+    double max_price_prompt; /* USD per million tokens, < 0 = none */
+    double max_price_completion;
+    double max_price_request;
+    int has_tools;
+    int64_t max_tokens; /* max_completion_tokens or max_tokens, 0 = not set */
+    int64_t prompt_tokens_estimate;
+    const char *session_id;      /* borrowed, NULL if absent */
+    const char *sent_params[32]; /* OpenRouter parameter names present in the body (for require_parameters) */
+    size_t num_sent_params;
+} lg_gen_request_t;
+
+/**
+ * Parse body (len bytes) for route kind. On error returns an lg_err_t (LG_EINVAL) with a message naming the field in err
+ * (e.g. "messages[2].role: expected string"), and the request is left disposed.
+ */
+int lg_gen_request_parse(lg_gen_request_t *r, int kind, const char *body, size_t len, char *err, size_t errlen);
+/** Same from an already parsed body; takes ownership of root (also on error). */
+int lg_gen_request_from_json(lg_gen_request_t *r, int kind, json_t *root, char *err, size_t errlen);
+void lg_gen_request_dispose(lg_gen_request_t *r);
+
+#endif
