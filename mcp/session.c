@@ -363,14 +363,6 @@ void lg_mcp_session_set_initialized(lg_mcp_session_t *s)
     pthread_mutex_unlock(&table_mu);
 }
 
-int lg_mcp_session_initialized(lg_mcp_session_t *s)
-{
-    pthread_mutex_lock(&table_mu);
-    int v = s->initialized;
-    pthread_mutex_unlock(&table_mu);
-    return v;
-}
-
 void lg_mcp_session_set_log_level(lg_mcp_session_t *s, int level)
 {
     pthread_mutex_lock(&table_mu);

@@ -69,7 +69,6 @@ int lg_mcp_session_client_has(const lg_mcp_session_t *s, const char *name);
 
 /** notifications/initialized received. */
 void lg_mcp_session_set_initialized(lg_mcp_session_t *s);
-int lg_mcp_session_initialized(lg_mcp_session_t *s);
 
 /** logging/setLevel; until set, every level is sent (-1). */
 void lg_mcp_session_set_log_level(lg_mcp_session_t *s, int level);

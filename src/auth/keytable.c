@@ -8,7 +8,6 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "auth/keytable.h"
 #include "auth/ratelimit.h"
 #include "core/log.h"
+#include "core/spinlock.h"
 #include "core/util.h"
 #include "llmgate/error.h"
 
@@ -66,31 +66,6 @@ struct lg_keytable {
 };
 
 /* ---- small helpers ---- */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static inline void spin_lock(atomic_flag *l)
-{
-    unsigned spins = 0;
-    while (atomic_flag_test_and_set_explicit(l, memory_order_acquire)) {
-        if (++spins < 64)
-            cpu_relax();
-        else
-            sched_yield(); /* the holder was preempted */
-    }
-}
-
-static inline void spin_unlock(atomic_flag *l)
-{
-    atomic_flag_clear_explicit(l, memory_order_release);
-}
 
 static const EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -244,11 +219,11 @@ static struct key_live *live_new(const lg_key_record_t *rec, int64_t used, int64
 
 static void live_update(struct key_live *l, const lg_key_record_t *rec, int64_t used, int64_t now_ms)
 {
-    spin_lock(&l->lock);
+    lg_spin_lock(&l->lock);
     if (rec->reset_period != l->period)
         live_set_usage(l, rec->reset_period, used, now_ms); /* the live count was for another period */
     live_configure(l, rec, now_ms);
-    spin_unlock(&l->lock);
+    lg_spin_unlock(&l->lock);
 }
 
 static void live_release(struct key_live *l)
@@ -444,9 +419,9 @@ size_t lg_keytable_load(lg_keytable_t *t, lg_key_record_t *const *records, const
     for (size_t i = 0; i < old->n; ++i) {
         lg_key_entry_t *oe = old->entries[i];
         if (version_find_id(v, oe->rec->id) == NULL) {
-            spin_lock(&oe->live->lock);
+            lg_spin_lock(&oe->live->lock);
             oe->live->removed = 1;
-            spin_unlock(&oe->live->lock);
+            lg_spin_unlock(&oe->live->lock);
         }
     }
     retire_version(old, s & COUNT_MASK);
@@ -528,7 +503,7 @@ int lg_key_admit(lg_key_entry_t *e, int64_t est_tokens, int64_t now_ms, lg_admit
     out->remaining = -1;
     out->reset_unix_ms = 0;
 
-    spin_lock(&l->lock);
+    lg_spin_lock(&l->lock);
     if (l->rpm > 0)
         fill_headers(out, &l->rpm_b, l->rpm, now_ms);
     else if (l->tpm > 0)
@@ -583,7 +558,7 @@ int lg_key_admit(lg_key_entry_t *e, int64_t est_tokens, int64_t now_ms, lg_admit
         fill_headers(out, &l->tpm_b, l->tpm, now_ms);
     rc = 0;
 done:
-    spin_unlock(&l->lock);
+    lg_spin_unlock(&l->lock);
     return rc;
 }
 
@@ -595,23 +570,23 @@ void lg_key_settle(lg_key_entry_t *e, int64_t est_tokens, int64_t actual_tokens,
         est_tokens = 0;
     if (actual_tokens < 0)
         actual_tokens = 0;
-    spin_lock(&l->lock);
+    lg_spin_lock(&l->lock);
     if (l->tpm > 0 && est_tokens != actual_tokens)
         lg_bucket_adjust(&l->tpm_b, (double)est_tokens - (double)actual_tokens, now_ms);
     roll_period(l, now_ms);
     if (cost_pico > 0)
         l->used_pico = sat_add(l->used_pico, cost_pico);
-    spin_unlock(&l->lock);
+    lg_spin_unlock(&l->lock);
 }
 
 int64_t lg_key_credit_used_pico(lg_key_entry_t *e, int64_t now_ms)
 {
     struct key_live *l = e->live;
     int64_t used;
-    spin_lock(&l->lock);
+    lg_spin_lock(&l->lock);
     roll_period(l, now_ms);
     used = l->used_pico;
-    spin_unlock(&l->lock);
+    lg_spin_unlock(&l->lock);
     return used;
 }
 

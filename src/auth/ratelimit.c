@@ -6,34 +6,8 @@
  */
 #include <assert.h>
 #include <math.h>
-#include <sched.h>
 #include "auth/ratelimit.h"
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static inline void bucket_lock(lg_bucket_t *b)
-{
-    unsigned spins = 0;
-    while (atomic_flag_test_and_set_explicit(&b->_lock, memory_order_acquire)) {
-        /* the holder is a few instructions from releasing unless it was preempted: then yield */
-        if (++spins < 64)
-            cpu_relax();
-        else
-            sched_yield();
-    }
-}
-
-static inline void bucket_unlock(lg_bucket_t *b)
-{
-    atomic_flag_clear_explicit(&b->_lock, memory_order_release);
-}
+#include "core/spinlock.h"
 
 /* Bring the level up to now. A backwards clock neither refills nor rewinds _last_ms. */
 static void refill(lg_bucket_t *b, int64_t now_ms)
@@ -84,13 +58,13 @@ int lg_bucket_take(lg_bucket_t *b, double n, int64_t now_ms, int64_t *wait_ms)
     int ok;
     int64_t w;
     assert(n >= 0);
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     w = wait_locked(b, n);
     ok = w == 0;
     if (ok)
         b->_level -= n;
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
     if (!ok && wait_ms != NULL)
         *wait_ms = w;
     return ok;
@@ -99,60 +73,60 @@ int lg_bucket_take(lg_bucket_t *b, double n, int64_t now_ms, int64_t *wait_ms)
 int64_t lg_bucket_wait_ms(lg_bucket_t *b, double n, int64_t now_ms)
 {
     int64_t w;
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     w = wait_locked(b, n);
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
     return w;
 }
 
 void lg_bucket_adjust(lg_bucket_t *b, double delta, int64_t now_ms)
 {
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     b->_level += delta;
     if (b->_level > b->_capacity)
         b->_level = b->_capacity;
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
 }
 
 double lg_bucket_level(lg_bucket_t *b, int64_t now_ms)
 {
     double l;
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     l = b->_level;
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
     return l;
 }
 
 int64_t lg_bucket_full_in_ms(lg_bucket_t *b, int64_t now_ms)
 {
     int64_t w;
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     w = wait_locked(b, b->_capacity);
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
     return w;
 }
 
 void lg_bucket_reconfigure(lg_bucket_t *b, double capacity, double refill_per_sec, int64_t now_ms)
 {
     assert(capacity > 0 && refill_per_sec >= 0);
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     refill(b, now_ms);
     b->_capacity = capacity;
     b->_refill = refill_per_sec;
     if (b->_level > capacity)
         b->_level = capacity;
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
 }
 
 double lg_bucket_capacity(lg_bucket_t *b)
 {
     double c;
-    bucket_lock(b);
+    lg_spin_lock(&b->_lock);
     c = b->_capacity;
-    bucket_unlock(b);
+    lg_spin_unlock(&b->_lock);
     return c;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lg_err_t → names, statuses, error_type strings and the OpenRouter error body.
+ * lg_err_t → statuses, error_type strings and the OpenRouter error body.
  */
 #include <stddef.h>
 #include "core/error.h"
@@ -29,12 +29,6 @@ static const struct err_row *find_row(int err)
         if (rows[i].num == err)
             return &rows[i];
     return NULL;
-}
-
-const char *lg_err_name(int err)
-{
-    const struct err_row *r = find_row(err);
-    return err == 0 ? "LG_OK" : r != NULL ? r->name : "LG_UNKNOWN";
 }
 
 const char *lg_strerror(int err)

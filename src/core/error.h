@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include "llmgate/error.h"
 
-const char *lg_err_name(int err);
 const char *lg_strerror(int err);
 /** HTTP status for err (500 for unknown codes). */
 int lg_err_status(int err);

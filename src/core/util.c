@@ -3,11 +3,13 @@
  * Shared helpers: clocks, random ids, bounded buffers, allocation that aborts,
  * NULL-terminated string vectors.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include "core/util.h"
 
 int64_t lg_now_ms(void)
@@ -62,6 +64,21 @@ void *lg_malloc(size_t n)
         abort();
     }
     return p;
+}
+
+int lg_exe_dir(char *out, size_t outlen)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL || (size_t)(slash - exe) >= outlen)
+        return -1;
+    *slash = '\0';
+    memcpy(out, exe, (size_t)(slash - exe) + 1);
+    return 0;
 }
 
 void *lg_calloc(size_t n, size_t sz)

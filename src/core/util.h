@@ -28,6 +28,13 @@ char **lg_strv_dup(char *const *v);
 /** Free a NULL-terminated string vector and its strings; NULL is a no-op. */
 void lg_strv_free(char **v);
 
+/**
+ * Directory of the running executable (from /proc/self/exe, last component cut; "" when the binary is in /), where the
+ * build tree and relocatable installs keep plugins/ and policies/. Returns 0, or -1 (out untouched) if it cannot be
+ * read or does not fit in outlen.
+ */
+int lg_exe_dir(char *out, size_t outlen);
+
 /** Growable byte buffer with a hard cap. */
 typedef struct lg_buf {
     char *data;

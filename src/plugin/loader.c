@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/log.h"
+#include "core/util.h"
 #include "plugin/loader.h"
 
 static int is_path(const char *s)
@@ -83,20 +84,14 @@ int lg_plugin_resolve(const char *name_or_path, const char *dir, char *out, size
     }
     /* 2. <dir of the executable>/plugins (build tree and relocatable installs) */
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            char plugdir[PATH_MAX];
-            *slash = '\0';
-            if (snprintf(plugdir, sizeof(plugdir), "%s/plugins", exe[0] != '\0' ? exe : "") < (int)sizeof(plugdir)) {
-                wrote = 0;
-                if (try_dirs(plugdir, name_or_path, out, outlen, &wrote) == 0)
-                    return 0;
-                if (wrote && first[0] == '\0')
-                    snprintf(first, sizeof(first), "%s", out);
-            }
+    if (lg_exe_dir(exe, sizeof(exe)) == 0) {
+        char plugdir[PATH_MAX];
+        if (snprintf(plugdir, sizeof(plugdir), "%s/plugins", exe) < (int)sizeof(plugdir)) {
+            wrote = 0;
+            if (try_dirs(plugdir, name_or_path, out, outlen, &wrote) == 0)
+                return 0;
+            if (wrote && first[0] == '\0')
+                snprintf(first, sizeof(first), "%s", out);
         }
     }
     /* 3. the install libdir */

@@ -15,6 +15,7 @@
 #include <lualib.h>
 #include <luajit.h>
 #include "core/log.h"
+#include "core/util.h"
 #include "policy/lua_api.h"
 
 #define POLICY_MAX_FILE_BYTES (1u << 20)
@@ -398,20 +399,14 @@ static int find_shipped(const char *name, char *out, size_t outlen, char *err, s
     if (try_dir(getenv("LLMGATE_POLICY_DIR"), name, out, outlen))
         return 0;
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            char dir[PATH_MAX + 16];
-            snprintf(dir, sizeof(dir), "%s/policies", exe);
-            if (try_dir(dir, name, out, outlen))
-                return 0;
-            snprintf(dir, sizeof(dir), "%s/../policies", exe); /* build tree: tests/ next to policies/ */
-            if (try_dir(dir, name, out, outlen))
-                return 0;
-        }
+    if (lg_exe_dir(exe, sizeof(exe)) == 0) {
+        char dir[PATH_MAX + 16];
+        snprintf(dir, sizeof(dir), "%s/policies", exe);
+        if (try_dir(dir, name, out, outlen))
+            return 0;
+        snprintf(dir, sizeof(dir), "%s/../policies", exe); /* build tree: tests/ next to policies/ */
+        if (try_dir(dir, name, out, outlen))
+            return 0;
     }
     const char *src = getenv("LLMGATE_SOURCE_DIR");
     if (src != NULL && *src != '\0') {

@@ -1000,14 +1000,6 @@ void lg_xfer_cancel(lg_xfer_t *x)
     xfer_complete(x, 0, 0, NULL);
 }
 
-void lg_xfer_pause(lg_xfer_t *x)
-{
-    if (x == NULL || x->finished || x->cancelled || x->paused)
-        return;
-    x->paused = 1;
-    arm_timer(x);
-}
-
 void lg_xfer_resume(lg_xfer_t *x)
 {
     if (x == NULL || x->finished || x->cancelled || !x->paused)

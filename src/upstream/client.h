@@ -35,8 +35,8 @@ typedef struct lg_xfer_opts {
 } lg_xfer_opts_t;
 
 /**
- * Callbacks. None is called after lg_xfer_cancel returns or after on_done. It is allowed to call lg_xfer_cancel,
- * lg_xfer_pause or lg_xfer_resume from inside on_head / on_data (never lg_upclient_destroy).
+ * Callbacks. None is called after lg_xfer_cancel returns or after on_done. It is allowed to call lg_xfer_cancel or
+ * lg_xfer_resume from inside on_head / on_data (never lg_upclient_destroy).
  */
 typedef struct lg_xfer_callbacks {
     /** Response status line and headers are complete. Return 0 to continue, non-zero to abort (on_done follows with
@@ -71,10 +71,8 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
                          void *ctx, char *err, size_t errlen);
 /** Stop a transfer now and free it; no callback follows. Safe inside this xfer's own callbacks (deferred removal). */
 void lg_xfer_cancel(lg_xfer_t *x);
-/** Stop further on_data (and on_done) deliveries until lg_xfer_resume. Same as on_data returning 1. The idle deadline
- * does not run while paused. */
-void lg_xfer_pause(lg_xfer_t *x);
-/** Undo lg_xfer_pause. Never calls back synchronously: held bytes are delivered from a later loop iteration. */
+/** Undo a pause (on_data returned 1; no on_data or on_done is delivered and the idle deadline does not run while paused).
+ * Never calls back synchronously: held bytes are delivered from a later loop iteration. */
 void lg_xfer_resume(lg_xfer_t *x);
 /** Response header lookup (case-insensitive name), valid from on_head until on_done; NULL if absent. */
 const char *lg_xfer_header(const lg_xfer_t *x, const char *name);
