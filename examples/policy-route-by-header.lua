@@ -8,8 +8,8 @@
 --
 -- The header must be exposed to policies in the gateway config, and the policy registered:
 --   "routing": { "expose_headers": ["x-route-hint"] },
---   "policies": [ { "name": "route_by_header", "path": "policy-route-by-header.lua",
---                   "settings": { "default_hint": "cheap" } } ]
+--   "policies": { "route_by_header": { "path": "policy-route-by-header.lua",
+--                                      "settings": { "default_hint": "cheap" } } }
 -- lg.conf.default_hint (optional) is used when the header is absent.
 local lg = lg
 local ipairs = ipairs

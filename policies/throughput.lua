@@ -3,25 +3,15 @@
 -- without data after measured ones, unstable endpoints (unhealthy or a failure in the last 30 s) last; ties cheapest
 -- first.
 local lg = lg
-local is_stable, plan_by_model = lg.stable, lg.plan_by_model
+local plan_by_model = lg.plan_by_model
 
 local M = { NAME = "throughput", VERSION = "1.0.0" }
 
--- within one model's endpoints (lg.plan_by_model keeps the models in request order)
-local function before(a, b)
-    local sa, sb = is_stable(a), is_stable(b)
-    if sa ~= sb then
-        return sa
-    end
-    if a.throughput_tps ~= b.throughput_tps then
-        return a.throughput_tps > b.throughput_tps
-    end
-    local pa, pb = a.price_prompt + a.price_completion, b.price_prompt + b.price_completion
-    if pa ~= pb then
-        return pa < pb
-    end
-    return a.id < b.id
-end
+-- within one model's endpoints (lg.plan_by_model keeps the models in request order): stable first, then fastest
+-- (no data = 0, so after every measurement), then cheapest, then lower id (lg.stable_order)
+local before = lg.stable_order(function(c)
+    return -c.throughput_tps
+end)
 
 function M.select(_, candidates)
     return plan_by_model(candidates, before)

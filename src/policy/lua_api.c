@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The `lg` host module seen by routing policies (lg.random, lg.now_ms, lg.log, lg.len, lg.conf, and the candidate
- * helpers lg.stable, lg.group_by_model, lg.plan_by_model), the JSON -> Lua conversion
+ * helpers lg.stable, lg.stable_order, lg.group_by_model, lg.plan_by_model), the JSON -> Lua conversion
  * used for settings and request preferences, and the sandbox's pairs/ipairs/pcall replacements. Everything here runs
  * on the worker thread that owns the VM.
  */
@@ -251,20 +251,82 @@ static int l_len(lua_State *L)
 
 #define STABLE_AFTER_S 30 /* "no significant outage in the last 30 s" (openrouter-api.md §4.1) */
 
-/* lg.stable(c): c.healthy and no failure in the last 30 s (outage_age_s < 0 = none recorded) */
-static int l_stable(lua_State *L)
+/* c.healthy and no failure in the last 30 s (outage_age_s < 0 = none recorded); c is the table at idx (> 0) */
+static int candidate_stable(lua_State *L, int idx)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, idx, LUA_TTABLE);
     int stable = 0;
-    lua_getfield(L, 1, "healthy");
+    lua_getfield(L, idx, "healthy");
     if (lua_toboolean(L, -1)) {
-        lua_getfield(L, 1, "outage_age_s");
+        lua_getfield(L, idx, "outage_age_s");
         if (lua_type(L, -1) != LUA_TNUMBER)
             return luaL_error(L, "lg.stable: candidate outage_age_s is not a number");
         lua_Number age = lua_tonumber(L, -1);
         stable = age < 0 || age >= STABLE_AFTER_S;
+        lua_pop(L, 1);
     }
-    lua_pushboolean(L, stable);
+    lua_pop(L, 1);
+    return stable;
+}
+
+/* lg.stable(c) */
+static int l_stable(lua_State *L)
+{
+    lua_pushboolean(L, candidate_stable(L, 1));
+    return 1;
+}
+
+static lua_Number number_field(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "lg.stable_order: candidate %s is not a number", name);
+    lua_Number v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static lua_Number key_of(lua_State *L, int idx)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "lg.stable_order: key function returned %s, not a number", luaL_typename(L, -1));
+    lua_Number v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* the comparator lg.stable_order returns: stable first, then key ascending, then cheapest, then lower id */
+static int l_stable_order_cmp(lua_State *L)
+{
+    int sa = candidate_stable(L, 1), sb = candidate_stable(L, 2);
+    if (sa != sb) {
+        lua_pushboolean(L, sa);
+        return 1;
+    }
+    lua_Number ka = key_of(L, 1), kb = key_of(L, 2);
+    if (ka != kb) {
+        lua_pushboolean(L, ka < kb);
+        return 1;
+    }
+    lua_Number pa = number_field(L, 1, "price_prompt") + number_field(L, 1, "price_completion");
+    lua_Number pb = number_field(L, 2, "price_prompt") + number_field(L, 2, "price_completion");
+    if (pa != pb) {
+        lua_pushboolean(L, pa < pb);
+        return 1;
+    }
+    lua_pushboolean(L, number_field(L, 1, "id") < number_field(L, 2, "id"));
+    return 1;
+}
+
+/* lg.stable_order(key) -> cmp, the within-model order the shipped sorting policies share */
+static int l_stable_order(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_pushcclosure(L, l_stable_order_cmp, 1);
     return 1;
 }
 
@@ -354,7 +416,7 @@ static int l_plan_by_model(lua_State *L)
 
 void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *policy_name, const json_t *settings)
 {
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_random, 1);
     lua_setfield(L, -2, "random");
@@ -367,6 +429,8 @@ void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *polic
     lua_setfield(L, -2, "len");
     lua_pushcfunction(L, l_stable);
     lua_setfield(L, -2, "stable");
+    lua_pushcfunction(L, l_stable_order);
+    lua_setfield(L, -2, "stable_order");
     /* the real table.sort: policies only see private copies of the table library */
     lua_getglobal(L, "table");
     lua_getfield(L, -1, "sort");
