@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * MCP access control with the /v1 gate (mcp.md §7): the lg_mcp_auth_fn for
+ * MCP access control with the /v1 gate (API keys, not OAuth): the lg_mcp_auth_fn for
  * /mcp (Bearer key or x-api-key -> key id; open gateway -> anonymous; bad key
  * -> 401), and the per-key tool policy of server.h (allow-lists on the
  * prefixed tool name, rate limits per tools/call, one audit log line per call).

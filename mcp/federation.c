@@ -1067,7 +1067,7 @@ static void on_notification(struct upstream *up, const char *method, json_t *par
         ev->total = json_number_value(json_object_get(params, "total"));
         const char *m = json_string_value(json_object_get(params, "message"));
         ev->message = m != NULL ? lg_strdup(m) : NULL;
-        /* progress keeps a long call alive (mcp.md §3), up to another full timeout from now */
+        /* progress keeps a long call alive (MCP progress notifications reset the timeout), up to another full timeout from now */
         p->deadline_ms = lg_now_ms() + up->timeout_ms;
         post_event(p->req, ev);
     } else if (strcmp(method, "notifications/message") == 0) {

@@ -2,7 +2,7 @@
 /*
  * The conformance fixture provider: every tool, resource, template, prompt
  * and completion the official MCP conformance suite (0.1.16) expects, with
- * the reference server's exact texts and bytes (mcp.md §12). Served as the
+ * the reference server's exact texts and bytes (tests/conformance/README.md). Served as the
  * virtual server "conformance" when mcp.conformance_fixtures is on. Stateless
  * (state pointer unused); timers run on the calling worker's loop.
  */

@@ -225,7 +225,8 @@ int lg_jsonrpc_code_for_err(int lg_err)
     case LG_EAUTH:
         return LG_JSONRPC_UNAUTHORIZED;
     default:
-        /* rate limits, policy denials, upstream trouble: implementation-defined range, HTTP 200 (mcp.md §6) */
+        /* rate limits, policy denials, upstream trouble: JSON-RPC's implementation-defined server-error range -32000..-32099, HTTP
+         * 200 */
         return LG_JSONRPC_SERVER_ERROR;
     }
 }

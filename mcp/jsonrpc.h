@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-/* JSON-RPC / MCP error codes (mcp.md §6) */
+/* JSON-RPC 2.0 and MCP error codes */
 #define LG_JSONRPC_PARSE_ERROR (-32700)
 #define LG_JSONRPC_INVALID_REQUEST (-32600)
 #define LG_JSONRPC_METHOD_NOT_FOUND (-32601)

@@ -684,7 +684,7 @@ json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t 
     json_t *caps = json_object_get(params, "capabilities");
     if (caps != NULL && !json_is_object(caps))
         return lg_jsonrpc_make_error(msg->id, LG_JSONRPC_INVALID_PARAMS, "params.capabilities must be an object", NULL);
-    /* supported: echo it; otherwise answer with our latest and let the client decide (mcp.md §3) */
+    /* supported: echo it; otherwise answer with our latest and let the client decide (MCP version negotiation) */
     const char *version = lg_mcp_version_supported(requested, strlen(requested)) ? requested : LG_MCP_LATEST_VERSION;
     lg_mcp_session_t *s =
         lg_mcp_session_create(key_id, lg_mcp_registry_name(reg), version, caps, json_object_get(params, "clientInfo"), ttl_s);

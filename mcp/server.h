@@ -24,7 +24,7 @@
 
 #define LG_MCP_MAX_WORKERS 256
 
-/** Protocol revisions we speak, newest first (mcp.md §1). */
+/** Protocol revisions we speak, newest first. */
 extern const char *const lg_mcp_supported_versions[];
 #define LG_MCP_LATEST_VERSION "2025-11-25"
 /** 1 if v (len bytes) is one of lg_mcp_supported_versions. */

@@ -2,7 +2,7 @@
 /*
  * Streamable HTTP for MCP on h2o (see transport_http.h).
  *
- * POST: validation in the order of mcp.md §2, then initialize (mints the
+ * POST: validation in the order of mcp/README.md, then initialize (mints the
  * session), requests (dispatched to server.c; the answer is application/json
  * unless the call emits a notification or a server->client request first,
  * or the client prefers SSE: then text/event-stream with a priming event),

@@ -2,7 +2,7 @@
 /*
  * Streamable HTTP transport for MCP (2025-11-25, also 2025-06-18 and
  * 2025-03-26) on h2o: POST/GET/DELETE /mcp and /mcp/<virtual server>, the
- * validation order of mcp.md §2, JSON or SSE responses, the per-session GET
+ * validation order of mcp/README.md, JSON or SSE responses, the per-session GET
  * SSE stream, and the per-worker inbox that carries client responses,
  * cancellations and notifications between worker threads.
  */
@@ -34,8 +34,8 @@ struct lg_mcp_worker *lg_mcp_worker_of(lg_worker_t *w);
 void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len);
 
 /**
- * 1 for the OAuth/OIDC discovery paths MCP clients probe (mcp.md §7); the router answers them 404 at once so clients
- * keep using the static API key instead of starting OAuth.
+ * 1 for the OAuth/OIDC discovery paths MCP clients probe (the gateway uses API keys, not OAuth); the router answers them 404 at
+ * once so clients keep using the static API key instead of starting OAuth.
  */
 int lg_mcp_is_discovery_path(const char *path, size_t len);
 

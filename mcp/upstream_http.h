@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Streamable HTTP transport towards one federated MCP server (client side of
- * mcp.md §2): every message is a POST with Accept: application/json,
+ * the MCP Streamable HTTP transport): every message is a POST with Accept: application/json,
  * text/event-stream; replies come back as one JSON body or as an SSE stream
  * (progress and log notifications first, then the response). Keeps the
  * upstream's Mcp-Session-Id, sends MCP-Protocol-Version once negotiated,

@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- default: OpenRouter's routing (openrouter-api.md §4.1). Candidates are grouped by model (requested model first,
+-- default: OpenRouter's default routing (its provider-routing docs, "load balancing"). Candidates are grouped by model (requested model first,
 -- then models[] fallbacks). Within a model: provider.order entries first, then provider.sort if set; otherwise
 -- price-weighted load balancing: the first endpoint is drawn among the stable ones with probability
 -- proportional to weight / price^2, the other stable ones follow cheapest first, unstable ones (unhealthy or a

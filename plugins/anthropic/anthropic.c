@@ -4,7 +4,7 @@
  * Translates OpenAI chat requests into Messages requests (system hoisting, role
  * merging, tool_use / tool_result blocks, images, thinking) and Messages
  * responses / named-event SSE streams back into OpenAI chat objects and chunks.
- * See ../../../shared/reference/providers.md §1 and plugins/README.md.
+ * See plugins/README.md.
  *
  * Decisions worth knowing (each has a fixture in tests/data/providers/anthropic/):
  *  - system/developer messages anywhere are hoisted, in order, into `system`: a string (parts joined with "\n\n") or,
@@ -936,7 +936,7 @@ static int usage_update(struct usage *u, const json_t *j)
     return any;
 }
 
-/* OpenAI usage (providers.md §1.3): input_tokens excludes cache tokens, so prompt = input + writes + reads. */
+/* OpenAI usage: input_tokens excludes cache tokens, so prompt = input + writes + reads. */
 static json_t *usage_json(const struct usage *u)
 {
     const json_int_t cap = (json_int_t)1 << 50;

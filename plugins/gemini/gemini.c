@@ -7,7 +7,7 @@
  *                                                                      no [DONE]: a finishReason ends it)
  *   embeddings  POST {base}/models/{m}:batchEmbedContents
  *
- * Translation rules follow shared/reference/providers.md §2; plugins/gemini/README.md documents the options and every
+ * plugins/gemini/README.md documents the translation rules, the options and every
  * decision taken where the mapping is not one-to-one. The key is sent as `x-goog-api-key`, never in the URL.
  *
  * Thought signatures (§2.1): a functionCall part's `thoughtSignature` is returned to the client as
@@ -1158,7 +1158,7 @@ static json_int_t cap_tokens(const json_t *um, const char *key)
     return v > cap ? cap : v;
 }
 
-/* usageMetadata → OpenAI usage (providers.md §2.3). total_tokens = prompt_tokens + completion_tokens. */
+/* usageMetadata → OpenAI usage (plugins/gemini/README.md, "usage"). total_tokens = prompt_tokens + completion_tokens. */
 static json_t *map_usage(const json_t *um)
 {
     json_int_t prompt = cap_tokens(um, "promptTokenCount") + cap_tokens(um, "toolUsePromptTokenCount");

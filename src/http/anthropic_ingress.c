@@ -3,7 +3,8 @@
  * Anthropic Messages skin (see anthropic_ingress.h): requests are validated
  * strictly and turned into OpenAI chat requests; OpenAI completions and chunks
  * are turned back into Anthropic messages and named SSE events in Anthropic's
- * exact event order (providers.md §1.2).
+ * exact event order (message_start, then per block content_block_start /
+ * _delta / _stop, message_delta with stop_reason and usage, message_stop).
  *
  * Request mapping notes (where Anthropic has no OpenAI equivalent):
  * - text blocks join with "\n\n" into a string content unless a block carries

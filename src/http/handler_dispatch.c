@@ -124,7 +124,8 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
         return 0;
     }
-    /* MCP: OAuth/OIDC discovery probes get a fast 404 (API keys, not OAuth: mcp.md §7), then /mcp and /mcp/<server> */
+    /* MCP: OAuth/OIDC discovery probes get a fast 404 (the gateway authenticates /mcp with API keys, not OAuth; mcp/auth.h), then
+     * /mcp and /mcp/<server> */
     if (lg_mcp_is_discovery_path(path.base, path.len)) {
         lg_respond_error(req, LG_ENOTFOUND, 404, "no OAuth metadata: authenticate with an API key (Authorization: Bearer)", NULL);
         return 0;

@@ -249,7 +249,7 @@ static int l_len(lua_State *L)
 
 /* ---- candidate helpers shared by the policies ---- */
 
-#define STABLE_AFTER_S 30 /* "no significant outage in the last 30 s" (openrouter-api.md §4.1) */
+#define STABLE_AFTER_S 30 /* OpenRouter's default routing: "stable" = no significant outage in the last 30 s */
 
 /* c.healthy and no failure in the last 30 s (outage_age_s < 0 = none recorded); c is the table at idx (> 0) */
 static int candidate_stable(lua_State *L, int idx)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Candidate lookup and hard filters (see router.h and openrouter-api.md §4.2).
+ * Candidate lookup and OpenRouter's hard filters (provider.only / ignore / order
+ * with allow_fallbacks:false, max_price, require_parameters; see router.h).
  */
 #include <stdio.h>
 #include <string.h>

@@ -94,7 +94,7 @@ int64_t lg_store_key_cost_since(lg_store_t *s, const char *key_id, int64_t since
 int lg_store_key_usage(lg_store_t *s, const char *key_id, int64_t now_ms, json_t **out);
 
 /**
- * *out = the OpenRouter GET /generation "data" object for id (see openrouter-api.md §7): id, created_at (ISO 8601 UTC),
+ * *out = the OpenRouter GET /generation "data" object for id (OpenRouter's shape): id, created_at (ISO 8601 UTC),
  * model, provider_name, api_type, streamed, cancelled, tokens_*, native_tokens_*, total_cost, usage, latency,
  * generation_time, finish_reason, native_finish_reason, provider_responses (array), is_byok, upstream_inference_cost,
  * cache_discount, origin, http_referer, user_agent, key_id, requested_model (+ llmgate's upstream_model, ttft,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Benchmark: direct-to-mock vs through-llmgate, same box, pinned cores (Busbar-style "added latency", see
-# shared/reference/peers-and-figures.md §3). Not a pass/fail test; prints a markdown table. Builds nothing:
+# Benchmark: direct-to-mock vs through-llmgate, same box, pinned cores ("added latency": the difference between the
+# two legs, see tests/bench/README.md). Not a pass/fail test; prints a markdown table. Builds nothing:
 # point BUILD at a build tree containing llmgate and tests/mock/mock_upstream. Options (env): see tests/bench/README.md.
 set -euo pipefail
 

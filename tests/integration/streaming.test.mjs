@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Streaming rules (openrouter-api.md §11, providers.md §4.1): keep-alive comments, upstream comments, CRLF / split
+// Streaming rules (OpenRouter's SSE behaviour, providers' framing quirks): keep-alive comments, upstream comments, CRLF / split
 // framing, mid-stream failures (error chunk + [DONE], never a fake "stop"), in-band errors, EOF without completion.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';

@@ -2,7 +2,8 @@
 /*
  * Anthropic Messages skin: request translation (Anthropic → OpenAI), response
  * translation and the streaming event sequence (OpenAI chunks → Anthropic SSE),
- * including the multi-tool traps of providers.md §4.2.
+ * including the multi-tool traps (parallel tool calls interleaved by index,
+ * arguments split across chunks, text and tool blocks in one message).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
 /*
  * Fixture runner for the `anthropic` plugin, driving the real anthropic.so through the loader. Fixtures were written
  * from Anthropic's public Messages API documentation (request/response shapes, streaming event reference, error
- * types) and providers.md §1/§4. tests/data/providers/anthropic/ holds:
+ * types) and plugins/README.md. tests/data/providers/anthropic/ holds:
  *   <case>.request.json  {conf?, call{kind,stream,upstream_model,max_output_tokens}, body,
  *                         expect{rc, url, headers, absent_headers, message}} → <case>.upstream.json (exact body)
  *   <case>.response.json (raw upstream body) → <case>.expected.json {status?, body?, rc, out | message}

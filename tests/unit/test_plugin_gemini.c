@@ -149,7 +149,7 @@ static void test_gemini_classify_error_table(void **state)
     pf_check_classify_table(15);
 }
 
-/* ---- thoughtSignature round trip (providers.md §2.1) ---- */
+/* ---- thoughtSignature round trip (Gemini requires the signature of a thought part back in the next turn) ---- */
 
 /* Builds a chat request and returns the parsed upstream body. */
 static json_t *build_body(void *inst, json_t *body)

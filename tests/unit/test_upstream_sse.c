@@ -3,7 +3,8 @@
  * Tests for src/upstream/sse.c: WHATWG event-stream framing (line endings, BOM,
  * fields, comments, caps, stop, truncation) and chunk-boundary independence:
  * realistic provider transcripts split at every byte offset must parse exactly
- * like the whole transcript (providers.md §4.1).
+ * like the whole transcript (upstreams split events anywhere, even inside a
+ * UTF-8 sequence or a CRLF).
  */
 #include <stdarg.h>
 #include <stddef.h>
