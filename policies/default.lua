@@ -1,9 +1,9 @@
 -- SPDX-License-Identifier: MIT
--- default: OpenRouter's default routing (its provider-routing docs, "load balancing"). Candidates are grouped by model (requested model first,
--- then models[] fallbacks). Within a model: provider.order entries first, then provider.sort if set; otherwise
--- price-weighted load balancing: the first endpoint is drawn among the stable ones with probability
--- proportional to weight / price^2, the other stable ones follow cheapest first, unstable ones (unhealthy or a
--- failure in the last 30 s) go last.
+-- default: OpenRouter's default routing (its provider-routing "load balancing"). Candidates are grouped by model
+-- (requested model first, then models[] fallbacks). Within a model: provider.order entries first, then
+-- provider.sort if set; otherwise price-weighted load balancing: the first endpoint is drawn among the stable ones
+-- with probability proportional to weight / price^2, the other stable ones follow cheapest first, unstable ones
+-- (unhealthy or a failure in the last 30 s) go last.
 local lg = lg
 local ipairs, type = ipairs, type
 local sort = table.sort
