@@ -2,7 +2,7 @@
 /*
  * The validated, immutable gateway configuration (one "snapshot"). Built from
  * one JSON file or the embedded default; never modified after lg_config_load
- * returns. Reload builds a new snapshot; see src/core/snapshot.h.
+ * returns. Reload builds a new snapshot; see src/runtime/snapshot.h.
  */
 #ifndef LG_CORE_CONFIG_H
 #define LG_CORE_CONFIG_H

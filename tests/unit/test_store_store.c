@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/store/store.c (and the key helpers of src/auth/key.c):
+ * Unit tests for src/store/store.c (and the key helpers of src/domain/key.c):
  * schema creation and migrations, refusal of newer schemas, key CRUD with
  * hostile names, soft delete, the generation row in OpenRouter's shape, usage
  * aggregates and the daily/weekly/monthly windows at their exact boundaries.
