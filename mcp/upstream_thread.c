@@ -54,7 +54,6 @@ static struct jobq up_q;
 static uv_loop_t up_loop;
 static uv_async_t up_wake;
 static uv_thread_t up_thread;
-static uv_thread_t up_thread_self; /* valid while running */
 static lg_upclient_t *up_client;
 static int up_final_seen; /* the stop job ran: close everything after the current batch */
 
@@ -70,7 +69,6 @@ static void close_walk(uv_handle_t *h, void *arg)
 static void up_main(void *arg)
 {
     (void)arg;
-    up_thread_self = uv_thread_self();
     uv_run(&up_loop, UV_RUN_DEFAULT);
     /* anything a buggy owner left open must not block the join */
     uv_walk(&up_loop, close_walk, NULL);
@@ -102,11 +100,6 @@ int lg__mcp_upthread_start(void)
     return rc;
 }
 
-int lg__mcp_upthread_running(void)
-{
-    return atomic_load(&up_running);
-}
-
 int lg__mcp_upthread_post(lg_mcp_job_fn fn, void *arg)
 {
     pthread_mutex_lock(&up_mu);
@@ -123,14 +116,6 @@ int lg__mcp_upthread_post(lg_mcp_job_fn fn, void *arg)
 uv_loop_t *lg__mcp_upthread_loop(void)
 {
     return &up_loop;
-}
-
-int lg__mcp_upthread_current(void)
-{
-    if (!atomic_load(&up_running))
-        return 0;
-    uv_thread_t self = uv_thread_self();
-    return uv_thread_equal(&self, &up_thread_self);
 }
 
 lg_upclient_t *lg__mcp_upthread_client(void)

@@ -16,8 +16,6 @@ typedef void (*lg_mcp_job_fn)(void *arg);
 
 /** Start the thread (idempotent, thread-safe). Returns 0, or -1 if the thread could not be created. */
 int lg__mcp_upthread_start(void);
-/** 1 once started and not yet stopped. */
-int lg__mcp_upthread_running(void);
 /**
  * Run fn(arg) on the upstream thread, after every job posted before it. Any thread. Returns 0, or -1 when the thread is
  * not running (fn is not called; the caller still owns arg).
@@ -25,8 +23,6 @@ int lg__mcp_upthread_running(void);
 int lg__mcp_upthread_post(lg_mcp_job_fn fn, void *arg);
 /** The upstream loop (valid while running); only touch it from the upstream thread. */
 uv_loop_t *lg__mcp_upthread_loop(void);
-/** 1 when called on the upstream thread. */
-int lg__mcp_upthread_current(void);
 /** The HTTP client of the upstream loop, created on first use. Upstream thread only. */
 lg_upclient_t *lg__mcp_upthread_client(void);
 

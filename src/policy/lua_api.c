@@ -19,7 +19,7 @@ uint64_t lg__policy_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t lg__policy_wall_ms(void)
+static uint64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -55,7 +55,8 @@ static uint64_t rng_next(struct lg_policy_vm *vm)
     return vm->rng[1] + s0;
 }
 
-double lg__policy_rng_double(struct lg_policy_vm *vm)
+/* uniform double in [0,1) */
+static double rng_double(struct lg_policy_vm *vm)
 {
     return (double)(rng_next(vm) >> 11) * (1.0 / 9007199254740992.0); /* 53 bits -> [0,1) */
 }
@@ -64,7 +65,7 @@ double lg__policy_rng_double(struct lg_policy_vm *vm)
 static int l_random(lua_State *L)
 {
     struct lg_policy_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
-    double r = lg__policy_rng_double(vm);
+    double r = rng_double(vm);
     double lo, hi;
     switch (lua_gettop(L)) {
     case 0:
@@ -88,7 +89,7 @@ static int l_random(lua_State *L)
 
 static int l_now_ms(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)lg__policy_wall_ms());
+    lua_pushnumber(L, (lua_Number)wall_ms());
     return 1;
 }
 

@@ -49,14 +49,11 @@ struct lg_policy_vm {
 
 enum { LG__POLICY_KILL_BUDGET = 1, LG__POLICY_KILL_DEADLINE = 2, LG__POLICY_KILL_MEMORY = 3 };
 
-/** Monotonic / realtime clocks in ns / ms. */
+/** Monotonic clock in ns. */
 uint64_t lg__policy_mono_ns(void);
-uint64_t lg__policy_wall_ms(void);
 
 /** Seed the per-VM PRNG (seed 0 is replaced by a fixed constant). */
 void lg__policy_rng_seed(struct lg_policy_vm *vm, uint64_t seed);
-/** Uniform double in [0,1). */
-double lg__policy_rng_double(struct lg_policy_vm *vm);
 
 /**
  * Push the `lg` table for one policy: random, now_ms, log (tagged with policy_name, which must outlive the VM state)
