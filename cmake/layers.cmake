@@ -31,7 +31,7 @@ set(LG_LAYER_DIR_upstream io)    # curl multi client, SSE parser
 set(LG_LAYER_DIR_router services)
 set(LG_LAYER_DIR_policy services)
 set(LG_LAYER_DIR_auth services)
-set(LG_LAYER_DIR_runtime runtime) # config snapshot, per-worker runtime
+set(LG_LAYER_DIR_runtime runtime) # config snapshot, workers and their per-snapshot runtime
 set(LG_LAYER_DIR_pipeline pipeline) # attempts, relay, settle
 set(LG_LAYER_DIR_http http) # server, ingress skins, handlers, admin
 set(LG_LAYER_DIR_ui http)   # dashboard static files (served by http; C only if generated from them)
@@ -45,12 +45,9 @@ set(LG_LAYER_PATH_mcp mcp)
 # The only includes allowed between the two layers of the same rank, as "<file> -> <include>".
 # mcp's transport and REST bridge are HTTP handlers: they may use these http headers, and only these.
 set(LG_LAYER_ALLOWED_mcp
-    "mcp/builtin.c -> http/worker.h"
     "mcp/rest.c -> http/respond.h"
-    "mcp/rest.h -> http/worker.h"
     "mcp/transport_http.c -> http/handlers.h"
-    "mcp/transport_http.c -> http/respond.h"
-    "mcp/transport_http.h -> http/worker.h")
+    "mcp/transport_http.c -> http/respond.h")
 # TODO(#8): the http → mcp half of the include circle, removed by the MCP rework (transport registers its callbacks
 # at init, each module registers its own metrics collector). Delete these lines, and the link from lg_http to lg_mcp
 # in CMakeLists.txt follows automatically.

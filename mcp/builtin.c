@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "http/worker.h"
+#include "runtime/worker.h"
 #include "mcp/builtin.h"
 #include "mcp/registry.h"
 #include "metrics/metrics.h"

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 #include <h2o.h>
-#include "http/worker.h"
+#include "runtime/worker.h"
 
 /** Serve /api/mcp (tool = NULL/len 0) or /api/mcp/<tool>. Always answers (possibly later, on w's loop). */
 void lg_mcp_rest_handle(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t len);

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 #include <h2o.h>
-#include "http/worker.h"
+#include "runtime/worker.h"
 
 /**
  * Authentication hook, set once at start-up by the integrator (NULL = run open). Called for every /mcp request after

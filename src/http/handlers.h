@@ -8,7 +8,7 @@
 
 #include <h2o.h>
 #include <jansson.h>
-#include "http/worker.h"
+#include "runtime/worker.h"
 #include "store/store.h"
 
 /** h2o on_req for the whole server. */

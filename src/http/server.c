@@ -20,7 +20,7 @@
 #include "core/util.h"
 #include "http/handlers.h"
 #include "http/server.h"
-#include "http/worker.h"
+#include "runtime/worker.h"
 #include "metrics/metrics.h"
 
 static h2o_globalconf_t globalconf;

@@ -8,8 +8,8 @@
  * the limit within the window, new requests on that connection are refused
  * with 429 before any routing or upstream work.
  */
-#ifndef LG_HTTP_ABUSE_H
-#define LG_HTTP_ABUSE_H
+#ifndef LG_AUTH_ABUSE_H
+#define LG_AUTH_ABUSE_H
 
 #include <stdint.h>
 

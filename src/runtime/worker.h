@@ -5,13 +5,13 @@
  * and the Lua policy VM built for that snapshot. Requests hold a reference to
  * the runtime they started on, so a reload lets them finish on the old one.
  */
-#ifndef LG_HTTP_WORKER_H
-#define LG_HTTP_WORKER_H
+#ifndef LG_RUNTIME_WORKER_H
+#define LG_RUNTIME_WORKER_H
 
 #include <stdatomic.h>
 #include <h2o.h>
 #include <uv.h>
-#include "http/abuse.h"
+#include "auth/abuse.h"
 #include "runtime/runtime.h"
 #include "upstream/client.h"
 

@@ -4,7 +4,7 @@
  * collision simply restarts the count for the newer connection, which can
  * only make the guard more lenient, never block an innocent connection.
  */
-#include "http/abuse.h"
+#include "auth/abuse.h"
 
 void lg_abuse_note_cancel(lg_abuse_table_t *t, uint64_t conn_id, int64_t now_ms)
 {
