@@ -20,7 +20,7 @@ set(LG_LAYER_RANK_app 7)
 # Directory → layer. The key is the first component of an include path ("core" in "core/log.h"); its files live in
 # src/<key>/, except llmgate (include/llmgate/, the public plugin ABI) and mcp (mcp/). Subdirectories inherit it.
 set(LG_LAYER_DIR_llmgate core)  # public ABI: version, error codes, plugin.h
-set(LG_LAYER_DIR_core core)     # config parsing, errors, log, util
+set(LG_LAYER_DIR_core core)     # config parsing, errors, log, util, spinlock
 set(LG_LAYER_DIR_json core)     # JSON scanner
 set(LG_LAYER_DIR_domain domain) # request, candidate, key record: the types every layer above shares
 set(LG_LAYER_DIR_metrics domain) # metrics registry
@@ -49,8 +49,8 @@ set(LG_LAYER_ALLOWED_mcp
     "mcp/transport_http.c -> http/handlers.h"
     "mcp/transport_http.c -> http/respond.h")
 # TODO(#8): the http → mcp half of the include circle, removed by the MCP rework (transport registers its callbacks
-# at init, each module registers its own metrics collector). Delete these lines, and the link from lg_http to lg_mcp
-# in CMakeLists.txt follows automatically.
+# at init, each module registers its own metrics collector). Delete these lines; cmake/layer_libraries.cmake then
+# drops the link from lg_http to lg_mcp by itself.
 set(LG_LAYER_ALLOWED_http
     "src/http/handler_admin.c -> mcp/federation.h"
     "src/http/handler_dispatch.c -> mcp/rest.h"

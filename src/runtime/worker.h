@@ -41,7 +41,6 @@ typedef struct lg_worker {
     _Atomic unsigned in_flight_shared;           /* copy of in_flight readable by the main thread */
     struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
     uv_timer_t waitq_timer;
-    int waitq_timer_active;
     lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
 } lg_worker_t;
 
