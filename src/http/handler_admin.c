@@ -39,18 +39,6 @@ static pthread_mutex_t write_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- small helpers ---- */
 
-static int method_is(h2o_req_t *req, const char *m)
-{
-    size_t n = strlen(m);
-    return req->method.len == n && memcmp(req->method.base, m, n) == 0;
-}
-
-static void method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    lg_add_header(req, "allow", allow);
-    lg_respond_error(req, LG_EMETHOD, 405, NULL, json_pack("{s:s}", "allow", allow));
-}
-
 /* Caller text echoed in messages: one printable line, bounded. */
 static const char *shown(const char *s, size_t len, char *buf, size_t size)
 {
@@ -859,16 +847,16 @@ void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t le
         --len;
 #define IS(lit) (len == sizeof(lit) - 1 && memcmp(rest, lit, sizeof(lit) - 1) == 0)
     if (IS("/keys")) {
-        if (method_is(req, "GET")) {
+        if (lg_req_method_is(req, "GET")) {
             lg__http_store_work(w, req, list_work, NULL, NULL);
-        } else if (method_is(req, "POST")) {
+        } else if (lg_req_method_is(req, "POST")) {
             struct key_edit *e = new_edit();
             if (parse_key_edit(req, 1, e) != 0)
                 key_edit_free(e);
             else
                 lg__http_store_work(w, req, create_work, e, key_edit_free);
         } else {
-            method_not_allowed(req, "GET, POST");
+            lg_respond_method_not_allowed(req, "GET, POST");
         }
         return;
     }
@@ -886,11 +874,11 @@ void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t le
         struct key_edit *e = new_edit();
         memcpy(e->id, id, idlen);
         lg_store_work_fn fn = NULL;
-        if (method_is(req, "GET"))
+        if (lg_req_method_is(req, "GET"))
             fn = get_work;
-        else if (method_is(req, "DELETE"))
+        else if (lg_req_method_is(req, "DELETE"))
             fn = delete_work;
-        else if (method_is(req, "PATCH")) {
+        else if (lg_req_method_is(req, "PATCH")) {
             if (parse_key_edit(req, 0, e) != 0) {
                 key_edit_free(e);
                 return;
@@ -899,29 +887,29 @@ void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t le
         }
         if (fn == NULL) {
             key_edit_free(e);
-            method_not_allowed(req, "GET, PATCH, DELETE");
+            lg_respond_method_not_allowed(req, "GET, PATCH, DELETE");
             return;
         }
         lg__http_store_work(w, req, fn, e, key_edit_free);
         return;
     }
     if (IS("/usage")) {
-        if (!method_is(req, "GET"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             handle_usage(w, req);
         return;
     }
     if (IS("/providers")) {
-        if (!method_is(req, "GET"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             handle_providers(w, req);
         return;
     }
     if (IS("/reload")) {
-        if (!method_is(req, "POST")) {
-            method_not_allowed(req, "POST");
+        if (!lg_req_method_is(req, "POST")) {
+            lg_respond_method_not_allowed(req, "POST");
             return;
         }
         /* the same path as `kill -HUP`: main's signal watcher reloads config, policies and keys. kill() (not raise()):

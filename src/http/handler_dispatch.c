@@ -16,21 +16,9 @@ static int path_is(h2o_iovec_t path, const char *lit)
     return path.len == n && memcmp(path.base, lit, n) == 0;
 }
 
-static int method_is(h2o_req_t *req, const char *m)
-{
-    size_t n = strlen(m);
-    return req->method.len == n && memcmp(req->method.base, m, n) == 0;
-}
-
 static lg_worker_t *worker_of(h2o_req_t *req)
 {
     return H2O_STRUCT_FROM_MEMBER(lg_worker_t, ctx, req->conn->ctx);
-}
-
-static void method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    lg_add_header(req, "allow", allow);
-    lg_respond_error(req, LG_EMETHOD, 405, NULL, json_pack("{s:s}", "allow", allow));
 }
 
 int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
@@ -62,36 +50,36 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
         --path.len;
 
     if (path_is(path, "/health") || path_is(path, "/healthz")) {
-        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET") && !lg_req_method_is(req, "HEAD"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_health(w, req);
         return 0;
     }
     if (path_is(path, "/metrics")) {
-        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET") && !lg_req_method_is(req, "HEAD"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_metrics(w, req);
         return 0;
     }
     if (path_is(path, "/v1/models")) {
-        if (!method_is(req, "GET") && !method_is(req, "HEAD"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET") && !lg_req_method_is(req, "HEAD"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_models(w, req);
         return 0;
     }
     if (path_is(path, "/v1/generation")) {
-        if (!method_is(req, "GET"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_generation(w, req);
         return 0;
     }
     if (path_is(path, "/v1/key") || path_is(path, "/v1/auth/key")) {
-        if (!method_is(req, "GET"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_key(w, req);
         return 0;
@@ -107,8 +95,8 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     for (size_t i = 0; i < sizeof(generate_routes) / sizeof(generate_routes[0]); ++i) {
         if (!path_is(path, generate_routes[i].path))
             continue;
-        if (!method_is(req, "POST"))
-            method_not_allowed(req, "POST");
+        if (!lg_req_method_is(req, "POST"))
+            lg_respond_method_not_allowed(req, "POST");
         else
             lg_handle_generate(w, req, generate_routes[i].kind, generate_routes[i].anthropic);
         return 0;
@@ -118,8 +106,8 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     size_t pl = sizeof(models_prefix) - 1, sl = sizeof(endpoints_suffix) - 1;
     if (path.len > pl + sl && memcmp(path.base, models_prefix, pl) == 0 &&
         memcmp(path.base + path.len - sl, endpoints_suffix, sl) == 0) {
-        if (!method_is(req, "GET"))
-            method_not_allowed(req, "GET");
+        if (!lg_req_method_is(req, "GET"))
+            lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
         return 0;

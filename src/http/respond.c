@@ -93,3 +93,15 @@ void lg_respond_error(h2o_req_t *req, int err, int status, const char *msg, json
         status = lg_err_status(err);
     lg_respond_json(req, status, lg_error_json(err, status, msg, metadata));
 }
+
+int lg_req_method_is(h2o_req_t *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method.len == n && memcmp(req->method.base, m, n) == 0;
+}
+
+void lg_respond_method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    lg_add_header(req, "allow", allow);
+    lg_respond_error(req, LG_EMETHOD, 405, NULL, json_pack("{s:s}", "allow", allow));
+}

@@ -19,5 +19,9 @@ void lg_respond_error(h2o_req_t *req, int err, int status, const char *msg, json
 void lg_add_header(h2o_req_t *req, const char *name, const char *value);
 /** Request header value (lower-case name) or NULL; *len receives the length. */
 const char *lg_req_header(h2o_req_t *req, const char *name, size_t *len);
+/** 1 if the request method is exactly m ("GET", "POST", ...). */
+int lg_req_method_is(h2o_req_t *req, const char *m);
+/** 405 in the /v1 error shape with an Allow header (allow = "GET, POST", ...; also in metadata.allow). */
+void lg_respond_method_not_allowed(h2o_req_t *req, const char *allow);
 
 #endif
