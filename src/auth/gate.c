@@ -29,9 +29,7 @@ static uint8_t admin_hash[32];
 
 int64_t lg_gate_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return lg_unix_ms();
 }
 
 static int is_loopback(const char *address)

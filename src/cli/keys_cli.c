@@ -581,9 +581,7 @@ static int cmd_show(lg_store_t *s, const struct opts *o)
 
     if ((rc = load_key(s, o, "keys show", &k)) != 0)
         return rc;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = lg_unix_ms();
     if ((rc = lg_store_key_usage(s, k->id, now_ms, &usage)) != 0) {
         rc = store_error(s, rc, "key usage", k->id);
         lg_key_record_free(k);
@@ -689,12 +687,10 @@ static int parse_when(const char *opt, const char *s, int end_of_day, int64_t no
 static int build_usage_query(const struct opts *o, lg_usage_query_t *qp)
 {
     lg_usage_query_t q = {0};
-    struct timespec ts;
     const char *why;
     char buf[80];
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = lg_unix_ms();
     if (o->npos > 0)
         return bad("usage takes options only, got \"%s\"", shown(o->pos[0], buf, sizeof(buf)));
     if (o->key != NULL && !lg_key_id_valid(o->key, strlen(o->key)))

@@ -31,6 +31,13 @@ int64_t lg_unix_time(void)
     return (int64_t)time(NULL);
 }
 
+int64_t lg_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static _Thread_local uint64_t rng_state;
 
 uint64_t lg_random_u64(void)

@@ -13,6 +13,8 @@ int64_t lg_now_ms(void);
 /** Monotonic microseconds. */
 int64_t lg_now_us(void);
 int64_t lg_unix_time(void);
+/** Wall-clock milliseconds since the Unix epoch (timestamps, rate-limit reset times; not for measuring durations). */
+int64_t lg_unix_ms(void);
 /** Per-thread xorshift PRNG seeded from getrandom(); not for secrets. */
 uint64_t lg_random_u64(void);
 /** Write "<prefix><n random [A-Za-z0-9]>" NUL-terminated into out (size >= strlen(prefix)+n+1). */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <lauxlib.h>
 #include "core/log.h"
+#include "core/util.h"
 #include "policy/lua_api.h"
 
 uint64_t lg__policy_mono_ns(void)
@@ -17,13 +18,6 @@ uint64_t lg__policy_mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- PRNG: xorshift128+, seeded through splitmix64 so nearby seeds diverge ---- */
@@ -89,7 +83,7 @@ static int l_random(lua_State *L)
 
 static int l_now_ms(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)wall_ms());
+    lua_pushnumber(L, (lua_Number)lg_unix_ms());
     return 1;
 }
 

@@ -38,13 +38,6 @@ struct lg_ledger {
     _Atomic int64_t last_drop_log_ms; /* monotonic; rate limit of the drop warning */
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void row_free(lg_generation_row_t *r)
 {
     if (r == NULL)
@@ -123,7 +116,7 @@ static void commit_batch(lg_ledger_t *l, lg_generation_row_t *rows, size_t n)
     }
     atomic_fetch_add(&l->committed, n - skipped);
     atomic_fetch_add(&l->batches, 1);
-    atomic_store(&l->last_commit_ms, wall_ms());
+    atomic_store(&l->last_commit_ms, lg_unix_ms());
 }
 
 static void *writer_main(void *arg)
