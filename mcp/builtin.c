@@ -12,10 +12,10 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "runtime/worker.h"
 #include "mcp/builtin.h"
 #include "mcp/registry.h"
 #include "metrics/metrics.h"
+#include "runtime/worker.h"
 #include "upstream/client.h"
 
 #define BUILTIN_NAME "llmgate"

@@ -14,7 +14,6 @@
 #include <uv.h>
 #include "core/config.h"
 #include "core/log.h"
-#include "runtime/snapshot.h"
 #include "core/util.h"
 #include "llmgate/version.h"
 #include "mcp/auth.h"
@@ -24,6 +23,7 @@
 #include "mcp/server.h"
 #include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
+#include "runtime/snapshot.h"
 
 #define EOF_DRAIN_MS 30000
 

@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "auth/gate.h"
+#include "cli/cli.h"
 #include "core/accesslog.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "auth/gate.h"
-#include "runtime/snapshot.h"
-#include "cli/cli.h"
 #include "http/server.h"
 #include "llmgate/version.h"
 #include "mcp/auth.h"
@@ -21,6 +20,7 @@
 #include "mcp/federation.h"
 #include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
+#include "runtime/snapshot.h"
 #include "upstream/client.h"
 
 static const char *config_path;

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
-#include "domain/key.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/util.h"
+#include "domain/key.h"
 #include "store/store.h"
 
 #define EXIT_OK 0

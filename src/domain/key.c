@@ -11,8 +11,8 @@
 #include <sys/random.h>
 #include <time.h>
 #include <openssl/evp.h>
-#include "domain/key.h"
 #include "core/util.h"
+#include "domain/key.h"
 #include "llmgate/error.h"
 
 #define PICO_PER_USD 1e12

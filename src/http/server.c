@@ -20,8 +20,8 @@
 #include "core/util.h"
 #include "http/handlers.h"
 #include "http/server.h"
-#include "runtime/worker.h"
 #include "metrics/metrics.h"
+#include "runtime/worker.h"
 
 static h2o_globalconf_t globalconf;
 static h2o_handler_t *root_handler;

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
-#include "llmgate/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "llmgate/error.h"
 #include "metrics/metrics.h"
 
 #define NB 18        /* histogram buckets including +Inf */

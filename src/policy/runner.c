@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
-#include "llmgate/error.h"
 #include "domain/candidate.h"
+#include "llmgate/error.h"
 #include "policy/lua_api.h"
 
 #define ERRBUF 768

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/log.h"
-#include "runtime/snapshot.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "router/catalog.h"
+#include "runtime/snapshot.h"
 
 static const lg_snapshot_t *sort_ctx;
 

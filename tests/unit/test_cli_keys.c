@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "domain/key.h"
 #include "cli/cli.h"
+#include "domain/key.h"
 #include "store/store.h"
 
 static char tmpdir[512];
