@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include "domain/candidate.h"
 #include "domain/request.h"
-#include "policy/policy.h"
 #include "router/catalog.h"
 
 /**
