@@ -73,8 +73,11 @@ void lg_x_teardown(lg_exchange_t *x)
         return;
     lg_attempts_reset(x); /* cancels the upstream transfer at once: no tokens wasted on a gone client */
     lg_reply_reset(x);
-    if (x->st.outcome == LG_OUTCOME_NONE)
+    if (x->st.outcome == LG_OUTCOME_NONE) {
         x->st.outcome = LG_OUTCOME_CANCELLED;
+        if (x->at.last_err.err == 0)
+            x->at.last_err.err = LG_ECANCELLED; /* the access log's error_type */
+    }
     lg_settle(x);
     x->state = LG_X_TORN_DOWN;
     lg_source_close(&x->rp.source, on_handle_closed);
@@ -86,7 +89,8 @@ static void on_req_dispose(void *p)
 {
     lg_exchange_t *x = *(lg_exchange_t **)p;
     lg_x_enter(x);
-    if (x->st.outcome == LG_OUTCOME_NONE && x->pw->note_cancel != NULL)
+    /* the rapid-reset guard counts requests abandoned before any answer byte */
+    if (x->st.outcome == LG_OUTCOME_NONE && x->st.status == 0 && x->pw->note_cancel != NULL)
         x->pw->note_cancel(x->pw->owner, x->conn_id);
     x->req = NULL;
     lg_x_teardown(x);
