@@ -609,9 +609,9 @@ int lg_json_key_eq(lg_json_span_t key, const char *s, size_t n)
     const char *r = lg_json_str_raw(key, &rn);
     if (key.type != LG_JSON_STRING)
         return 0;
-    if (rn == n && memcmp(r, s, n) == 0)
-        return 1;
-    if (memchr(r, '\\', rn) == NULL || rn < n)
+    if (memchr(r, '\\', rn) == NULL)
+        return rn == n && memcmp(r, s, n) == 0;
+    if (rn < n)
         return 0; /* escapes only ever shrink: a shorter raw key cannot decode to s */
     /* escaped key: decode piecewise and compare */
     const char *p = r, *end = r + rn;

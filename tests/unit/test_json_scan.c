@@ -204,6 +204,11 @@ static void test_scan_find_last_duplicate_and_escaped_keys(void **state)
     assert_memory_equal(v.p, "2", 1);
     assert_int_equal(lg_json_get(root, "caf\xC3\xA9", &v), 1);
     assert_memory_equal(v.p, "3", 1);
+    /* a raw key with escapes never matches its own raw spelling: "a\\\\b" decodes to a\b */
+    lg_json_span_t bs;
+    assert_int_equal(lg_json_validate("\"a\\\\b\"", 6, &bs, NULL), 0);
+    assert_int_equal(lg_json_key_eq(bs, "a\\\\b", 4), 0);
+    assert_int_equal(lg_json_key_eq(bs, "a\\b", 3), 1);
     assert_int_equal(lg_json_get(root, "mode", &v), 0);
     assert_int_equal(v.type, LG_JSON_NONE);
     assert_int_equal(lg_json_get(root, "modell", &v), 0);
