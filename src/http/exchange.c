@@ -24,9 +24,11 @@
 #include "core/util.h"
 #include "http/anthropic_ingress.h"
 #include "http/handlers.h"
+#include "http/passthru.h"
 #include "http/request.h"
 #include "http/respond.h"
 #include "metrics/metrics.h"
+#include "plugin/loader.h"
 #include "router/cost.h"
 #include "router/router.h"
 #include "store/ledger.h"
@@ -129,6 +131,14 @@ typedef struct lg_exchange {
     int last_cand; /* candidate of the latest attempt, -1 */
     int logged;
 
+    /* OpenAI wire pass-through of the current attempt (src/http/passthru.h) */
+    int pt;           /* this attempt forwards bytes: no plugin parse, no trees */
+    int pt_done;      /* saw data: [DONE] */
+    int pt_finish;    /* saw a finish_reason */
+    lg_buf_t pt_body; /* upstream body of the attempt */
+    lg_buf_t pt_held; /* rewritten chunks held back before the commit point */
+    size_t pt_held_n;
+
     /* lifetime */
     int guard;
     int handles_open;
@@ -151,6 +161,8 @@ static void exchange_free(lg_exchange_t *x)
     lg_buf_dispose(&x->outq);
     lg_buf_dispose(&x->sending);
     lg_buf_dispose(&x->up_body);
+    lg_buf_dispose(&x->pt_body);
+    lg_buf_dispose(&x->pt_held);
     for (size_t i = 0; i < x->num_held; ++i)
         json_decref(x->held[i]);
     json_decref(x->usage);
@@ -462,6 +474,9 @@ static void reset_attempt(lg_exchange_t *x)
         x->sstate = NULL;
     }
     lg_buf_reset(&x->up_body);
+    lg_buf_reset(&x->pt_held);
+    x->pt_held_n = 0;
+    x->pt = x->pt_done = x->pt_finish = 0;
     x->up_status = 0;
     x->up_sse = 0;
     x->attempt_aborted = 0;
@@ -663,6 +678,10 @@ static void commit(lg_exchange_t *x)
     for (size_t i = 0; i < x->num_held; ++i)
         out_chunk(x, wrap(x, x->held[i], 1)), json_decref(x->held[i]);
     x->num_held = 0;
+    if (x->pt_held.len != 0) /* pass-through: already rewritten bytes */
+        out_append(x, x->pt_held.data, x->pt_held.len);
+    lg_buf_reset(&x->pt_held);
+    x->pt_held_n = 0;
 }
 
 static void finish_stream_ok(lg_exchange_t *x)
@@ -1003,9 +1022,13 @@ static void handle_stream_out(lg_exchange_t *x, lg_stream_out_t *out)
     out->num_chunks = 0;
 }
 
+static int pt_on_event(lg_exchange_t *x, const lg_sse_event_t *ev);
+
 static int on_sse_event(void *ctx, const lg_sse_event_t *ev)
 {
     lg_exchange_t *x = ctx;
+    if (x->pt)
+        return pt_on_event(x, ev);
     lg_stream_out_t out;
     lg_errbuf_t perr = {{0}};
     memset(&out, 0, sizeof(out));
@@ -1064,13 +1087,15 @@ static void up_head(lg_exchange_t *x, int status)
             lg_sse_parser_init(&x->sse, 4 * 1024 * 1024, on_sse_event, on_sse_comment, x);
             x->sse_inited = 1;
             x->sstate = NULL;
-            if (x->prov->stream_begin != NULL && x->prov->stream_begin(x->pstate, &x->call, &x->sstate) != 0) {
+            if (x->pt) {
+                /* pass-through: the host reads the chunks itself, the plugin keeps no stream state */
+            } else if (x->prov->stream_begin != NULL && x->prov->stream_begin(x->pstate, &x->call, &x->sstate) != 0) {
                 x->attempt_aborted = 1;
                 memset(&x->abort_err, 0, sizeof(x->abort_err));
                 x->abort_err.err = LG_EINTERNAL;
                 snprintf(x->abort_err.message, sizeof(x->abort_err.message), "plugin could not start a stream");
             }
-            x->sstate_inited = 1;
+            x->sstate_inited = !x->pt;
         }
     }
 }
@@ -1114,6 +1139,9 @@ static void up_data(lg_exchange_t *x, const char *data, size_t len)
     }
 }
 
+static void pt_stream_end(lg_exchange_t *x);
+static void pt_reply(lg_exchange_t *x);
+
 static void up_done(lg_exchange_t *x, int result, const char *msg)
 {
     lg_upstream_error_t e;
@@ -1130,6 +1158,10 @@ static void up_done(lg_exchange_t *x, int result, const char *msg)
         attempt_failed(x, &e);
         if (x->step == STEP_NONE)
             step_after(x, STEP_KICK, 0);
+        return;
+    }
+    if (x->up_sse && x->pt) {
+        pt_stream_end(x);
         return;
     }
     if (x->up_sse) {
@@ -1155,6 +1187,10 @@ static void up_done(lg_exchange_t *x, int result, const char *msg)
         attempt_failed(x, &e);
         if (x->step == STEP_NONE)
             step_after(x, STEP_KICK, 0);
+        return;
+    }
+    if (x->up_status >= 200 && x->up_status < 300 && x->pt && !x->r.stream) {
+        pt_reply(x);
         return;
     }
     if (x->up_status >= 200 && x->up_status < 300) {
@@ -1187,6 +1223,188 @@ static void up_done(lg_exchange_t *x, int result, const char *msg)
     attempt_failed(x, &e);
     if (x->step == STEP_NONE)
         step_after(x, STEP_KICK, 0);
+}
+
+/* ---- OpenAI wire pass-through (src/http/passthru.h): bytes forwarded, only gateway-owned members rewritten ---- */
+
+/** Decide per attempt whether the upstream body is spliced from the client's bytes and the reply forwarded. */
+static void pt_prepare(lg_exchange_t *x, const lg_snapshot_t *snap)
+{
+    (void)snap;
+    x->pt = 0;
+    x->call.wire_body = NULL;
+    x->call.wire_body_len = 0;
+    int (*wire_ok)(void *, const lg_call_t *) = lg_provider_wire_fn(x->prov);
+    if (x->anthropic || x->req == NULL || x->r.wire.type != LG_JSON_OBJECT || wire_ok == NULL ||
+        (x->prov->capabilities & LG_CAP_WIRE_OPENAI) == 0 || (x->prov->capabilities & LG_CAP_LOCAL) != 0 ||
+        (x->r.kind != LG_API_CHAT && x->r.kind != LG_API_COMPLETIONS))
+        return;
+    if (!wire_ok(x->pstate, &x->call))
+        return;
+    lg_pt_body_opts_t o = {.model = x->call.upstream_model, .stream = x->r.stream, .include_usage = 1};
+    lg_buf_reset(&x->pt_body);
+    if (lg_pt_upstream_body(x->r.wire, &o, &x->pt_body) != 0)
+        return; /* over the cap: the tree path reports it */
+    x->pt = 1;
+    x->call.body = NULL;
+    x->call.wire_body = x->pt_body.data;
+    x->call.wire_body_len = x->pt_body.len;
+}
+
+static lg_pt_owned_t pt_owned(const lg_exchange_t *x, int chunk)
+{
+    int idx = x->served >= 0 ? x->served : x->cur;
+    lg_pt_owned_t o = {x->id, object_name(x, chunk), lg_unix_time(), idx >= 0 ? x->cands[idx].model : x->preq.model,
+                       idx >= 0 ? x->cands[idx].provider : ""};
+    return o;
+}
+
+/** Keep the usage the upstream sent as the (small) object the ledger, metrics and final usage read, counts normalised. */
+static void pt_take_usage(lg_exchange_t *x, lg_json_span_t usage)
+{
+    lg_pt_usage_t pu;
+    json_t *u = json_loadb(usage.p, usage.len, 0, NULL);
+    if (u == NULL)
+        return;
+    lg_pt_usage_read(usage, &pu);
+    json_object_set_new(u, "prompt_tokens", json_integer(pu.u.prompt_tokens));
+    json_object_set_new(u, "completion_tokens", json_integer(pu.u.completion_tokens));
+    json_object_set_new(u, "total_tokens", json_integer(pu.total_tokens));
+    json_decref(x->usage);
+    x->usage = u;
+}
+
+static void pt_fail(lg_exchange_t *x, int err, const char *msg)
+{
+    memset(&x->abort_err, 0, sizeof(x->abort_err));
+    x->abort_err.err = err;
+    x->abort_err.retryable = 1;
+    snprintf(x->abort_err.message, sizeof(x->abort_err.message), "%s", msg);
+    x->attempt_aborted = 1;
+}
+
+static int pt_on_event(lg_exchange_t *x, const lg_sse_event_t *ev)
+{
+    lg_pt_info_t info;
+    char err[256];
+    lg_pt_status_t st = lg_pt_check_chunk(ev->data, ev->data_len, &info, err, sizeof(err));
+    if (st == LG_PT_DONE) {
+        x->pt_done = 1;
+        return 0;
+    }
+    if (st == LG_PT_OK && ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)
+        st = LG_PT_ERROR_OBJECT;
+    if (st == LG_PT_ERROR_OBJECT) {
+        lg_upstream_error_t e;
+        memset(&e, 0, sizeof(e));
+        x->prov->classify_error(x->pstate, 200, ev->data, ev->data_len, &e);
+        e.retryable = err_retryable(e.err);
+        x->abort_err = e;
+        x->attempt_aborted = 1;
+        return 1;
+    }
+    if (st != LG_PT_OK) {
+        pt_fail(x, LG_EBADRESPONSE, err);
+        return 1;
+    }
+    if (info.usage.type == LG_JSON_OBJECT)
+        pt_take_usage(x, info.usage);
+    if (info.num_choices == 0)
+        return 0; /* usage-only chunk: the final usage chunk is ours */
+    if (info.finish_reason[0] != '\0') {
+        x->pt_finish = 1;
+        snprintf(x->finish_reason, sizeof(x->finish_reason), "%s", info.finish_reason);
+    }
+    x->streamed_chars += info.content_chars;
+    int committing = !x->committed && (info.has_content || x->pt_held_n == MAX_HELD);
+    if (committing)
+        commit(x);
+    lg_pt_owned_t own = pt_owned(x, 1);
+    if (x->committed) {
+        if (x->req != NULL && !x->finished && !x->final_queued && lg_pt_write_chunk(&info, &own, &x->outq) != 0)
+            x->final_queued = 1; /* client output cap: end the stream */
+    } else if (lg_pt_write_chunk(&info, &own, &x->pt_held) == 0) {
+        ++x->pt_held_n;
+    }
+    if (committing)
+        flush_out(x); /* the first token leaves now, in one write with the held role chunk */
+    return 0;
+}
+
+static void pt_stream_end(lg_exchange_t *x)
+{
+    (void)lg_sse_parser_finish(&x->sse); /* a last event without its blank line still counts */
+    if (x->attempt_aborted) {
+        handle_abort(x);
+        return;
+    }
+    if (x->pt_finish) {
+        finish_stream_ok(x);
+        return;
+    }
+    /* [DONE] alone, or EOF, without any finish_reason: the answer is incomplete */
+    lg_upstream_error_t e;
+    memset(&e, 0, sizeof(e));
+    e.err = LG_EBADRESPONSE;
+    e.retryable = 1;
+    snprintf(e.message, sizeof(e.message), "%s",
+             x->pt_done ? "upstream stream ended without a finish_reason" : "upstream closed the stream before it finished");
+    if (x->committed) {
+        fail_mid_stream(x, &e);
+        return;
+    }
+    attempt_failed(x, &e);
+    if (x->step == STEP_NONE)
+        step_after(x, STEP_KICK, 0);
+}
+
+static void pt_reply(lg_exchange_t *x)
+{
+    lg_pt_info_t info;
+    char err[256];
+    const char *body = x->up_body.data != NULL ? x->up_body.data : "";
+    lg_pt_status_t st = lg_pt_check_reply(body, x->up_body.len, &info, err, sizeof(err));
+    if (st != LG_PT_OK) {
+        lg_upstream_error_t e;
+        memset(&e, 0, sizeof(e));
+        x->prov->classify_error(x->pstate, x->up_status, x->up_body.data, x->up_body.len, &e);
+        if (st == LG_PT_BAD || e.err == 0) {
+            e.err = LG_EBADRESPONSE;
+            e.retryable = 1;
+            snprintf(e.message, sizeof(e.message), "%s", err);
+        }
+        attempt_failed(x, &e);
+        if (x->step == STEP_NONE)
+            step_after(x, STEP_KICK, 0);
+        return;
+    }
+    if (info.finish_reason[0] != '\0')
+        snprintf(x->finish_reason, sizeof(x->finish_reason), "%s", info.finish_reason);
+    json_decref(x->usage);
+    x->usage = NULL;
+    if (info.usage.type == LG_JSON_OBJECT)
+        pt_take_usage(x, info.usage);
+    record_success(x);
+    x->ttft_us = lg_now_us();
+    json_t *u = final_usage(x);
+    char *us = json_dumps(u, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(u);
+    lg_buf_t out;
+    lg_buf_init(&out, x->up_body.len + 4096 + (us != NULL ? strlen(us) : 0));
+    lg_pt_owned_t own = pt_owned(x, 0);
+    int rc = lg_pt_write_reply(&info, &own, us, us != NULL ? strlen(us) : 0, &out);
+    free(us);
+    reset_attempt(x);
+    if (x->req != NULL) {
+        lg_add_header(x->req, "x-generation-id", x->id);
+        x->status = 200;
+        x->finished = 1;
+        if (rc == 0)
+            lg_respond_raw(x->req, 200, "application/json", out.data, out.len);
+        else
+            lg_respond_error(x->req, LG_EINTERNAL, 500, "cannot encode response", NULL);
+    }
+    lg_buf_dispose(&out);
 }
 
 /* ---- curl transfer callbacks ---- */
@@ -1311,6 +1529,8 @@ static void on_step(uv_timer_t *t)
 
 /* ---- attempts ---- */
 
+static void pt_prepare(lg_exchange_t *x, const lg_snapshot_t *snap);
+
 static enum start_result start_with_slot(lg_exchange_t *x)
 {
     int idx = x->cur;
@@ -1337,6 +1557,7 @@ static enum start_result start_with_slot(lg_exchange_t *x)
     x->call.max_output_tokens = ep->max_completion_tokens;
     x->call.request_id = x->id;
     lg_buf_init(&x->up_body, snap->conf->max_upstream_bytes);
+    pt_prepare(x, snap);
 
     lg_errbuf_t perr = {{0}};
     lg_upstream_error_t e;
@@ -1707,6 +1928,8 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
     lg_buf_init(&x->outq, OUTQ_MAX_BYTES);
     lg_buf_init(&x->sending, OUTQ_MAX_BYTES);
     lg_buf_init(&x->up_body, conf->max_upstream_bytes);
+    lg_buf_init(&x->pt_body, conf->max_body_bytes + 64 * 1024);
+    lg_buf_init(&x->pt_held, OUTQ_MAX_BYTES);
     lg_random_id(x->id, "gen-", 24);
     memcpy(x->msg_id, "msg_", 4);
     memcpy(x->msg_id + 4, x->id + 4, 25); /* same random part: the Anthropic id maps to the generation id */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "json/scan.h"
 
 #define LG_MAX_MODELS 8
 
@@ -35,6 +36,8 @@ typedef struct lg_gen_request {
     const char *session_id;      /* borrowed, NULL if absent */
     const char *sent_params[32]; /* OpenRouter parameter names present in the body (for require_parameters) */
     size_t num_sent_params;
+    lg_json_span_t wire; /* the client's body object as validated bytes (borrowed from the caller's buffer); NONE when
+                            the request came from a tree (Anthropic skin): the OpenAI wire pass-through splices it */
 } lg_gen_request_t;
 
 /**
