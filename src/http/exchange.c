@@ -1246,7 +1246,6 @@ static void pt_prepare(lg_exchange_t *x, const lg_snapshot_t *snap)
     if (lg_pt_upstream_body(x->r.wire, &o, &x->pt_body) != 0)
         return; /* over the cap: the tree path reports it */
     x->pt = 1;
-    x->call.body = NULL;
     x->call.wire_body = x->pt_body.data;
     x->call.wire_body_len = x->pt_body.len;
 }
@@ -1551,13 +1550,15 @@ static enum start_result start_with_slot(lg_exchange_t *x)
     x->call.struct_size = sizeof(x->call);
     x->call.kind = (lg_api_kind_t)x->r.kind;
     x->call.stream = x->r.stream;
-    x->call.body = x->r.body;
+    x->call.body = NULL; /* set below: the tree only when the attempt is not a pass-through */
     x->call.upstream_model = ep->upstream_model;
     x->call.public_model = x->cands[idx].model;
     x->call.max_output_tokens = ep->max_completion_tokens;
     x->call.request_id = x->id;
     lg_buf_init(&x->up_body, snap->conf->max_upstream_bytes);
     pt_prepare(x, snap);
+    if (!x->pt)
+        x->call.body = lg_gen_request_body(&x->r); /* built on first use, once per request */
 
     lg_errbuf_t perr = {{0}};
     lg_upstream_error_t e;
