@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
+#include "plugin/loader.h"
 #include "router/stats.h"
 
 static void on_step(uv_timer_t *t);
@@ -27,6 +28,7 @@ void lg_attempts_init(lg_exchange_t *x)
     a->all_rate_limited = 1;
     a->retry_after_ms = -1;
     a->log = json_array();
+    lg_buf_init(&a->wire_body, x->rt.snap->conf->max_body_bytes + 64 * 1024);
     uv_timer_init(x->pw->loop, &a->step_timer);
     a->step_timer.data = x;
 }
@@ -35,6 +37,7 @@ void lg_attempts_dispose(lg_exchange_t *x)
 {
     json_decref(x->at.log);
     free(x->at.preq_block);
+    lg_buf_dispose(&x->at.wire_body);
 }
 
 void lg_attempts_close(lg_exchange_t *x, uv_close_cb on_closed)
@@ -313,6 +316,7 @@ void lg_attempts_failed(lg_exchange_t *x, lg_upstream_error_t *e)
         return;
     record_failure(x, e);
     lg_upstream_error_t copy = *e;
+    lg_relay_forget_held(x);
     lg_attempts_reset(x);
     decide(x, &copy);
     /* the next attempt starts from the loop, never inside the failing source's callback */
@@ -394,6 +398,30 @@ static void begin_attempt(lg_exchange_t *x, int idx)
     a->start_us = lg_now_us();
 }
 
+/**
+ * Pass-through or translation for this attempt: forwarded when the skin and the plugin speak the same wire format and
+ * the plugin accepts this call (asked with call.body and call.wire_body still NULL, as the ABI says); the upstream body
+ * is then made from the client's bytes.
+ */
+static lg_reply_path_t choose_path(lg_exchange_t *x)
+{
+    lg_attempts_t *a = &x->at;
+    const lg_provider_t *prov = a->prov;
+    int (*wire_ok)(void *, const lg_call_t *) = lg_provider_wire_fn(prov);
+    a->call.body = NULL;
+    a->call.wire_body = NULL;
+    a->call.wire_body_len = 0;
+    if (x->skin->wire_body == NULL || wire_ok == NULL || (prov->capabilities & LG_CAP_WIRE_OPENAI) == 0 ||
+        (prov->capabilities & LG_CAP_LOCAL) != 0 || !wire_ok(a->pstate, &a->call))
+        return LG_REPLY_TRANSLATE;
+    lg_buf_reset(&a->wire_body);
+    if (x->skin->wire_body(&x->r, a->call.upstream_model, x->r.stream, &a->wire_body) != 0)
+        return LG_REPLY_TRANSLATE; /* over the cap, or no bytes to splice: the tree path reports it */
+    a->call.wire_body = a->wire_body.data;
+    a->call.wire_body_len = a->wire_body.len;
+    return LG_REPLY_FORWARD;
+}
+
 /** Start the current candidate with its slot held. Returns 0, or non-zero when it failed at once (recorded). */
 static int start_with_slot(lg_exchange_t *x)
 {
@@ -412,12 +440,14 @@ static int start_with_slot(lg_exchange_t *x)
     a->call.struct_size = sizeof(a->call);
     a->call.kind = x->skin->kind;
     a->call.stream = x->r.stream;
-    a->call.body = x->r.body;
     a->call.upstream_model = ep->upstream_model;
     a->call.public_model = a->cands[idx].model;
     a->call.max_output_tokens = ep->max_completion_tokens;
     a->call.request_id = x->id;
     lg_reply_reset(x); /* the previous attempt's body buffer is reused, never re-initialised over */
+    x->rp.path = choose_path(x);
+    if (x->rp.path == LG_REPLY_TRANSLATE)
+        a->call.body = lg_gen_request_body(&x->r); /* the tree, built on first use, once per request */
     /* nothing of a failed attempt reached the client: its usage and text do not count */
     json_decref(x->st.usage);
     x->st.usage = NULL;

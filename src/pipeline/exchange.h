@@ -58,6 +58,12 @@ typedef enum lg_reply_mode {
     LG_REPLY_SSE,  /* 2xx event stream, parsed event by event through the plugin */
 } lg_reply_mode_t;
 
+/** Who reads the live attempt's reply (reply.c). */
+typedef enum lg_reply_path {
+    LG_REPLY_TRANSLATE, /* the plugin parses it into the normal form */
+    LG_REPLY_FORWARD,   /* pass-through: the skin checks it and forwards the bytes, owned members rewritten */
+} lg_reply_path_t;
+
 /** What the client has been sent (relay.c). */
 typedef enum lg_relay_state {
     LG_RELAY_IDLE,      /* nothing: a whole-body answer or a stream may follow */
@@ -100,6 +106,7 @@ typedef struct lg_attempts {
     const lg_provider_t *prov;
     void *pstate;
     lg_call_t call;
+    lg_buf_t wire_body;     /* pass-through: the upstream body made from the client's bytes (call.wire_body) */
     int64_t start_us;       /* of the current attempt */
     int64_t retry_after_ms; /* from the reply's Retry-After, -1 */
     uv_timer_t step_timer;  /* NEXT and RETRY_WAIT */
@@ -109,12 +116,16 @@ typedef struct lg_attempts {
 
 typedef struct lg_reply {
     lg_reply_mode_t mode;
+    lg_reply_path_t path;
     int status;
     lg_sse_parser_t sse;
-    void *sstate;  /* plugin stream state (valid while mode == SSE) */
-    lg_buf_t body; /* whole-body replies; initialised once, reset per attempt */
-    int saw_chunk; /* the stream produced at least one valid choice chunk */
-    int aborted;   /* an event ended this attempt; handled once the source callback unwinds */
+    void *sstate;             /* plugin stream state (valid while mode == SSE) */
+    lg_buf_t body;            /* whole-body replies; initialised once, reset per attempt */
+    int saw_chunk;            /* the stream produced at least one valid choice chunk */
+    int saw_finish;           /* forwarded stream: a choice carried a finish_reason */
+    int saw_done;             /* forwarded stream: [DONE] */
+    lg_skin_wire_view_t view; /* forwarded: the skin's view of the event or reply being handled */
+    int aborted;              /* an event ended this attempt; handled once the source callback unwinds */
     lg_upstream_error_t abort_err;
     lg_source_t source;
 } lg_reply_t;
@@ -127,6 +138,8 @@ typedef struct lg_relay {
     lg_buf_t outq, sending;
     json_t *held[LG_X_MAX_HELD]; /* chunks before the first content chunk (role, empty deltas) */
     size_t num_held;
+    lg_buf_t held_wire; /* forwarded chunks before the first content chunk, already rewritten */
+    size_t num_held_wire;
     void *skin_state;
     uv_timer_t ka_timer;
     uv_timer_t watch_timer; /* HTTP/1 only: notices a client that closed while we wait for the upstream */
@@ -210,10 +223,14 @@ void lg_relay_dispose(lg_exchange_t *x);
 void lg_relay_start_timers(lg_exchange_t *x);
 void lg_relay_close(lg_exchange_t *x, uv_close_cb on_closed);
 int lg_relay_committed(const lg_exchange_t *x);
+/** Drop the chunks held before the commit point (their attempt failed: the next one sends its own). */
+void lg_relay_forget_held(lg_exchange_t *x);
 /** Headers went out (an SSE stream started): an error can only be an in-stream event now. */
 int lg_relay_started(const lg_exchange_t *x);
 /** A normal-form stream chunk (stolen): held until the first content chunk, which commits. */
 void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *facts);
+/** A forwarded chunk (the skin's checked view in x->rp.view), held or sent like lg_relay_chunk. */
+void lg_relay_chunk_wire(lg_exchange_t *x, const lg_skin_wire_facts_t *facts);
 /** Push queued bytes to the client (once per upstream read). */
 void lg_relay_flush(lg_exchange_t *x);
 /** 1 when the client reads slower than the upstream writes: pause the source. */
@@ -224,6 +241,8 @@ void lg_relay_comment(lg_exchange_t *x, const char *text, size_t len);
 void lg_relay_finish_stream(lg_exchange_t *x);
 /** Whole-body success (resp stolen). */
 void lg_relay_respond(lg_exchange_t *x, json_t *resp);
+/** Whole-body success on the pass-through path: the checked reply in x->rp.view, forwarded. */
+void lg_relay_respond_wire(lg_exchange_t *x);
 /** Error after the stream started: error event with what was billed, terminator. */
 void lg_relay_fail_stream(lg_exchange_t *x, const lg_upstream_error_t *e, int status);
 /** Whole-body error in the skin's shape (status 0 = the error's own; meta stolen). */
