@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define LG_PLUGIN_ABI_MAJOR 1
-#define LG_PLUGIN_ABI_MINOR 0
+#define LG_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define LG_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -85,6 +85,13 @@ typedef struct st_lg_call_t {
     const char *public_model;   /* model id the client sees (catalog key, variant stripped) */
     int64_t max_output_tokens;  /* catalog max completion tokens for this endpoint, 0 = unknown */
     const char *request_id;     /* gateway generation id, e.g. "gen-..." */
+
+    /* ABI 1.1 and later (read only when struct_size covers them) */
+    const char *wire_body; /* OpenAI wire pass-through (LG_CAP_WIRE_OPENAI): the finished upstream body, made by the host
+                              from the client's bytes (model = upstream_model, gateway-only fields removed, stream and
+                              stream_options.include_usage set as for a stream, max_tokens dropped when
+                              max_completion_tokens is present); body is NULL then. Send it unchanged. NULL otherwise. */
+    size_t wire_body_len;
 } lg_call_t;
 
 /** One HTTP header. */
@@ -165,6 +172,11 @@ typedef struct st_lg_local_resp_t {
 #define LG_CAP_EMBEDDINGS (1u << 2)
 #define LG_CAP_STREAM (1u << 3)
 #define LG_CAP_LOCAL (1u << 4) /* answers in-process through local_respond; no network */
+/* ABI 1.1: the upstream speaks the OpenAI chat wire format unchanged, so for calls wire_passthrough accepts the host
+ * builds the upstream body from the client's bytes and forwards the reply and stream chunks itself (validated, with
+ * only the members the gateway owns rewritten); parse_response / parse_stream_event are not called for such calls,
+ * classify_error still is. */
+#define LG_CAP_WIRE_OPENAI (1u << 5)
 
 /* ---------------------------------------------------------------------------
  * Plugin → host: the provider table. Static storage in the plugin.
@@ -215,10 +227,21 @@ typedef struct st_lg_provider_t {
 
     /** LG_CAP_LOCAL only: produce the whole virtual upstream response. */
     int (*local_respond)(void *state, const lg_call_t *call, lg_local_resp_t *out, lg_errbuf_t *err);
+
+    /* ABI 1.1 and later; NULL = never pass-through */
+
+    /**
+     * LG_CAP_WIRE_OPENAI only: may this call go through unchanged? Called before build_request with call->body NULL and
+     * call->wire_body NULL (only kind, stream and the model names are set). Return 1 when build_request can send the
+     * host-made wire_body as it is (no body translation needed for this endpoint), 0 to get the tree in call->body.
+     */
+    int (*wire_passthrough)(void *state, const lg_call_t *call);
 } lg_provider_t;
 
 /** Smallest lg_provider_t the host accepts for ABI 1.0. */
 #define LG_PROVIDER_MIN_SIZE_1_0 (offsetof(lg_provider_t, local_respond) + sizeof(void *))
+/** Size of an ABI 1.1 provider table (the host reads wire_passthrough only from tables at least this large). */
+#define LG_PROVIDER_MIN_SIZE_1_1 (offsetof(lg_provider_t, wire_passthrough) + sizeof(void *))
 
 /**
  * The one exported symbol. Called once after dlopen. The plugin stores host (valid until dlclose), checks

@@ -5,6 +5,7 @@
  * losslessly, fixes what reasoning models reject (max_tokens, sampling
  * params), asks for usage in streams, parses bodies and SSE chunks.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,8 +195,22 @@ static int oa_build_request(void *state, const lg_call_t *call, lg_http_req_t *o
         pu_seterr(err, "unsupported call kind %d", (int)call->kind);
         return LG_EUNSUPPORTED;
     }
+    int rc;
+    if (call->struct_size >= offsetof(lg_call_t, wire_body_len) + sizeof(size_t) && call->wire_body != NULL) {
+        /* pass-through (wire_passthrough said yes): the host-made body goes out unchanged */
+        char *body = lg_host->alloc(call->wire_body_len + 1);
+        memcpy(body, call->wire_body, call->wire_body_len);
+        body[call->wire_body_len] = '\0';
+        out->body = body;
+        out->body_len = call->wire_body_len;
+        out->method = pu_strdup("POST");
+        out->url = pu_printf("%s%s", in->c.base_url, path);
+        pu_add_header(out, "Content-Type", "application/json");
+        pu_add_header(out, "Accept", call->stream ? "text/event-stream" : "application/json");
+        goto auth;
+    }
     json_t *model;
-    int rc = pu_check_call(call, &model, err);
+    rc = pu_check_call(call, &model, err);
     if (rc != 0)
         return rc;
 
@@ -242,6 +257,7 @@ static int oa_build_request(void *state, const lg_call_t *call, lg_http_req_t *o
     rc = pu_json_post(out, pu_printf("%s%s", in->c.base_url, path), b, call->stream, err);
     if (rc != 0)
         return rc;
+auth:
     if (in->c.api_key != NULL) {
         if (in->bearer) {
             char *bearer = pu_printf("Bearer %s", in->c.api_key);
@@ -255,11 +271,24 @@ static int oa_build_request(void *state, const lg_call_t *call, lg_http_req_t *o
     return 0;
 }
 
+/* The host's wire body equals what oa_build_request would make from the tree exactly when no per-model rewrite
+ * applies: not a reasoning model (token field and sampling fixes), the automatic token field (the host drops
+ * max_tokens when max_completion_tokens is present, as TF_AUTO does), and usage requested in streams. */
+static int oa_wire_passthrough(void *state, const lg_call_t *call)
+{
+    const struct instance *in = state;
+    if (in == NULL || call->upstream_model == NULL || (call->kind != LG_API_CHAT && call->kind != LG_API_COMPLETIONS))
+        return 0;
+    if (in->token_field != TF_AUTO || !in->include_usage)
+        return 0;
+    return !is_reasoning_model(in, call->upstream_model);
+}
+
 static const lg_provider_t provider = {
     .struct_size = sizeof(lg_provider_t),
     .abi_major = LG_PLUGIN_ABI_MAJOR,
     .abi_minor = LG_PLUGIN_ABI_MINOR,
-    .capabilities = LG_CAP_CHAT | LG_CAP_COMPLETIONS | LG_CAP_EMBEDDINGS | LG_CAP_STREAM,
+    .capabilities = LG_CAP_CHAT | LG_CAP_COMPLETIONS | LG_CAP_EMBEDDINGS | LG_CAP_STREAM | LG_CAP_WIRE_OPENAI,
     .name = PLUGIN_NAME,
     .version = PLUGIN_VERSION,
     .create = oa_create,
@@ -272,6 +301,7 @@ static const lg_provider_t provider = {
     .stream_free = ow_cb_stream_free,
     .classify_error = ow_cb_classify_error,
     .local_respond = NULL,
+    .wire_passthrough = oa_wire_passthrough,
 };
 
 LG_PLUGIN_EXPORT int lg_plugin_init(const lg_host_api_t *host, const lg_provider_t **out, lg_errbuf_t *err)

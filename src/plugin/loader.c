@@ -134,10 +134,16 @@ static int check_table(const lg_provider_t *t, const char *path, char *err, size
     if (t->abi_minor > LG_PLUGIN_ABI_MINOR)
         return refuse(err, errlen, path, LG_EINVAL, "plugin needs ABI %u.%u, host has %u.%u", (unsigned)t->abi_major,
                       (unsigned)t->abi_minor, (unsigned)LG_PLUGIN_ABI_MAJOR, (unsigned)LG_PLUGIN_ABI_MINOR);
-    /* only minor 0 exists so far; a later minor appends members and raises the minimum for its version */
+    /* each minor appends members and raises the minimum for its version */
     if (t->struct_size < LG_PROVIDER_MIN_SIZE_1_0)
         return refuse(err, errlen, path, LG_EINVAL, "provider table too small (%u bytes, ABI 1.0 needs at least %zu)",
                       (unsigned)t->struct_size, (size_t)LG_PROVIDER_MIN_SIZE_1_0);
+    if (t->abi_minor >= 1 && t->struct_size < LG_PROVIDER_MIN_SIZE_1_1)
+        return refuse(err, errlen, path, LG_EINVAL, "provider table too small (%u bytes, ABI 1.1 needs at least %zu)",
+                      (unsigned)t->struct_size, (size_t)LG_PROVIDER_MIN_SIZE_1_1);
+    /* the pass-through promise needs its callback */
+    if ((t->capabilities & LG_CAP_WIRE_OPENAI) != 0 && lg_provider_wire_fn(t) == NULL)
+        return refuse(err, errlen, path, LG_EINVAL, "LG_CAP_WIRE_OPENAI without wire_passthrough (ABI 1.1)");
     if (t->name == NULL || t->name[0] == '\0')
         return refuse(err, errlen, path, LG_EINVAL, "provider table has no name");
 #define REQUIRE(member)                                                                                                            \

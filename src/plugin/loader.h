@@ -34,4 +34,15 @@ int lg_plugin_resolve(const char *name_or_path, const char *dir, char *out, size
 int lg_plugin_load(const char *path, lg_plugin_t **out, char *err, size_t errlen);
 void lg_plugin_unload(lg_plugin_t *p);
 
+/**
+ * The table's ABI 1.1 wire_passthrough callback, or NULL when the plugin was built for ABI 1.0 (its table ends before
+ * the member) or does not set it. Reading it through here keeps 1.0 plugins working.
+ */
+static inline int (*lg_provider_wire_fn(const lg_provider_t *t))(void *, const lg_call_t *)
+{
+    if (t->abi_minor < 1 || t->struct_size < LG_PROVIDER_MIN_SIZE_1_1)
+        return NULL;
+    return t->wire_passthrough;
+}
+
 #endif

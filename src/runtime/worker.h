@@ -15,7 +15,7 @@
 #include "runtime/runtime.h"
 #include "upstream/client.h"
 
-struct lg_exchange;
+struct lg_pipeline_worker;
 
 typedef struct lg_listener {
     uv_tcp_t tcp;
@@ -37,11 +37,12 @@ typedef struct lg_worker {
     _Atomic(lg_snapshot_t *) pending_snapshot; /* set by the main thread on reload, with a reference */
     _Atomic int stop_requested;                /* 1 = drain, 2 = stop now */
     int draining;
-    unsigned in_flight;                          /* requests being handled */
-    _Atomic unsigned in_flight_shared;           /* copy of in_flight readable by the main thread */
-    struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
-    uv_timer_t waitq_timer;
-    lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
+    unsigned in_flight;                  /* requests being handled */
+    _Atomic unsigned in_flight_shared;   /* copy of in_flight readable by the main thread */
+    struct lg_pipeline_worker *pipeline; /* provider queue and live exchanges (owned; the pipeline layer is above this one) */
+    int cut;                             /* shutdown deadline passed: live exchanges were ended */
+    uv_timer_t cut_grace;                /* bounds the flush of their last bytes */
+    lg_abuse_table_t abuse;              /* rapid-reset guard, per connection */
 } lg_worker_t;
 
 #endif

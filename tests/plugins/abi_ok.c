@@ -83,14 +83,29 @@ STUB int t_local_respond(void *state, const lg_call_t *call, lg_local_resp_t *ou
 #define CAPS (LG_CAP_LOCAL | LG_CAP_CHAT)
 #elif defined(ABI_VARIANT_STREAM_NO_CB)
 #define CAPS (LG_CAP_CHAT | LG_CAP_STREAM)
+#elif defined(ABI_VARIANT_WIRE_NO_CB)
+#define CAPS (LG_CAP_CHAT | LG_CAP_STREAM | LG_CAP_WIRE_OPENAI)
 #else
 #define CAPS (LG_CAP_CHAT | LG_CAP_STREAM)
 #endif
 
+/* ABI_VARIANT_ABI_1_0: the table a plugin built against ABI 1.0 ships (shorter, minor 0): it must still load.
+ * ABI_VARIANT_MINOR1_SMALL: claims minor 1 with a 1.0-sized table: refused. */
+#if defined(ABI_VARIANT_ABI_1_0) || defined(ABI_VARIANT_MINOR1_SMALL)
+#define TABLE_SIZE LG_PROVIDER_MIN_SIZE_1_0
+#else
+#define TABLE_SIZE sizeof(lg_provider_t)
+#endif
+#if defined(ABI_VARIANT_ABI_1_0)
+#define TABLE_MINOR 0
+#else
+#define TABLE_MINOR LG_PLUGIN_ABI_MINOR
+#endif
+
 static const lg_provider_t provider __attribute__((unused)) = {
-    .struct_size = sizeof(lg_provider_t),
+    .struct_size = TABLE_SIZE,
     .abi_major = LG_PLUGIN_ABI_MAJOR,
-    .abi_minor = LG_PLUGIN_ABI_MINOR,
+    .abi_minor = TABLE_MINOR,
     .capabilities = CAPS,
     .name = "abi_ok",
     .version = "1.0.0",

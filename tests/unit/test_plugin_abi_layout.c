@@ -16,7 +16,7 @@
 #define SIZE(type, n) _Static_assert(sizeof(type) == (n), "sizeof(" #type ") changed")
 
 _Static_assert(LG_PLUGIN_ABI_MAJOR == 1, "ABI major changed: every plugin must be rebuilt");
-_Static_assert(LG_PLUGIN_ABI_MINOR == 0, "ABI minor changed: extend the layout checks below for the appended members");
+_Static_assert(LG_PLUGIN_ABI_MINOR == 1, "ABI minor changed: extend the layout checks below for the appended members");
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
 /* lg_host_api_t */
@@ -50,8 +50,11 @@ AT(lg_provider_t, stream_end, 80);
 AT(lg_provider_t, stream_free, 88);
 AT(lg_provider_t, classify_error, 96);
 AT(lg_provider_t, local_respond, 104);
-SIZE(lg_provider_t, 112);
+/* ABI 1.1 */
+AT(lg_provider_t, wire_passthrough, 112);
+SIZE(lg_provider_t, 120);
 _Static_assert(LG_PROVIDER_MIN_SIZE_1_0 == 112, "ABI 1.0 minimum provider size changed");
+_Static_assert(LG_PROVIDER_MIN_SIZE_1_1 == 120, "ABI 1.1 provider size changed");
 
 /* lg_call_t */
 AT(lg_call_t, struct_size, 0);
@@ -62,7 +65,10 @@ AT(lg_call_t, upstream_model, 24);
 AT(lg_call_t, public_model, 32);
 AT(lg_call_t, max_output_tokens, 40);
 AT(lg_call_t, request_id, 48);
-SIZE(lg_call_t, 56);
+/* ABI 1.1 */
+AT(lg_call_t, wire_body, 56);
+AT(lg_call_t, wire_body_len, 64);
+SIZE(lg_call_t, 72);
 
 /* lg_header_t, lg_http_req_t */
 AT(lg_header_t, name, 0);
@@ -137,7 +143,9 @@ static void test_abi_layout_frozen(void **state)
     (void)state;
     /* the checks are compile-time; at run time only make sure they were not skipped on the CI platform */
     assert_int_equal(LG_LAYOUT_CHECKED, sizeof(void *) == 8);
-    assert_int_equal(sizeof(lg_provider_t), LG_PROVIDER_MIN_SIZE_1_0);
+    assert_int_equal(sizeof(lg_provider_t), LG_PROVIDER_MIN_SIZE_1_1);
+    /* a 1.0 table (what a plugin built against 1.0 ships) ends before the 1.1 member */
+    assert_true(LG_PROVIDER_MIN_SIZE_1_0 <= offsetof(lg_provider_t, wire_passthrough));
 }
 
 int main(void)

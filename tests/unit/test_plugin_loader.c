@@ -115,6 +115,25 @@ static void test_loader_missing_callbacks(void **state)
     expect_refused("abi_stream_no_cb", "LG_CAP_STREAM without stream callbacks");
     expect_refused("abi_local_no_respond", "LG_CAP_LOCAL without local_respond");
     expect_refused("abi_null_table", "init returned no provider table");
+    expect_refused("abi_wire_no_cb", "LG_CAP_WIRE_OPENAI without wire_passthrough");
+    expect_refused("abi_minor1_small", "ABI 1.1 needs at least");
+}
+
+static void test_loader_abi_1_0_table_still_loads(void **state)
+{
+    (void)state;
+    /* a plugin built against ABI 1.0 ships a table that ends before wire_passthrough: loaded, never read past its end */
+    char path[1200], err[512] = "";
+    lg_plugin_t *p = NULL;
+    test_path(path, sizeof(path), "abi_abi_1_0");
+    int rc = lg_plugin_load(path, &p, err, sizeof(err));
+    if (rc != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(p->provider->abi_minor, 0);
+    assert_int_equal(p->provider->struct_size, LG_PROVIDER_MIN_SIZE_1_0);
+    assert_null(lg_provider_wire_fn(p->provider));
+    lg_plugin_unload(p);
 }
 
 static void test_loader_bad_files(void **state)
@@ -200,6 +219,8 @@ static void load_real(const char *name, uint32_t caps)
     assert_string_equal(p->provider->name, name);
     assert_int_equal(p->provider->capabilities, caps);
     assert_true(p->provider->struct_size >= LG_PROVIDER_MIN_SIZE_1_0);
+    /* the pass-through promise and its callback come together */
+    assert_int_equal(lg_provider_wire_fn(p->provider) != NULL, (caps & LG_CAP_WIRE_OPENAI) != 0);
     /* plugins export exactly one symbol: nothing else is reachable */
     assert_null(dlsym(p->dl, "ow_classify"));
     lg_plugin_unload(p);
@@ -208,7 +229,7 @@ static void load_real(const char *name, uint32_t caps)
 static void test_loader_real_plugins(void **state)
 {
     (void)state;
-    load_real("openai", LG_CAP_CHAT | LG_CAP_COMPLETIONS | LG_CAP_EMBEDDINGS | LG_CAP_STREAM);
+    load_real("openai", LG_CAP_CHAT | LG_CAP_COMPLETIONS | LG_CAP_EMBEDDINGS | LG_CAP_STREAM | LG_CAP_WIRE_OPENAI);
     load_real("mock", LG_CAP_LOCAL | LG_CAP_CHAT | LG_CAP_COMPLETIONS | LG_CAP_EMBEDDINGS | LG_CAP_STREAM);
 }
 
@@ -269,9 +290,9 @@ int main(void)
         cmocka_unit_test(test_loader_abi_ok_loads),      cmocka_unit_test(test_loader_wrong_major),
         cmocka_unit_test(test_loader_newer_minor),       cmocka_unit_test(test_loader_missing_entry),
         cmocka_unit_test(test_loader_init_fails),        cmocka_unit_test(test_loader_small_struct),
-        cmocka_unit_test(test_loader_missing_callbacks), cmocka_unit_test(test_loader_bad_files),
-        cmocka_unit_test(test_loader_resolve),           cmocka_unit_test(test_loader_real_plugins),
-        cmocka_unit_test(test_host_api_table),
+        cmocka_unit_test(test_loader_missing_callbacks), cmocka_unit_test(test_loader_abi_1_0_table_still_loads),
+        cmocka_unit_test(test_loader_bad_files),         cmocka_unit_test(test_loader_resolve),
+        cmocka_unit_test(test_loader_real_plugins),      cmocka_unit_test(test_host_api_table),
     };
     return cmocka_run_group_tests_name("plugin_loader", tests, setup, NULL);
 }
