@@ -1454,7 +1454,7 @@ static void parse_mcp_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
         fail(c, "mcp.auth.mode", "expected \"keys\" or \"oauth\"");
     free(mode);
     opt_str(c, obj, m, "issuer", &o->issuer);
-    opt_u32(c, obj, m, "access_token_ttl_s", 60, 86400, &o->access_token_ttl_s);
+    opt_u32(c, obj, m, "access_token_ttl_s", 1, 86400, &o->access_token_ttl_s);
     opt_u32(c, obj, m, "refresh_token_ttl_s", 60, 31622400, &o->refresh_token_ttl_s);
     opt_u32(c, obj, m, "code_ttl_s", 1, 60, &o->code_ttl_s);
     opt_u32(c, obj, m, "consent_ttl_s", 30, 3600, &o->consent_ttl_s);
