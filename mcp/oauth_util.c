@@ -377,7 +377,7 @@ int lg_oauth_resource_canonical(const char *in, char *out, size_t outsz)
     if (!https && !eq_ci(u.scheme, u.scheme_len, "http"))
         return -1;
     size_t path_len = u.path_len;
-    if (path_len > 0 && u.path[path_len - 1] == '/')
+    while (path_len > 0 && u.path[path_len - 1] == '/')
         --path_len;
     int drop_port = u.port_len == 0 || (https && u.port_len == 3 && memcmp(u.port, "443", 3) == 0) ||
                     (!https && u.port_len == 2 && memcmp(u.port, "80", 2) == 0);

@@ -101,7 +101,7 @@ int lg_oauth_redirect_uri_matches(const char *registered, const char *presented)
 
 /**
  * Canonical form of a resource indicator (RFC 8707, MCP "canonical server URI"): scheme and host lower-cased, default
- * port (:443 for https, :80 for http) dropped, one trailing '/' dropped; must be absolute http(s) without query or
+ * port (:443 for https, :80 for http) dropped, trailing '/' dropped; must be absolute http(s) without query or
  * fragment. Writes into out (size outsz). Returns 0, or -1 if invalid or too long.
  */
 int lg_oauth_resource_canonical(const char *in, char *out, size_t outsz);
