@@ -40,7 +40,7 @@ static int head(lg_buf_t *b, const char *title)
 {
     PUT("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        "<meta name=\"referrer\" content=\"no-referrer\"><title>");
+        "<meta name=\"referrer\" content=\"same-origin\"><title>");
     ESC(title);
     PUT("</title><link rel=\"stylesheet\" href=\"/oauth/consent.css\"></head><body><main>\n");
     return 0;

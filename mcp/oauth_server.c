@@ -145,7 +145,8 @@ static void send_html(h2o_req_t *req, int status, lg_buf_t *page, const char *fo
     hdr(req, "content-security-policy", csp);
     hdr(req, "x-frame-options", "DENY");
     hdr(req, "x-content-type-options", "nosniff");
-    hdr(req, "referrer-policy", "no-referrer");
+    /* not no-referrer: with it browsers send "Origin: null" on the form POST, and the Origin check needs the real one */
+    hdr(req, "referrer-policy", "same-origin");
     no_store(req);
     lg_respond_raw(req, status, "text/html; charset=utf-8", page->data != NULL ? page->data : "", page->len);
     lg_buf_dispose(page);
@@ -438,7 +439,6 @@ static void issue_tokens(h2o_req_t *req, lg_oauth_grant_t *g)
                   (json_int_t)oc->access_token_ttl_s, "refresh_token", refresh, "scope", g->scope != NULL ? g->scope : SCOPE);
     OPENSSL_cleanse(access, sizeof(access));
     OPENSSL_cleanse(refresh, sizeof(refresh));
-    cors_any(req);
     send_json(req, 200, body);
 }
 
@@ -583,7 +583,6 @@ static void handle_revoke(h2o_req_t *req)
         uint8_t h[32];
         lg_oauth_hash(token, strlen(token), h);
         lg__oauth_revoke(h, client_id); /* unknown tokens and other clients' tokens: 200 all the same (§2.2) */
-        cors_any(req);
         send_json(req, 200, json_object());
     }
     free(client_id);
@@ -607,7 +606,6 @@ static void handle_register(h2o_req_t *req, const lg_mcp_oauth_conf_t *oc)
     }
     if (lg_oauth_client_parse(req->entity.base != NULL ? req->entity.base : "", req->entity.len, NULL, &c, &error, why,
                               sizeof(why)) != 0) {
-        cors_any(req);
         oauth_error(req, 400, error, why);
         return;
     }
@@ -649,7 +647,6 @@ static void handle_register(h2o_req_t *req, const lg_mcp_oauth_conf_t *oc)
     OPENSSL_cleanse(secret, sizeof(secret));
     LG_LOG(LG_LOG_INFO, "oauth", "registered client %s (%s)", c.client_id, c.client_name != NULL ? c.client_name : "unnamed");
     lg_oauth_client_dispose(&c);
-    cors_any(req);
     send_json(req, 201, body);
 }
 
@@ -1183,6 +1180,7 @@ int lg_mcp_oauth_route(lg_worker_t *w, h2o_req_t *req, const char *p, size_t n)
             oauth_error(req, 405, "invalid_request", "use POST");
             return 1;
         }
+        cors_any(req);
         if (p[7] == 't')
             handle_token(req);
         else if (p[9] == 'v')

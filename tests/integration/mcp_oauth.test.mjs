@@ -260,6 +260,8 @@ describe('MCP OAuth: discovery, flow, bad input', () => {
     assert.match(csp, /frame-ancestors 'none'/);
     assert.doesNotMatch(csp, /unsafe-inline/);
     assert.equal(page.headers.get('x-frame-options'), 'DENY');
+    assert.equal(page.headers.get('referrer-policy'), 'same-origin');
+    assert.equal(page.headers.get('cache-control'), 'no-store');
     assert.doesNotMatch(page.text, /<script/i);
     assert.match(page.text, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.match(page.cookie, /^lg_csrf_/);
@@ -337,6 +339,7 @@ describe('MCP OAuth: discovery, flow, bad input', () => {
     assert.equal(get.status, 405);
     await get.arrayBuffer();
     assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.equal(r.headers.get('access-control-allow-origin'), '*', 'browser-based clients can read token errors');
   });
 
   test('audience: a token for /mcp/vs is refused on /mcp and the reverse', async () => {
