@@ -237,9 +237,7 @@ static int resource_accept(h2o_req_t *req, const char *in, char *out, size_t out
     if (strncmp(out, base, bl) != 0 || strncmp(out + bl, "/mcp", 4) != 0)
         return -1;
     const char *rest = out + bl + 4;
-    if (*rest == '\0')
-        return 0;
-    if (*rest != '/' || !server_exists(worker_of(req)->rt->snap->conf, rest + 1, strlen(rest + 1)))
+    if (*rest != '\0' && (*rest != '/' || !server_exists(worker_of(req)->rt->snap->conf, rest + 1, strlen(rest + 1))))
         return -1;
     /* keep the issuer's own spelling, so the audience compares equal to what /mcp requests compute */
     char tmp[RESOURCE_MAX];
@@ -818,16 +816,16 @@ static void cimd_on_done(void *ctx, lg_xfer_t *x, int result, const char *msg)
     *f->slot = NULL;
     h2o_req_t *req = f->req;
     if (req != NULL) {
-        char why[300];
+        char why[LG_OAUTH_URI_MAX_BYTES + 200];
         const char *error;
         lg_oauth_client_t c;
         if (result != 0 || status != 200) {
             snprintf(why, sizeof(why), "The application's client metadata document (%s) could not be fetched: %s", f->url,
                      status != 200 && status != 0 ? "the server did not answer 200" : msg);
             error_page(req, 400, "Unknown application", why);
-        } else if (lg_oauth_client_parse(f->body.data != NULL ? f->body.data : "", f->body.len, f->url, &c, &error, why + 100,
-                                         sizeof(why) - 100) != 0) {
-            error_page(req, 400, "Invalid application metadata", why + 100);
+        } else if (lg_oauth_client_parse(f->body.data != NULL ? f->body.data : "", f->body.len, f->url, &c, &error, why,
+                                         sizeof(why)) != 0) {
+            error_page(req, 400, "Invalid application metadata", why);
         } else {
             int64_t now = now_s();
             c.issued_at = now;
@@ -1039,10 +1037,10 @@ static void handle_authorize_post(h2o_req_t *req, const lg_mcp_oauth_conf_t *oc)
                 render_consent(req, &p, kind, why, 400);
             }
         } else {
-            char code[80], gid[64];
+            char code[80] = "", gid[64];
             uint8_t h[32];
             if (lg_oauth_token_mint(CODE_PREFIX, code, sizeof(code)) != 0 || lg_oauth_token_mint("gr_", gid, sizeof(gid)) != 0) {
-                error_page(req, 500, "Internal error", "random number generator failed");
+                code[0] = '\0';
             } else {
                 snprintf(g.grant_id, sizeof(g.grant_id), "%.24s", gid);
                 g.client_id = p.client_id;
@@ -1052,8 +1050,12 @@ static void handle_authorize_post(h2o_req_t *req, const lg_mcp_oauth_conf_t *oc)
                 g.code_challenge = p.code_challenge;
                 g.expires_at = now + oc->code_ttl_s;
                 lg_oauth_hash(code, strlen(code), h);
+            }
+            /* taking the transaction is the atomic step: a double submit gets one code, not two */
+            if (code[0] == '\0' || lg__oauth_pending_remove(txn) != LG_OAUTH_OK) {
+                error_page(req, 400, "This sign-in page expired", "The consent page was already used.");
+            } else {
                 lg__oauth_code_put(h, &g, now);
-                lg__oauth_pending_remove(txn);
                 LG_LOG(LG_LOG_INFO, "oauth", "consent: client %s bound to key %s for %s", p.client_id,
                        g.key_id[0] != '\0' ? g.key_id : "(anonymous)", p.resource);
                 const char *kv[] = {"code", code, "state", p.state, NULL, NULL};

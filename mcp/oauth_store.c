@@ -768,7 +768,7 @@ int lg__oauth_pending_fail(const char *txn, int max_attempts)
     return n;
 }
 
-void lg__oauth_pending_remove(const char *txn)
+int lg__oauth_pending_remove(const char *txn)
 {
     uint8_t key[32];
     txn_key(txn, key);
@@ -779,6 +779,7 @@ void lg__oauth_pending_remove(const char *txn)
         free_pending_node(&pn->n);
     }
     pthread_mutex_unlock(&mu);
+    return pn != NULL ? LG_OAUTH_OK : LG_OAUTH_NOT_FOUND;
 }
 
 /* ---- codes ---- */

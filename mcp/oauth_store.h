@@ -96,8 +96,9 @@ void lg__oauth_pending_put(lg_oauth_pending_t *p, int64_t now);
 int lg__oauth_pending_get(const char *txn, int64_t now, lg_oauth_pending_t *out);
 /** Count a failed consent attempt; returns the attempts so far (the transaction is dropped at max_attempts). */
 int lg__oauth_pending_fail(const char *txn, int max_attempts);
-/** Drop the transaction (after approval or denial). */
-void lg__oauth_pending_remove(const char *txn);
+/** Drop the transaction (after approval or denial): LG_OAUTH_OK if this call removed it, LG_OAUTH_NOT_FOUND if it was
+ * gone already (another request took it first). */
+int lg__oauth_pending_remove(const char *txn);
 
 /* ---- codes ---- */
 

@@ -286,6 +286,15 @@ describe('MCP OAuth: discovery, flow, bad input', () => {
     assert.equal((await consent(env.base, page, { api_key: key.secret })).status, 400);
   });
 
+  test('a consent page submitted twice at once yields exactly one code', async () => {
+    const reg = await register(env.base, { redirect_uris: ['https://app.example/cb'] });
+    const { challenge } = pkce();
+    const page = await authorize(env.base, { response_type: 'code', client_id: reg.json.client_id, redirect_uri: 'https://app.example/cb', code_challenge: challenge, code_challenge_method: 'S256' });
+    const both = await Promise.all([consent(env.base, page, { api_key: key.secret }), consent(env.base, page, { api_key: key.secret })]);
+    assert.deepEqual(both.map((r) => r.status).sort(), [303, 400]);
+    assert.equal(both.filter((r) => r.params.code).length, 1);
+  });
+
   test('admin approval: the admin key plus a key id binds the token to that key', async () => {
     const f = await fullFlow(env.base, { apiKey: ADMIN, extraConsent: { key_id: narrowKey.id } });
     const { list } = await mcpToolsList(env.base, '/mcp', f.tokens.access_token);
