@@ -286,6 +286,17 @@ describe('MCP OAuth: discovery, flow, bad input', () => {
     assert.equal((await consent(env.base, page, { api_key: key.secret })).status, 400);
   });
 
+  test("the key's rate limit applies to calls made with its token", async () => {
+    const k = await makeKey(env.base, { name: 'slow', rpm: 2 });
+    const f = await fullFlow(env.base, { apiKey: k.secret });
+    const { init } = await mcpToolsList(env.base, '/mcp', f.tokens.access_token);
+    const h = { 'mcp-session-id': init.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-11-25' };
+    const call = (id) => rpc(env.base, '/mcp', { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'llmgate__list_models', arguments: {} } }, f.tokens.access_token, h);
+    const results = [await call(10), await call(11), await call(12)];
+    assert.ok(results[0].json.result && results[1].json.result, results.map((r) => r.text).join('\n'));
+    assert.equal(results[2].json.error?.data?.reason, 'rate_limited', results[2].text);
+  });
+
   test('a consent page submitted twice at once yields exactly one code', async () => {
     const reg = await register(env.base, { redirect_uris: ['https://app.example/cb'] });
     const { challenge } = pkce();
