@@ -2,11 +2,12 @@
 /*
  * OAuth state tables and their write-behind persistence (see oauth_store.h).
  *
- * One mutex guards all tables: OAuth traffic is a few requests per client per
- * hour, and the per-request access-token check is one hash probe with no
- * allocation, so the lock is held for well under a microsecond. Changes that
- * must survive a restart are queued (under the same lock) for the writer
- * thread, which commits everything queued in one transaction.
+ * One read-write lock guards all tables: OAuth traffic is a few requests per
+ * client per hour (writers), while the per-request access-token check is a
+ * reader doing one hash probe with no allocation, so workers never wait for
+ * each other on the request path. Changes that must survive a restart are
+ * queued, in table order, for the writer thread (its own mutex), which commits
+ * everything queued in one transaction.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -186,7 +187,8 @@ struct op {
     int has_secret;
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;    /* the tables; readers: the per-request access-token check */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;      /* the write-behind queue (lock order: rw, then mu) */
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;      /* writer: work or stop */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* flush: queue drained */
 static struct tab clients, pending, codes, tokens;
@@ -205,10 +207,12 @@ static void op_free(struct op *o)
     free(o);
 }
 
-/* Queue a change (mu held). Without a store nothing is queued. */
+/* Queue a change (rw held for writing: the queue keeps the order of the table changes). Without a store nothing is queued. */
 static void enqueue(struct op *o)
 {
+    pthread_mutex_lock(&mu);
     if (!persistent || stopping) {
+        pthread_mutex_unlock(&mu);
         op_free(o);
         return;
     }
@@ -218,6 +222,7 @@ static void enqueue(struct op *o)
         q_head = o;
     q_tail = o;
     pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&mu);
 }
 
 static struct op *op_new(int type)
@@ -460,9 +465,9 @@ fail:
 
 int lg__oauth_store_init(const char *store_path, uint32_t max_clients, int64_t now, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     if (initialised) {
-        pthread_mutex_unlock(&mu);
+        pthread_rwlock_unlock(&rw);
         return 0;
     }
     if (max_clients > 0)
@@ -473,21 +478,25 @@ int lg__oauth_store_init(const char *store_path, uint32_t max_clients, int64_t n
         if (wstore == NULL || load_from_store(wstore, now, err, errlen) != 0) {
             lg_store_close(wstore);
             wstore = NULL;
-            pthread_mutex_unlock(&mu);
+            pthread_rwlock_unlock(&rw);
             return -1;
         }
+        pthread_mutex_lock(&mu);
         persistent = 1;
+        pthread_mutex_unlock(&mu);
         if (pthread_create(&writer, NULL, writer_main, NULL) != 0) {
             snprintf(err, errlen, "oauth: cannot start the store writer thread");
+            pthread_mutex_lock(&mu);
             persistent = 0;
+            pthread_mutex_unlock(&mu);
             lg_store_close(wstore);
             wstore = NULL;
-            pthread_mutex_unlock(&mu);
+            pthread_rwlock_unlock(&rw);
             return -1;
         }
     }
     initialised = 1;
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return 0;
 }
 
@@ -539,7 +548,7 @@ void lg__oauth_store_shutdown(void)
     pthread_mutex_unlock(&mu);
     if (had_writer)
         pthread_join(writer, NULL);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     lg_store_close(wstore);
     wstore = NULL;
     free_tab(&clients, free_client_node);
@@ -547,7 +556,10 @@ void lg__oauth_store_shutdown(void)
     free_tab(&codes, free_code_node);
     free_tab(&tokens, free_token_node);
     num_registered = 0;
-    initialised = persistent = stopping = 0;
+    initialised = 0;
+    pthread_rwlock_unlock(&rw);
+    pthread_mutex_lock(&mu);
+    persistent = stopping = 0;
     pthread_mutex_unlock(&mu);
 }
 
@@ -559,7 +571,7 @@ int lg__oauth_store_persistent(void)
 void lg__oauth_store_counts(size_t *nclients, size_t *access, size_t *refresh, size_t *ncodes, size_t *npending)
 {
     size_t a = 0, r = 0;
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     for (size_t i = 0; i < tokens.nb; ++i)
         for (struct node *e = tokens.b[i]; e != NULL; e = e->next) {
             const struct token_node *t = (const struct token_node *)e;
@@ -572,14 +584,15 @@ void lg__oauth_store_counts(size_t *nclients, size_t *access, size_t *refresh, s
         *ncodes = codes.n;
     if (npending != NULL)
         *npending = pending.n;
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     if (access != NULL)
         *access = a;
     if (refresh != NULL)
         *refresh = r;
 }
 
-/* Drop what expired (mu held): consent transactions, codes, tokens, cached documents. At most every SWEEP_INTERVAL_S. */
+/* Drop what expired (rw held for writing): consent transactions, codes, tokens, cached documents. At most every SWEEP_INTERVAL_S.
+ */
 static void sweep(int64_t now)
 {
     if (now - last_sweep < SWEEP_INTERVAL_S)
@@ -619,7 +632,7 @@ static void sweep(int64_t now)
 
 /* ---- clients ---- */
 
-/* Evict the oldest registered client that never obtained a token (mu held). */
+/* Evict the oldest registered client that never obtained a token (rw held for writing). */
 static int evict_one(void)
 {
     struct client_node *oldest = NULL;
@@ -644,7 +657,7 @@ int lg__oauth_client_put(const lg_oauth_client_t *c, int64_t now)
 {
     uint8_t key[32];
     client_key(c->client_id, key);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     sweep(now);
     struct client_node *old = (struct client_node *)tab_get(&clients, key);
     if (old != NULL) {
@@ -654,11 +667,11 @@ int lg__oauth_client_put(const lg_oauth_client_t *c, int64_t now)
         free_client_node(&old->n);
     }
     if (!c->is_metadata_document && num_registered >= max_registered && evict_one() != 0) {
-        pthread_mutex_unlock(&mu);
+        pthread_rwlock_unlock(&rw);
         return LG_OAUTH_FULL;
     }
     if (c->is_metadata_document && clients.n - num_registered >= MAX_CACHED_DOCUMENTS) {
-        pthread_mutex_unlock(&mu);
+        pthread_rwlock_unlock(&rw);
         return LG_OAUTH_FULL;
     }
     struct client_node *cn = lg_malloc(sizeof(*cn));
@@ -676,7 +689,7 @@ int lg__oauth_client_put(const lg_oauth_client_t *c, int64_t now)
         o->created_at = c->issued_at;
         enqueue(o);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return LG_OAUTH_OK;
 }
 
@@ -684,7 +697,7 @@ int lg__oauth_client_get(const char *client_id, int64_t now, lg_oauth_client_t *
 {
     uint8_t key[32];
     client_key(client_id, key);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct client_node *cn = (struct client_node *)tab_get(&clients, key);
     int rc = LG_OAUTH_NOT_FOUND;
     if (cn != NULL && strcmp(cn->c.client_id, client_id) == 0) {
@@ -692,11 +705,11 @@ int lg__oauth_client_get(const char *client_id, int64_t now, lg_oauth_client_t *
         if (rc == LG_OAUTH_OK)
             lg_oauth_client_copy(out, &cn->c);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
-/* first token for a client: it is in use and never evicted (mu held) */
+/* first token for a client: it is in use and never evicted (rw held for writing) */
 static void client_mark_used(const char *client_id)
 {
     uint8_t key[32];
@@ -726,7 +739,7 @@ void lg__oauth_pending_put(lg_oauth_pending_t *p, int64_t now)
     pn->p = *p;
     memset(p, 0, sizeof(*p));
     txn_key(pn->p.txn, pn->n.key);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     sweep(now);
     if (pending.n >= MAX_PENDING) {
         /* flood of abandoned consent pages: forget the whole lot rather than grow without bound */
@@ -734,19 +747,19 @@ void lg__oauth_pending_put(lg_oauth_pending_t *p, int64_t now)
         LG_LOG(LG_LOG_WARN, "oauth", "more than %d consent pages pending; dropped them all", MAX_PENDING);
     }
     tab_add(&pending, &pn->n);
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
 }
 
 int lg__oauth_pending_get(const char *txn, int64_t now, lg_oauth_pending_t *out)
 {
     uint8_t key[32];
     txn_key(txn, key);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct pending_node *pn = (struct pending_node *)tab_get(&pending, key);
     int rc = pn == NULL ? LG_OAUTH_NOT_FOUND : pn->p.expires_at < now ? LG_OAUTH_EXPIRED : LG_OAUTH_OK;
     if (rc == LG_OAUTH_OK)
         pending_copy(out, &pn->p);
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
@@ -755,7 +768,7 @@ int lg__oauth_pending_fail(const char *txn, int max_attempts)
     uint8_t key[32];
     txn_key(txn, key);
     int n = max_attempts;
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct pending_node *pn = (struct pending_node *)tab_get(&pending, key);
     if (pn != NULL) {
         n = ++pn->p.attempts;
@@ -764,7 +777,7 @@ int lg__oauth_pending_fail(const char *txn, int max_attempts)
             free_pending_node(&pn->n);
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return n;
 }
 
@@ -772,13 +785,13 @@ int lg__oauth_pending_remove(const char *txn)
 {
     uint8_t key[32];
     txn_key(txn, key);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct pending_node *pn = (struct pending_node *)tab_get(&pending, key);
     if (pn != NULL) {
         tab_unlink(&pending, &pn->n);
         free_pending_node(&pn->n);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return pn != NULL ? LG_OAUTH_OK : LG_OAUTH_NOT_FOUND;
 }
 
@@ -790,14 +803,14 @@ void lg__oauth_code_put(const uint8_t hash[32], const lg_oauth_grant_t *g, int64
     memset(c, 0, sizeof(*c));
     memcpy(c->n.key, hash, 32);
     lg_oauth_grant_copy(&c->g, g);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     sweep(now);
     if (codes.n >= MAX_CODES) {
         free_tab(&codes, free_code_node);
         LG_LOG(LG_LOG_WARN, "oauth", "more than %d authorization codes outstanding; dropped them all", MAX_CODES);
     }
     tab_add(&codes, &c->n);
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
 }
 
 /* mu held */
@@ -816,7 +829,7 @@ static void revoke_grant_locked(const char *grant_id)
 
 int lg__oauth_code_redeem(const uint8_t hash[32], int64_t now, lg_oauth_grant_t *out)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct code_node *c = (struct code_node *)tab_get(&codes, hash);
     int rc;
     if (c == NULL) {
@@ -832,7 +845,7 @@ int lg__oauth_code_redeem(const uint8_t hash[32], int64_t now, lg_oauth_grant_t 
         c->used = 1;
         lg_oauth_grant_copy(out, &c->g);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
@@ -854,18 +867,18 @@ void lg__oauth_token_put(const uint8_t hash[32], lg_oauth_token_kind_t kind, con
     o->kind = kind;
     o->created_at = now;
     lg_oauth_grant_copy(&o->g, &t->g);
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     sweep(now);
     tab_add(&tokens, &t->n);
     client_mark_used(g->client_id);
     enqueue(o);
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
 }
 
 int lg__oauth_access_check(const uint8_t hash[32], const char *resource, int64_t now, char *key_id, char *client_id,
                            size_t client_id_size)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_rdlock(&rw);
     const struct token_node *t = (const struct token_node *)tab_get(&tokens, hash);
     int rc;
     if (t == NULL || t->kind != LG_OAUTH_ACCESS)
@@ -882,13 +895,13 @@ int lg__oauth_access_check(const uint8_t hash[32], const char *resource, int64_t
         if (client_id != NULL)
             snprintf(client_id, client_id_size, "%s", t->g.client_id);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
 int lg__oauth_refresh_use(const uint8_t hash[32], const char *client_id, int64_t now, lg_oauth_grant_t *out)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct token_node *t = (struct token_node *)tab_get(&tokens, hash);
     int rc;
     if (t == NULL || t->kind != LG_OAUTH_REFRESH)
@@ -911,13 +924,13 @@ int lg__oauth_refresh_use(const uint8_t hash[32], const char *client_id, int64_t
         o->state = TOKEN_USED;
         enqueue(o);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
 int lg__oauth_revoke(const uint8_t hash[32], const char *client_id)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     struct token_node *t = (struct token_node *)tab_get(&tokens, hash);
     int rc;
     if (t == NULL)
@@ -936,13 +949,13 @@ int lg__oauth_revoke(const uint8_t hash[32], const char *client_id)
             enqueue(o);
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
     return rc;
 }
 
 void lg__oauth_revoke_grant(const char *grant_id)
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_wrlock(&rw);
     revoke_grant_locked(grant_id);
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_unlock(&rw);
 }
