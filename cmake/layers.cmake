@@ -45,6 +45,8 @@ set(LG_LAYER_PATH_mcp mcp)
 # The only includes allowed between the two layers of the same rank, as "<file> -> <include>".
 # mcp's transport and REST bridge are HTTP handlers: they may use these http headers, and only these.
 set(LG_LAYER_ALLOWED_mcp
+    "mcp/oauth_server.c -> http/handlers.h"
+    "mcp/oauth_server.c -> http/respond.h"
     "mcp/rest.c -> http/respond.h"
     "mcp/transport_http.c -> http/handlers.h"
     "mcp/transport_http.c -> http/respond.h")
@@ -53,6 +55,7 @@ set(LG_LAYER_ALLOWED_mcp
 # drops the link from lg_http to lg_mcp by itself.
 set(LG_LAYER_ALLOWED_http
     "src/http/handler_admin.c -> mcp/federation.h"
+    "src/http/handler_dispatch.c -> mcp/oauth_server.h"
     "src/http/handler_dispatch.c -> mcp/rest.h"
     "src/http/handler_dispatch.c -> mcp/transport_http.h"
     "src/http/handler_metrics.c -> mcp/federation.h")

@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "http/handlers.h"
 #include "http/respond.h"
+#include "mcp/oauth_server.h"
 #include "mcp/server.h"
 #include "mcp/transport_http.h"
 
@@ -1031,8 +1032,10 @@ void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len)
     if (auth_hook != NULL) {
         size_t alen;
         const char *authz = header(req, "authorization", &alen);
-        if (auth_hook(req, authz, alen, key_buf, sizeof(key_buf)) != 0) {
-            add_header(req, "www-authenticate", "Bearer realm=\"llmgate\"", 22);
+        /* OAuth access tokens (listeners with mcp.auth.mode "oauth", mcp/oauth_server.h) first, then API keys */
+        int orc = lg__mcp_oauth_authenticate(req, name, len, key_buf, sizeof(key_buf));
+        if (orc < 0 || (orc == 0 && auth_hook(req, authz, alen, key_buf, sizeof(key_buf)) != 0)) {
+            lg__mcp_oauth_challenge(req, name, len); /* WWW-Authenticate: resource_metadata with OAuth, else realm */
             respond_rpc_error(req, 401, NULL, LG_JSONRPC_UNAUTHORIZED, "Unauthorized: invalid or missing API key");
             return;
         }

@@ -18,6 +18,7 @@
 #include "mcp/auth.h"
 #include "mcp/builtin.h"
 #include "mcp/federation.h"
+#include "mcp/oauth_server.h"
 #include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
 #include "runtime/snapshot.h"
@@ -64,6 +65,7 @@ static void on_shutdown_signal(uv_signal_t *s, int signum)
         LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
     lg_mcp_federation_shutdown(); /* stops upstream MCP servers (stdin close, SIGTERM, SIGKILL) */
     lg_gate_shutdown();           /* commits every queued ledger row */
+    lg_mcp_oauth_shutdown();      /* commits queued OAuth token/client changes */
     LG_LOG(LG_LOG_INFO, "main", "stopped");
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
@@ -90,6 +92,8 @@ static void on_reload_signal(uv_signal_t *s, int signum)
            config_path != NULL ? config_path : "(embedded default)");
     lg_mcp_federation_apply(snap->conf); /* unchanged upstream servers keep running */
     lg_mcp_auth_configure(snap->conf);
+    if (lg_mcp_oauth_init(snap->conf, err, sizeof(err)) != 0) /* OAuth switched on by this reload */
+        LG_LOG(LG_LOG_ERR, "main", "SIGHUP: OAuth tables not opened: %s", err);
     lg_server_publish(snap);
 }
 
@@ -152,6 +156,10 @@ int main(int argc, char **argv)
     apply_process_settings(snap->conf);
     if (lg_gate_init(snap->conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
+        return 1;
+    }
+    if (lg_mcp_oauth_init(snap->conf, err, sizeof(err)) != 0) { /* mcp.auth.mode "oauth": clients and tokens */
+        fprintf(stderr, "llmgate: %s\n", err);
         return 1;
     }
     lg_mcp_auth_install(); /* /mcp and /api/mcp: same keys, allow-lists and limits as /v1 */

@@ -1376,19 +1376,103 @@ static void parse_mcp_circuit(struct ctx *c, const json_t *obj, lg_config_t *con
     opt_u32(c, obj, "mcp.circuit", "open_ms", 100, 3600000, &conf->mcp.circuit_open_ms);
 }
 
+/* "scheme://host[:port]" for mcp.auth.issuer: https, or http on a loopback host (tests, local use) */
+static int is_issuer(const char *s)
+{
+    const char *h;
+    if (strncmp(s, "https://", 8) == 0)
+        h = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        h = s + 7;
+    else
+        return 0;
+    if (!is_origin(s) || *h == '\0')
+        return 0;
+    if (h == s + 7) {
+        size_t n = strcspn(h, ":");
+        if (h[0] == '[')
+            n = strcspn(h, "]") + 1;
+        char host[64];
+        if (n >= sizeof(host))
+            return 0;
+        memcpy(host, h, n);
+        host[n] = '\0';
+        if (strcmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0 &&
+            !(strncmp(host, "127.", 4) == 0 && is_loopback_address(host)))
+            return 0;
+    }
+    return 1;
+}
+
+/* mcp.auth: "keys" (default) or "oauth" for some or all listeners (mcp/README.md §OAuth) */
+static void parse_mcp_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"mode",
+                                       "listeners",
+                                       "issuer",
+                                       "access_token_ttl_s",
+                                       "refresh_token_ttl_s",
+                                       "code_ttl_s",
+                                       "consent_ttl_s",
+                                       "max_clients",
+                                       "dynamic_registration",
+                                       "client_id_metadata_documents",
+                                       "admin_approval",
+                                       "allow_loopback_metadata_urls",
+                                       NULL};
+    const char *m = "mcp.auth";
+    lg_mcp_oauth_conf_t *o = &conf->mcp.oauth;
+    char *mode = NULL;
+    json_t *v;
+    char p[PATH_LEN];
+
+    if (want_object(c, obj, m) != 0)
+        return;
+    check_keys(c, obj, m, keys);
+    opt_str(c, obj, m, "mode", &mode);
+    if (mode != NULL && strcmp(mode, "oauth") == 0)
+        o->enabled = 1;
+    else if (mode != NULL && strcmp(mode, "keys") != 0)
+        fail(c, "mcp.auth.mode", "expected \"keys\" or \"oauth\"");
+    free(mode);
+    opt_str(c, obj, m, "issuer", &o->issuer);
+    opt_u32(c, obj, m, "access_token_ttl_s", 1, 86400, &o->access_token_ttl_s);
+    opt_u32(c, obj, m, "refresh_token_ttl_s", 60, 31622400, &o->refresh_token_ttl_s);
+    opt_u32(c, obj, m, "code_ttl_s", 1, 60, &o->code_ttl_s);
+    opt_u32(c, obj, m, "consent_ttl_s", 30, 3600, &o->consent_ttl_s);
+    opt_u32(c, obj, m, "max_clients", 1, 1000000, &o->max_clients);
+    opt_bool(c, obj, m, "dynamic_registration", &o->dynamic_registration);
+    opt_bool(c, obj, m, "client_id_metadata_documents", &o->client_id_metadata_documents);
+    opt_bool(c, obj, m, "admin_approval", &o->admin_approval);
+    opt_bool(c, obj, m, "allow_loopback_metadata_urls", &o->allow_loopback_metadata_urls);
+    if ((v = json_object_get(obj, "listeners")) != NULL && get_strv(c, v, "mcp.auth.listeners", &o->listeners, NULL) == 0) {
+        for (size_t i = 0; o->listeners[i] != NULL; ++i) {
+            int found = 0;
+            for (size_t k = 0; k < conf->num_listeners && !found; ++k) {
+                char a[320];
+                snprintf(a, sizeof(a), "%s:%u", conf->listeners[k].address != NULL ? conf->listeners[k].address : "127.0.0.1",
+                         (unsigned)conf->listeners[k].port);
+                found = strcmp(a, o->listeners[i]) == 0;
+            }
+            path_idx(p, "mcp.auth.listeners", i);
+            if (!found)
+                fail(c, p, "\"%s\" is not one of the listeners (write \"address:port\" as in \"listeners\")", o->listeners[i]);
+        }
+    }
+    if (o->issuer != NULL && !is_issuer(o->issuer))
+        fail(c, "mcp.auth.issuer",
+             "expected the public base URL \"https://host[:port]\" without a path (http only for loopback hosts)");
+    if (o->enabled && o->issuer == NULL)
+        fail(c, "mcp.auth.issuer", "required when mode is \"oauth\" (the public base URL clients reach the gateway at)");
+    if (o->enabled && !o->dynamic_registration && !o->client_id_metadata_documents)
+        fail(c, "mcp.auth", "dynamic_registration and client_id_metadata_documents are both off: no client could register");
+}
+
 static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
-    static const char *const keys[] = {"enabled",
-                                       "allowed_origins",
-                                       "allowed_hosts",
-                                       "session_ttl_s",
-                                       "max_message_bytes",
-                                       "conformance_fixtures",
-                                       "servers",
-                                       "virtual_servers",
-                                       "circuit",
-                                       "tool_rate_limits",
-                                       NULL};
+    static const char *const keys[] = {"enabled",           "allowed_origins",      "allowed_hosts", "session_ttl_s",
+                                       "max_message_bytes", "conformance_fixtures", "servers",       "virtual_servers",
+                                       "circuit",           "tool_rate_limits",     "auth",          NULL};
     const char *m = "mcp";
     json_t *v;
     char p[PATH_LEN];
@@ -1423,6 +1507,8 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
         parse_mcp_vservers(c, v, conf);
     if ((v = json_object_get(obj, "circuit")) != NULL)
         parse_mcp_circuit(c, v, conf);
+    if ((v = json_object_get(obj, "auth")) != NULL)
+        parse_mcp_auth(c, v, conf);
     if ((v = json_object_get(obj, "tool_rate_limits")) != NULL && want_object(c, v, "mcp.tool_rate_limits") == 0) {
         size_t n = json_object_size(v), k = 0;
         const char *name;
@@ -1556,6 +1642,14 @@ static lg_config_t *config_new(void)
     conf->mcp.circuit_open_ms = 30000;
     conf->mcp.allowed_origins = lg_calloc(1, sizeof(*conf->mcp.allowed_origins));
     conf->mcp.allowed_hosts = lg_calloc(1, sizeof(*conf->mcp.allowed_hosts));
+    conf->mcp.oauth.access_token_ttl_s = 3600;
+    conf->mcp.oauth.refresh_token_ttl_s = 2592000;
+    conf->mcp.oauth.code_ttl_s = 60;
+    conf->mcp.oauth.consent_ttl_s = 600;
+    conf->mcp.oauth.max_clients = 10000;
+    conf->mcp.oauth.dynamic_registration = 1;
+    conf->mcp.oauth.client_id_metadata_documents = 1;
+    conf->mcp.oauth.admin_approval = 1;
     return conf;
 }
 
@@ -1697,6 +1791,8 @@ void lg_config_free(lg_config_t *conf)
         free_strv(conf->mcp.vservers[i].tools);
     }
     free(conf->mcp.vservers);
+    free_strv(conf->mcp.oauth.listeners);
+    free(conf->mcp.oauth.issuer);
     free_strv(conf->mcp.tool_limit_patterns);
     free(conf->mcp.tool_limit_rpm);
     for (i = 0; i < conf->num_policies; ++i) {

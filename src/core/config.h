@@ -106,6 +106,22 @@ typedef struct lg_mcp_vserver_conf {
     size_t num_tools;
 } lg_mcp_vserver_conf_t;
 
+/** OAuth for MCP clients ("mcp.auth"; mcp/README.md §OAuth): llmgate as authorization + resource server for /mcp. */
+typedef struct lg_mcp_oauth_conf {
+    int enabled;                      /* mode "oauth" (default "keys": API keys only, discovery paths 404) */
+    char **listeners;                 /* NULL-terminated "address:port" of the listeners that serve OAuth; NULL = all */
+    char *issuer;                     /* public base URL "https://host[:port]" (http only for loopback hosts) */
+    uint32_t access_token_ttl_s;      /* default 3600 */
+    uint32_t refresh_token_ttl_s;     /* default 2592000 (30 days) */
+    uint32_t code_ttl_s;              /* authorization code lifetime, 1..60, default 60 */
+    uint32_t consent_ttl_s;           /* how long the consent page stays valid, default 600 */
+    uint32_t max_clients;             /* dynamically registered clients kept, default 10000 */
+    int dynamic_registration;         /* RFC 7591 endpoint, default 1 */
+    int client_id_metadata_documents; /* CIMD (https client_id URLs fetched by the gateway), default 1 */
+    int admin_approval;               /* the consent page also accepts the admin key + a key id, default 1 */
+    int allow_loopback_metadata_urls; /* tests only: http://127.0.0.1 client_id URLs and loopback fetches, default 0 */
+} lg_mcp_oauth_conf_t;
+
 /** MCP tool gateway at /mcp ("mcp" section; mcp/README.md). */
 typedef struct lg_mcp_conf {
     int enabled;                   /* serve /mcp at all, default 1 */
@@ -125,6 +141,7 @@ typedef struct lg_mcp_conf {
     uint32_t *tool_limit_rpm;   /* ... and their calls per minute, shared by all callers (per-tool rate limits) */
     uint32_t circuit_failures;  /* consecutive upstream failures that open its circuit, default 5 */
     uint32_t circuit_open_ms;   /* how long an open circuit fails calls fast before a probe, default 30000 */
+    lg_mcp_oauth_conf_t oauth;  /* "mcp.auth" */
 } lg_mcp_conf_t;
 
 typedef struct lg_config {

@@ -7,6 +7,7 @@
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "llmgate/plugin.h"
+#include "mcp/oauth_server.h"
 #include "mcp/rest.h"
 #include "mcp/transport_http.h"
 
@@ -112,8 +113,11 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
         return 0;
     }
-    /* MCP: OAuth/OIDC discovery probes get a fast 404 (the gateway authenticates /mcp with API keys, not OAuth; mcp/auth.h), then
-     * /mcp and /mcp/<server> */
+    /* MCP OAuth (listeners with mcp.auth.mode "oauth"): metadata and /oauth/... endpoints */
+    if (lg_mcp_oauth_route(w, req, path.base, path.len))
+        return 0;
+    /* MCP: OAuth/OIDC discovery probes get a fast 404 elsewhere (the gateway authenticates /mcp with API keys there;
+     * mcp/auth.h), then /mcp and /mcp/<server> */
     if (lg_mcp_is_discovery_path(path.base, path.len)) {
         lg_respond_error(req, LG_ENOTFOUND, 404, "no OAuth metadata: authenticate with an API key (Authorization: Bearer)", NULL);
         return 0;

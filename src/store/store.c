@@ -83,6 +83,28 @@ static const char *const migrations[] = {
     "CREATE INDEX generations_time ON generations (created_at_ms);"
     "CREATE INDEX generations_provider ON generations (provider);"
     "CREATE INDEX generations_model ON generations (served_model);",
+    /* 2: OAuth for MCP clients (mcp/oauth_store.c): registered clients and issued tokens, secrets as SHA-256 only */
+    "CREATE TABLE oauth_clients ("
+    "  client_id TEXT PRIMARY KEY,"
+    "  metadata TEXT NOT NULL,"
+    "  secret_hash BLOB CHECK (secret_hash IS NULL OR length(secret_hash) = 32),"
+    "  created_at INTEGER NOT NULL,"
+    "  used INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE oauth_tokens ("
+    "  hash BLOB PRIMARY KEY CHECK (length(hash) = 32),"
+    "  kind INTEGER NOT NULL,"
+    "  grant_id TEXT NOT NULL,"
+    "  client_id TEXT NOT NULL,"
+    "  key_id TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  scope TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX oauth_tokens_grant ON oauth_tokens (grant_id);"
+    "CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expires_at);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == LG_STORE_SCHEMA_VERSION, "one migration per version");
 
@@ -102,6 +124,11 @@ static int db_fail(lg_store_t *s, const char *what)
     if ((code & 0xff) == SQLITE_CONSTRAINT)
         return LG_EINVAL;
     return LG_EINTERNAL;
+}
+
+sqlite3 *lg__store_sqlite(lg_store_t *s)
+{
+    return s->db;
 }
 
 const char *lg_store_errmsg(const lg_store_t *s)

@@ -15,7 +15,7 @@
 #include "llmgate/error.h"
 
 /** Schema version this binary creates and understands; a database with a newer one is refused. */
-#define LG_STORE_SCHEMA_VERSION 1
+#define LG_STORE_SCHEMA_VERSION 2
 
 typedef struct lg_store lg_store_t;
 
@@ -48,6 +48,9 @@ lg_store_t *lg_store_open(const char *path, char *err, size_t errlen);
 void lg_store_close(lg_store_t *s);
 /** Schema version of the open database (== LG_STORE_SCHEMA_VERSION after a successful open). */
 int lg_store_version(lg_store_t *s);
+/** The connection's sqlite3 handle, for modules that own their own tables (mcp/oauth_store.c); same threading rule. */
+struct sqlite3;
+struct sqlite3 *lg__store_sqlite(lg_store_t *s);
 /** Reason for the last failed call on s ("" if none). Valid until the next call on s. */
 const char *lg_store_errmsg(const lg_store_t *s);
 

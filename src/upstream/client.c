@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 
 #include "core/log.h"
@@ -666,6 +669,39 @@ static size_t cb_header(char *buf, size_t size, size_t nitems, void *userdata)
     return len;
 }
 
+/* 1 for addresses an outsider-chosen URL must not reach: this host, private networks, link-local, CGNAT, multicast. */
+static int address_is_internal(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+        return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a & 0xffc00000u) == 0x64400000u ||
+               (a & 0xffff0000u) == 0xa9fe0000u || (a & 0xfff00000u) == 0xac100000u || (a & 0xffff0000u) == 0xc0a80000u ||
+               (a >> 28) >= 14;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            struct sockaddr_in v4;
+            memset(&v4, 0, sizeof(v4));
+            v4.sin_family = AF_INET;
+            memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+            return address_is_internal((const struct sockaddr *)&v4);
+        }
+        return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
+               (a->s6_addr[0] & 0xfe) == 0xfc;
+    }
+    return 1;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION for public_addresses_only: checked on the resolved address, so DNS cannot smuggle 10.x in */
+static curl_socket_t cb_opensocket_public(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)clientp;
+    if (purpose != CURLSOCKTYPE_IPCXN || address_is_internal(&addr->addr))
+        return CURL_SOCKET_BAD;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     lg_xfer_t *x = userdata;
@@ -954,6 +990,8 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (x->opts.connect_timeout_ms != 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)x->opts.connect_timeout_ms);
+    if (x->opts.public_addresses_only)
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, cb_opensocket_public);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cb_write);

@@ -32,6 +32,8 @@ typedef struct lg_xfer_opts {
     uint32_t idle_timeout_ms;       /* max gap between body bytes once the response started */
     uint32_t total_timeout_ms;      /* whole transfer */
     size_t max_response_bytes;      /* 0 = unlimited; exceeding it fails the transfer with LG_EBADRESPONSE */
+    int public_addresses_only;      /* refuse to connect to loopback, private, link-local, CGNAT, multicast and reserved
+                                       addresses (fetching URLs chosen by outsiders, e.g. OAuth client metadata; SSRF) */
 } lg_xfer_opts_t;
 
 /**

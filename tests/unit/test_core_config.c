@@ -783,6 +783,48 @@ static void test_config_mcp_errors(void **state)
     assert_config_error("{\"mcp\": {\"allowed_hosts\": [\"\"]}}", "mcp.allowed_hosts[0]: expected non-empty string");
 }
 
+static void test_config_mcp_oauth(void **state)
+{
+    (void)state;
+    lg_config_t *conf = assert_config_ok("{}");
+    assert_false(conf->mcp.oauth.enabled);
+    assert_int_equal(conf->mcp.oauth.access_token_ttl_s, 3600);
+    assert_int_equal(conf->mcp.oauth.code_ttl_s, 60);
+    assert_true(conf->mcp.oauth.dynamic_registration);
+    assert_true(conf->mcp.oauth.client_id_metadata_documents);
+    assert_false(conf->mcp.oauth.allow_loopback_metadata_urls);
+    lg_config_free(conf);
+    conf = assert_config_ok("{\"listeners\": [{\"address\": \"127.0.0.1\", \"port\": 4000}, {\"port\": 4001}],"
+                            " \"mcp\": {\"auth\": {\"mode\": \"oauth\", \"issuer\": \"https://gw.example.com:8443\","
+                            " \"listeners\": [\"127.0.0.1:4001\"], \"access_token_ttl_s\": 600, \"code_ttl_s\": 30,"
+                            " \"dynamic_registration\": false, \"max_clients\": 50}}}");
+    assert_true(conf->mcp.oauth.enabled);
+    assert_string_equal(conf->mcp.oauth.issuer, "https://gw.example.com:8443");
+    assert_string_equal(conf->mcp.oauth.listeners[0], "127.0.0.1:4001");
+    assert_null(conf->mcp.oauth.listeners[1]);
+    assert_int_equal(conf->mcp.oauth.access_token_ttl_s, 600);
+    assert_int_equal(conf->mcp.oauth.code_ttl_s, 30);
+    assert_false(conf->mcp.oauth.dynamic_registration);
+    assert_int_equal(conf->mcp.oauth.max_clients, 50);
+    lg_config_free(conf);
+    conf = assert_config_ok("{\"mcp\": {\"auth\": {\"mode\": \"oauth\", \"issuer\": \"http://127.0.0.1:4000\"}}}");
+    assert_null(conf->mcp.oauth.listeners);
+    lg_config_free(conf);
+    assert_config_error("{\"mcp\": {\"auth\": {\"mode\": \"oauth\"}}}", "mcp.auth.issuer: required when mode is \"oauth\"");
+    assert_config_error("{\"mcp\": {\"auth\": {\"mode\": \"jwt\"}}}", "mcp.auth.mode: expected \"keys\" or \"oauth\"");
+    assert_config_error("{\"mcp\": {\"auth\": {\"mode\": \"oauth\", \"issuer\": \"http://gw.example.com\"}}}",
+                        "mcp.auth.issuer: expected the public base URL");
+    assert_config_error("{\"mcp\": {\"auth\": {\"mode\": \"oauth\", \"issuer\": \"https://gw.example.com/mcp\"}}}",
+                        "mcp.auth.issuer: expected the public base URL");
+    assert_config_error("{\"mcp\": {\"auth\": {\"mode\": \"oauth\", \"issuer\": \"https://gw\", \"listeners\": [\"0.0.0.0:1\"]}}}",
+                        "mcp.auth.listeners[0]: \"0.0.0.0:1\" is not one of the listeners");
+    assert_config_error("{\"mcp\": {\"auth\": {\"code_ttl_s\": 600}}}", "mcp.auth.code_ttl_s: expected integer 1..60");
+    assert_config_error("{\"mcp\": {\"auth\": {\"issuer\": \"https://gw\", \"mode\": \"oauth\", \"dynamic_registration\": false,"
+                        " \"client_id_metadata_documents\": false}}}",
+                        "no client could register");
+    assert_config_error("{\"mcp\": {\"auth\": {\"modes\": \"oauth\"}}}", "mcp.auth.modes: unknown key");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_config_store_auth_errors),
         cmocka_unit_test(test_config_mcp_defaults_and_values),
         cmocka_unit_test(test_config_mcp_errors),
+        cmocka_unit_test(test_config_mcp_oauth),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

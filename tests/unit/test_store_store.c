@@ -107,7 +107,7 @@ static void test_store_open_creates_schema_v1(void **state)
     snprintf(path, sizeof(path), "%s/deep/er/gw.db", tmpdir);
     lg_store_t *s = lg_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(lg_store_version(s), 1);
+    assert_int_equal(lg_store_version(s), LG_STORE_SCHEMA_VERSION);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
 
@@ -118,11 +118,12 @@ static void test_store_open_creates_schema_v1(void **state)
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    assert_int_equal(sqlite3_column_int(q, 0), LG_STORE_SCHEMA_VERSION);
     assert_int_equal(sqlite3_step(q), SQLITE_DONE); /* exactly one row */
     sqlite3_finalize(q);
     static const char *const objects[] = {
-        "keys", "generations", "generations_key_time", "generations_time", "generations_provider", "generations_model"};
+        "keys",          "generations",  "generations_key_time", "generations_time",   "generations_provider", "generations_model",
+        "oauth_clients", "oauth_tokens", "oauth_tokens_grant",   "oauth_tokens_expiry"};
     for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); ++i) {
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1", -1, &q, NULL), SQLITE_OK);
         sqlite3_bind_text(q, 1, objects[i], -1, SQLITE_STATIC);
@@ -135,10 +136,10 @@ static void test_store_open_creates_schema_v1(void **state)
     sqlite3_close(db);
     lg_store_close(s);
 
-    /* a second open migrates nothing and still reports v1 */
+    /* a second open migrates nothing and still reports the current version */
     s = lg_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(lg_store_version(s), 1);
+    assert_int_equal(lg_store_version(s), LG_STORE_SCHEMA_VERSION);
     lg_store_close(s);
 }
 
@@ -179,7 +180,7 @@ static void test_store_newer_version_refused(void **state)
     assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_null(lg_store_open(dbpath, err, sizeof(err)));
-    assert_non_null(strstr(err, "schema version 99 is newer than this llmgate supports (1)"));
+    assert_non_null(strstr(err, "schema version 99 is newer than this llmgate supports (2)"));
     assert_non_null(strstr(err, dbpath));
 }
 

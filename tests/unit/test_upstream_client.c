@@ -775,6 +775,37 @@ static void test_client_connect_refused(void **state)
     rec_free(&r);
 }
 
+/* public_addresses_only (fetching outsider-chosen URLs): the loopback test server is refused before any connection */
+static void test_client_public_addresses_only(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = {0};
+    lg_http_req_t req;
+    char err[128] = "";
+    memset(&req, 0, sizeof(req));
+    req.url = (char *)url(f, "/ok");
+    req.method = (char *)"GET";
+    r.f = f;
+    lg_xfer_opts_t o = {.connect_timeout_ms = 2000, .public_addresses_only = 1};
+    r.x = lg_xfer_start(f->client, &req, &o, &CBS, &r, err, sizeof(err));
+    assert_non_null(r.x);
+    run_until(f, &r.dones, 1, 5000);
+    assert_int_equal(r.result, LG_EUPSTREAM);
+    assert_int_equal(r.heads, 0);
+    assert_int_equal(f->srv.accepted, 0);
+    rec_free(&r);
+    /* the same URL without the option reaches the server */
+    struct rec r2 = {0};
+    r2.f = f;
+    o.public_addresses_only = 0;
+    r2.x = lg_xfer_start(f->client, &req, &o, &CBS, &r2, err, sizeof(err));
+    run_until(f, &r2.dones, 1, 5000);
+    assert_int_equal(r2.result, 0);
+    assert_int_equal(r2.status, 200);
+    assert_int_equal(f->srv.accepted, 1);
+    rec_free(&r2);
+}
+
 static void test_client_big_over_cap(void **state)
 {
     struct fx *f = *state;
@@ -1093,6 +1124,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_total_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_connect_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_public_addresses_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_big_over_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_too_many_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cancel_in_on_data, setup, teardown),
