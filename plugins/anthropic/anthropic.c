@@ -911,7 +911,7 @@ static const char *map_stop_reason(const char *r)
 }
 
 struct usage {
-    json_int_t input, cache_creation, cache_read, output;
+    json_int_t input, cache_creation, cache_creation_1h, cache_read, output;
 };
 
 /* Overwrites the counts present in an Anthropic usage object (streams: message_delta values are final, not deltas). */
@@ -927,6 +927,10 @@ static int usage_update(struct usage *u, const json_t *j)
     v = pu_tokens(json_object_get(j, "cache_creation_input_tokens"), &p);
     if (p)
         u->cache_creation = v, any = 1;
+    /* cache_creation splits the writes by lifetime; the 1-hour ones have their own price (pricing.input_cache_write_1h) */
+    v = pu_tokens(json_object_get(json_object_get(j, "cache_creation"), "ephemeral_1h_input_tokens"), &p);
+    if (p)
+        u->cache_creation_1h = v, any = 1;
     v = pu_tokens(json_object_get(j, "cache_read_input_tokens"), &p);
     if (p)
         u->cache_read = v, any = 1;
@@ -943,8 +947,12 @@ static json_t *usage_json(const struct usage *u)
     json_int_t in = u->input > cap ? cap : u->input, cw = u->cache_creation > cap ? cap : u->cache_creation;
     json_int_t cr = u->cache_read > cap ? cap : u->cache_read, out = u->output > cap ? cap : u->output;
     json_int_t prompt = in + cw + cr;
-    return json_pack("{sI sI sI s{sI sI}}", "prompt_tokens", prompt, "completion_tokens", out, "total_tokens", prompt + out,
-                     "prompt_tokens_details", "cached_tokens", cr, "cache_write_tokens", cw);
+    json_t *usage = json_pack("{sI sI sI s{sI sI}}", "prompt_tokens", prompt, "completion_tokens", out, "total_tokens",
+                              prompt + out, "prompt_tokens_details", "cached_tokens", cr, "cache_write_tokens", cw);
+    json_int_t cw1h = u->cache_creation_1h > cw ? cw : u->cache_creation_1h;
+    if (cw1h > 0)
+        json_object_set_new(json_object_get(usage, "prompt_tokens_details"), "cache_write_1h_tokens", json_integer(cw1h));
+    return usage;
 }
 
 static int exclude_reasoning(const lg_call_t *call)
@@ -1065,7 +1073,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
     json_object_set_new(choice, "native_finish_reason", native != NULL ? json_string(native) : json_null());
     json_t *resp = json_object();
     json_object_set_new(resp, "choices", json_pack("[o]", choice));
-    struct usage u = {0, 0, 0, 0};
+    struct usage u = {0, 0, 0, 0, 0};
     if (usage_update(&u, json_object_get(root, "usage")))
         json_object_set_new(resp, "usage", usage_json(&u));
     json_decref(root);

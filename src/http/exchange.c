@@ -399,6 +399,12 @@ static json_t *wrap(lg_exchange_t *x, json_t *inner, int chunk)
             json_object_set(o, k, v);
         }
     }
+    /* OpenRouter's schema: a reply always has system_fingerprint (null when unknown); a chunk has it only as a string */
+    json_t *fp = json_object_get(o, "system_fingerprint");
+    if (chunk && fp != NULL && !json_is_string(fp))
+        json_object_del(o, "system_fingerprint");
+    else if (!chunk && fp == NULL && x->r.kind != LG_API_EMBEDDINGS)
+        json_object_set_new(o, "system_fingerprint", json_null());
     return o;
 }
 
@@ -417,10 +423,14 @@ static json_t *final_usage(lg_exchange_t *x)
     lg_usage_t counts;
     lg_usage_from_json(u, &counts);
     int idx = x->served >= 0 ? x->served : x->cur;
-    x->cost_pico = idx >= 0 ? lg_cost_pico(&cand_endpoint(x, idx)->price, &counts) : 0;
+    lg_cost_t cost = {0, 0, 0};
+    if (idx >= 0)
+        lg_cost_compute(&cand_endpoint(x, idx)->price, &counts,
+                        x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, &cost);
+    x->cost_pico = cost.total;
     json_object_set_new(u, "cost", lg_cost_json(x->cost_pico));
     json_object_set_new(u, "is_byok", json_false());
-    json_object_set_new(u, "cost_details", json_pack("{s:n}", "upstream_inference_cost"));
+    json_object_set_new(u, "cost_details", lg_cost_details_json(&cost, 0));
     return u;
 }
 
