@@ -185,10 +185,7 @@ static int calling_key(h2o_req_t *req, lg_key_entry_t **key)
     }
     if (*key == NULL)
         return 0;
-    const lg_key_record_t *k = lg_key_entry_record(*key);
-    const char *why = k->disabled ? "API key disabled" : NULL;
-    if (why == NULL && k->expires_at != 0 && k->expires_at * 1000 <= lg_gate_now_ms())
-        why = "API key expired";
+    const char *why = lg_gate_key_refusal(*key);
     if (why != NULL) {
         lg_key_entry_release(*key);
         *key = NULL;

@@ -107,6 +107,13 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_key(w, req);
         return 0;
     }
+    if (path_is(path, "/v1/messages/count_tokens")) {
+        if (!method_is(req, "POST"))
+            method_not_allowed(req, "POST");
+        else
+            lg_handle_count_tokens(w, req);
+        return 0;
+    }
     static const struct {
         const char *path;
         int kind;

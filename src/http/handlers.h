@@ -24,6 +24,8 @@ void lg_handle_models_count(lg_worker_t *w, h2o_req_t *req);
 void lg_handle_model_get(lg_worker_t *w, h2o_req_t *req, const char *id, size_t len, int openai_shape);
 /** GET /v1/providers: the configured providers in OpenRouter's Provider shape. */
 void lg_handle_providers(lg_worker_t *w, h2o_req_t *req);
+/** POST /v1/messages/count_tokens: {"input_tokens": N} for an Anthropic Messages body, Anthropic's error shape. */
+void lg_handle_count_tokens(lg_worker_t *w, h2o_req_t *req);
 /** GET /v1/credits: the calling key's credit limit and usage, {data:{total_credits, total_usage}}. */
 void lg_handle_credits(lg_worker_t *w, h2o_req_t *req);
 void lg_handle_metrics(lg_worker_t *w, h2o_req_t *req);
