@@ -15,8 +15,9 @@
  *  - max_tokens is always sent: max_completion_tokens, else max_tokens, else the catalog's max output, else
  *    options.default_max_tokens (4096).
  *  - dropped (logged at debug): n, seed, logprobs, top_logprobs, logit_bias, frequency/presence_penalty,
- *    response_format (Anthropic structured outputs need a beta; the router excludes the endpoint under
- *    provider.require_parameters), stream_options, metadata, service_tier and any other unknown member.
+ *    response_format json_object (Anthropic has no JSON mode without a schema), stream_options, metadata,
+ *    service_tier and any other unknown member.
+ *  - response_format json_schema → output_config.format {type: json_schema, schema} (Anthropic's structured outputs).
  *  - reasoning / reasoning_effort → thinking {budget_tokens}, budget kept in [1024, max_tokens-1]; thinking is left
  *    out when max_tokens <= 1024 or tool_choice forces a tool (Anthropic rejects that combination); with thinking on,
  *    temperature and top_k are dropped and top_p < 0.95 is dropped (Anthropic rejects them).
@@ -668,6 +669,7 @@ static const char *const known_params[] = {
     "reasoning",
     "reasoning_effort",
     "include_reasoning",
+    "response_format",
 };
 
 static void log_dropped(const struct instance *in, const json_t *req)
@@ -761,6 +763,11 @@ static int build_body(const struct instance *in, const lg_call_t *call, json_t *
     json_t *top_k = json_object_get(req, "top_k");
     if (json_is_number(top_k) && budget == 0)
         json_object_set(b, "top_k", top_k);
+
+    json_t *rf = json_object_get(req, "response_format");
+    json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    if (pu_streq(json_string_value(json_object_get(rf, "type")), "json_schema") && json_is_object(schema))
+        json_object_set_new(b, "output_config", json_pack("{s{ss sO}}", "format", "type", "json_schema", "schema", schema));
 
     json_t *user = json_object_get(req, "user");
     if (json_is_string(user) && json_string_length(user) > 0)

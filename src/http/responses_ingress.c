@@ -207,8 +207,8 @@ static int function_call_item(json_t *it, const char *path, struct pending *pa, 
     json_t *calls = json_object_get(msg, "tool_calls");
     if (calls == NULL)
         json_object_set_new(msg, "tool_calls", calls = json_array());
-    json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:O}}", "id", call_id, "type", "function", "function", "name", name,
-                                           "arguments", args != NULL ? args : json_string("{}")));
+    json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:o}}", "id", call_id, "type", "function", "function", "name", name,
+                                           "arguments", args != NULL ? json_incref(args) : json_string("{}")));
 out:
     return rc;
 }
