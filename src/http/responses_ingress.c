@@ -36,11 +36,13 @@
 static const char *const routing_fields[] = {"models", "provider", "route",      "transforms", "plugins",
                                              "usage",  "debug",    "session_id", "trace",      NULL};
 /* members copied to the chat request as they are */
-static const char *const passthrough_fields[] = {"temperature", "top_p",  "top_k", "parallel_tool_calls", "user", "seed",
-                                                 "stop",        "stream", NULL};
+static const char *const passthrough_fields[] = {"temperature", "top_p", "top_k",  "parallel_tool_calls", "user",
+                                                 "seed",        "stop",  "stream", "frequency_penalty",   "presence_penalty",
+                                                 NULL};
 /* members a response object echoes */
-static const char *const echo_fields[] = {"instructions", "metadata",  "tools", "tool_choice", "parallel_tool_calls", "temperature",
-                                          "top_p",        "reasoning", "text",  "user",        "max_output_tokens",   NULL};
+static const char *const echo_fields[] = {
+    "instructions", "metadata", "tools", "tool_choice",       "parallel_tool_calls", "temperature",      "top_p",
+    "reasoning",    "text",     "user",  "max_output_tokens", "frequency_penalty",   "presence_penalty", NULL};
 
 static int streq(const char *a, const char *b)
 {
@@ -508,7 +510,8 @@ static json_t *response_shell(const char *resp_id, const char *model, int64_t cr
         int kind; /* 0 null, 1 object, 2 array, 3 "auto", 4 true */
     } defaults[] = {{"instructions", 0},        {"metadata", 1},    {"tools", 2}, {"tool_choice", 3},
                     {"parallel_tool_calls", 4}, {"temperature", 0}, {"top_p", 0}, {"max_output_tokens", 0},
-                    {"reasoning", 0},           {"text", 1},        {"user", 0}};
+                    {"reasoning", 0},           {"text", 1},        {"user", 0},  {"frequency_penalty", 0},
+                    {"presence_penalty", 0}};
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); ++i) {
         json_t *v = json_object_get(echo, defaults[i].name);
         if (v != NULL && !json_is_null(v)) {
