@@ -15,8 +15,9 @@
  *  - max_tokens is always sent: max_completion_tokens, else max_tokens, else the catalog's max output, else
  *    options.default_max_tokens (4096).
  *  - dropped (logged at debug): n, seed, logprobs, top_logprobs, logit_bias, frequency/presence_penalty,
- *    response_format (Anthropic structured outputs need a beta; the router excludes the endpoint under
- *    provider.require_parameters), stream_options, metadata, service_tier and any other unknown member.
+ *    response_format json_object (Anthropic has no JSON mode without a schema), stream_options, metadata,
+ *    service_tier and any other unknown member.
+ *  - response_format json_schema → output_config.format {type: json_schema, schema} (Anthropic's structured outputs).
  *  - reasoning / reasoning_effort → thinking {budget_tokens}, budget kept in [1024, max_tokens-1]; thinking is left
  *    out when max_tokens <= 1024 or tool_choice forces a tool (Anthropic rejects that combination); with thinking on,
  *    temperature and top_k are dropped and top_p < 0.95 is dropped (Anthropic rejects them).
@@ -668,6 +669,7 @@ static const char *const known_params[] = {
     "reasoning",
     "reasoning_effort",
     "include_reasoning",
+    "response_format",
 };
 
 static void log_dropped(const struct instance *in, const json_t *req)
@@ -761,6 +763,11 @@ static int build_body(const struct instance *in, const lg_call_t *call, json_t *
     json_t *top_k = json_object_get(req, "top_k");
     if (json_is_number(top_k) && budget == 0)
         json_object_set(b, "top_k", top_k);
+
+    json_t *rf = json_object_get(req, "response_format");
+    json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    if (pu_streq(json_string_value(json_object_get(rf, "type")), "json_schema") && json_is_object(schema))
+        json_object_set_new(b, "output_config", json_pack("{s{ss sO}}", "format", "type", "json_schema", "schema", schema));
 
     json_t *user = json_object_get(req, "user");
     if (json_is_string(user) && json_string_length(user) > 0)
@@ -911,7 +918,7 @@ static const char *map_stop_reason(const char *r)
 }
 
 struct usage {
-    json_int_t input, cache_creation, cache_read, output;
+    json_int_t input, cache_creation, cache_creation_1h, cache_read, output;
 };
 
 /* Overwrites the counts present in an Anthropic usage object (streams: message_delta values are final, not deltas). */
@@ -927,6 +934,10 @@ static int usage_update(struct usage *u, const json_t *j)
     v = pu_tokens(json_object_get(j, "cache_creation_input_tokens"), &p);
     if (p)
         u->cache_creation = v, any = 1;
+    /* cache_creation splits the writes by lifetime; the 1-hour ones have their own price (pricing.input_cache_write_1h) */
+    v = pu_tokens(json_object_get(json_object_get(j, "cache_creation"), "ephemeral_1h_input_tokens"), &p);
+    if (p)
+        u->cache_creation_1h = v, any = 1;
     v = pu_tokens(json_object_get(j, "cache_read_input_tokens"), &p);
     if (p)
         u->cache_read = v, any = 1;
@@ -943,8 +954,12 @@ static json_t *usage_json(const struct usage *u)
     json_int_t in = u->input > cap ? cap : u->input, cw = u->cache_creation > cap ? cap : u->cache_creation;
     json_int_t cr = u->cache_read > cap ? cap : u->cache_read, out = u->output > cap ? cap : u->output;
     json_int_t prompt = in + cw + cr;
-    return json_pack("{sI sI sI s{sI sI}}", "prompt_tokens", prompt, "completion_tokens", out, "total_tokens", prompt + out,
-                     "prompt_tokens_details", "cached_tokens", cr, "cache_write_tokens", cw);
+    json_t *usage = json_pack("{sI sI sI s{sI sI}}", "prompt_tokens", prompt, "completion_tokens", out, "total_tokens",
+                              prompt + out, "prompt_tokens_details", "cached_tokens", cr, "cache_write_tokens", cw);
+    json_int_t cw1h = u->cache_creation_1h > cw ? cw : u->cache_creation_1h;
+    if (cw1h > 0)
+        json_object_set_new(json_object_get(usage, "prompt_tokens_details"), "cache_write_1h_tokens", json_integer(cw1h));
+    return usage;
 }
 
 static int exclude_reasoning(const lg_call_t *call)
@@ -1065,7 +1080,7 @@ static int an_parse_response(void *state, const lg_call_t *call, int status, con
     json_object_set_new(choice, "native_finish_reason", native != NULL ? json_string(native) : json_null());
     json_t *resp = json_object();
     json_object_set_new(resp, "choices", json_pack("[o]", choice));
-    struct usage u = {0, 0, 0, 0};
+    struct usage u = {0, 0, 0, 0, 0};
     if (usage_update(&u, json_object_get(root, "usage")))
         json_object_set_new(resp, "usage", usage_json(&u));
     json_decref(root);

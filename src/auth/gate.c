@@ -272,6 +272,16 @@ int lg_gate_authenticate(h2o_req_t *req, lg_key_entry_t **key, const char **msg)
     return 0;
 }
 
+const char *lg_gate_key_refusal(const lg_key_entry_t *key)
+{
+    const lg_key_record_t *k = lg_key_entry_record(key);
+    if (k->disabled)
+        return "API key disabled";
+    if (k->expires_at != 0 && k->expires_at * 1000 <= lg_gate_now_ms())
+        return "API key expired";
+    return NULL;
+}
+
 int lg_gate_is_admin(h2o_req_t *req)
 {
     if (!atomic_load(&admin_set))

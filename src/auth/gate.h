@@ -45,6 +45,8 @@ int lg_gate_authenticate(h2o_req_t *req, lg_key_entry_t **key, const char **msg)
 const char *lg_gate_internal_token(void);
 /** 1 if the request carries the admin key (constant-time compare); 0 also when no admin key is configured. */
 int lg_gate_is_admin(h2o_req_t *req);
+/** Why an authenticated key may not be used now ("API key disabled", "API key expired"), or NULL when it may. */
+const char *lg_gate_key_refusal(const lg_key_entry_t *key);
 /** Wall clock in unix milliseconds (key periods and rate-limit resets are wall-clock based). */
 int64_t lg_gate_now_ms(void);
 

@@ -316,6 +316,8 @@ out:
 }
 
 /* One Anthropic message → zero or more OpenAI messages appended to msgs. */
+static int convert_system_at(json_t *sys, const char *where, json_t *msgs, char *err, size_t errlen);
+
 static int convert_message(json_t *m, size_t i, json_t *msgs, char *err, size_t errlen)
 {
     int rc = 0;
@@ -327,8 +329,16 @@ static int convert_message(json_t *m, size_t i, json_t *msgs, char *err, size_t 
     if (role == NULL)
         BAD("messages[%zu].role: expected string", i);
     int user = strcmp(role, "user") == 0;
+    if (strcmp(role, "system") == 0) {
+        /* not in Anthropic's API, but what Claude Code sends for model ids it does not know (environment notes between
+         * turns): kept as a system message in place; the anthropic plugin hoists it into `system` again */
+        char where[48];
+        snprintf(where, sizeof(where), "messages[%zu].content", i);
+        rc = convert_system_at(json_object_get(m, "content"), where, msgs, err, errlen);
+        goto out;
+    }
     if (!user && strcmp(role, "assistant") != 0)
-        BAD("messages[%zu].role: must be \"user\" or \"assistant\", got \"%.40s\"", i, role);
+        BAD("messages[%zu].role: must be \"user\", \"assistant\" or \"system\", got \"%.40s\"", i, role);
     json_t *content = json_object_get(m, "content");
     if (json_is_string(content)) {
         json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
@@ -412,6 +422,13 @@ out:
 
 static int convert_system(json_t *sys, json_t *msgs, char *err, size_t errlen)
 {
+    return convert_system_at(sys, "system", msgs, err, errlen);
+}
+
+/* system text (a string or text blocks) → one OpenAI system message; where names it in errors ("system",
+ * "messages[3].content") */
+static int convert_system_at(json_t *sys, const char *where, json_t *msgs, char *err, size_t errlen)
+{
     int rc = 0;
     json_t *parts = json_array();
     int has_cache = 0;
@@ -423,13 +440,13 @@ static int convert_system(json_t *sys, json_t *msgs, char *err, size_t errlen)
         goto out;
     }
     if (!json_is_array(sys))
-        BAD("system: expected string or array of text blocks");
+        BAD("%s: expected string or array of text blocks", where);
     size_t i;
     json_t *blk;
     json_array_foreach(sys, i, blk)
     {
-        char path[48];
-        snprintf(path, sizeof(path), "system[%zu]", i);
+        char path[64];
+        snprintf(path, sizeof(path), "%s[%zu]", where, i);
         if (!json_is_object(blk))
             BAD("%s: expected object", path);
         const char *type = json_string_value(json_object_get(blk, "type"));
@@ -715,6 +732,16 @@ int lg_anthropic_request_to_openai(const json_t *cin, json_t **outp, char *err, 
             BAD("output_config: expected object");
         if ((rc = convert_output_format(json_object_get(v, "format"), "output_config.format", out, err, errlen)) != 0)
             goto out;
+        /* effort (low | medium | high | max) is the reasoning effort OpenRouter's `reasoning.effort` names */
+        json_t *effort = json_object_get(v, "effort");
+        if (effort != NULL && !json_is_null(effort)) {
+            if (!json_is_string(effort))
+                BAD("output_config.effort: expected string");
+            json_t *r = json_object_get(out, "reasoning");
+            if (r == NULL)
+                json_object_set_new(out, "reasoning", r = json_object());
+            json_object_set(r, "effort", effort);
+        }
     }
     for (size_t k = 0; routing_fields[k] != NULL; ++k)
         if ((v = json_object_get(in, routing_fields[k])) != NULL)

@@ -185,10 +185,7 @@ static int calling_key(h2o_req_t *req, lg_key_entry_t **key)
     }
     if (*key == NULL)
         return 0;
-    const lg_key_record_t *k = lg_key_entry_record(*key);
-    const char *why = k->disabled ? "API key disabled" : NULL;
-    if (why == NULL && k->expires_at != 0 && k->expires_at * 1000 <= lg_gate_now_ms())
-        why = "API key expired";
+    const char *why = lg_gate_key_refusal(*key);
     if (why != NULL) {
         lg_key_entry_release(*key);
         *key = NULL;
@@ -212,6 +209,60 @@ struct gen_query {
     char id[40];
     char key_id[LG_KEY_ID_LEN + 1]; /* "" = may read any generation (admin key or open gateway) */
 };
+
+/** Every member of OpenRouter's generation schema is present: what the ledger has no value for is null (its SDK rejects
+ * a missing member), the data region is "global" (one gateway, no regional hosts). Works on any store backend's row. */
+static void complete_generation(json_t *row)
+{
+    static const char *const nullable[] = {"upstream_id",
+                                           "router",
+                                           "service_tier",
+                                           "session_id",
+                                           "moderation_latency",
+                                           "native_tokens_completion_images",
+                                           "app_id",
+                                           "external_user",
+                                           "preset_id",
+                                           "workspace_id",
+                                           "num_media_prompt",
+                                           "num_media_completion",
+                                           "num_input_audio_prompt",
+                                           "num_search_results",
+                                           "num_fetches",
+                                           "web_search_engine",
+                                           "upstream_inference_cost",
+                                           "cache_discount",
+                                           "http_referer",
+                                           "user_agent",
+                                           "finish_reason",
+                                           "native_finish_reason",
+                                           "provider_name",
+                                           "api_type",
+                                           "latency",
+                                           "generation_time",
+                                           "provider_responses",
+                                           "streamed",
+                                           "cancelled",
+                                           "tokens_prompt",
+                                           "tokens_completion",
+                                           "native_tokens_prompt",
+                                           "native_tokens_completion",
+                                           "native_tokens_reasoning",
+                                           "native_tokens_cached"};
+    for (size_t i = 0; i < sizeof(nullable) / sizeof(nullable[0]); ++i)
+        if (json_object_get(row, nullable[i]) == NULL)
+            json_object_set_new(row, nullable[i], json_null());
+    /* OpenRouter's api_type names the API family: every text generation route is "completions" */
+    const char *api = json_string_value(json_object_get(row, "api_type"));
+    if (api != NULL && strcmp(api, "embeddings") != 0)
+        json_object_set_new(row, "api_type", json_string("completions"));
+    if (json_object_get(row, "data_region") == NULL)
+        json_object_set_new(row, "data_region", json_string("global"));
+    if (!json_is_string(json_object_get(row, "origin")))
+        json_object_set_new(row, "origin", json_string(""));
+    if (!json_is_boolean(json_object_get(row, "is_byok")))
+        json_object_set_new(row, "is_byok", json_false());
+}
 
 static int gen_work(lg_store_t *s, void *data, json_t **body)
 {
@@ -242,6 +293,7 @@ static int gen_work(lg_store_t *s, void *data, json_t **body)
             return 404;
         }
     }
+    complete_generation(row);
     *body = json_pack("{s:o}", "data", row);
     return 200;
 }
@@ -306,7 +358,9 @@ void lg_handle_generation(lg_worker_t *w, h2o_req_t *req)
 struct key_query {
     char key_id[LG_KEY_ID_LEN + 1];
     int64_t now_ms;
-    json_t *doc; /* the data object built on the loop (everything but usage) */
+    json_t *doc;       /* the data object built on the loop (everything but usage) */
+    int credits;       /* answer GET /credits ({total_credits, total_usage}) instead of GET /key */
+    int64_t left_pico; /* credit left in the current period, -1 = the key has no credit limit */
 };
 
 static void key_query_free(void *p)
@@ -333,11 +387,19 @@ static int key_work(lg_store_t *s, void *data, json_t **body)
     for (int i = 0; i < 4; ++i)
         json_object_set(q->doc, names[i], json_object_get(usage, names[i]));
     json_decref(usage);
+    if (q->credits) {
+        /* OpenRouter's credits: what was granted and what was used. A key's grant is its usage so far plus what is left
+         * of its limit in the current period; a key without a credit limit reports total_credits -1 (unlimited). */
+        double used = json_number_value(json_object_get(q->doc, "usage"));
+        double total = q->left_pico < 0 ? -1.0 : used + (double)q->left_pico / PICO_PER_USD;
+        *body = json_pack("{s:{s:f,s:f}}", "data", "total_credits", total, "total_usage", used);
+        return 200;
+    }
     *body = json_pack("{s:O}", "data", q->doc);
     return 200;
 }
 
-void lg_handle_key(lg_worker_t *w, h2o_req_t *req)
+static void key_or_credits(lg_worker_t *w, h2o_req_t *req, int credits)
 {
     lg_key_entry_t *key = NULL;
     if (calling_key(req, &key) != 0)
@@ -351,8 +413,10 @@ void lg_handle_key(lg_worker_t *w, h2o_req_t *req)
     int64_t now = lg_gate_now_ms();
     json_t *doc = json_object();
     json_object_set_new(doc, "label", json_string(k->name != NULL ? k->name : ""));
+    int64_t left_pico = -1;
     if (k->credit_limit_pico >= 0) {
         int64_t left = k->credit_limit_pico - lg_key_credit_used_pico(key, now);
+        left_pico = left > 0 ? left : 0;
         json_object_set_new(doc, "limit", json_real((double)k->credit_limit_pico / PICO_PER_USD));
         json_object_set_new(doc, "limit_remaining", json_real(left > 0 ? (double)left / PICO_PER_USD : 0.0));
     } else {
@@ -381,16 +445,35 @@ void lg_handle_key(lg_worker_t *w, h2o_req_t *req)
         json_object_set_new(doc, "expires_at", json_null());
     }
     json_object_set_new(doc, "creator_user_id", json_null());
-    /* deprecated in OpenRouter's API; requests = the key's rpm, -1 when unlimited */
-    json_object_set_new(doc, "rate_limit",
-                        json_pack("{s:I,s:s}", "requests", k->rpm != 0 ? (json_int_t)k->rpm : (json_int_t)-1, "interval", "1m"));
+    /* deprecated in OpenRouter's API (its schema still requires it; OpenRouter sends -1): the key's own limits are
+     * `rpm`/`tpm` below */
+    json_object_set_new(doc, "rate_limit", json_pack("{s:i,s:s,s:s}", "requests", -1, "interval", "10s", "note", "deprecated"));
+    json_object_set_new(doc, "allowed_data_regions", json_pack("[s]", "global"));
+    /* llmgate has no per-day bucket for :free models: -1 = unlimited */
+    json_object_set_new(doc, "free_model_daily_requests", json_pack("{s:i,s:i,s:i}", "used", 0, "limit", -1, "remaining", -1));
+    json_object_set_new(doc, "organization_id", json_null());
+    json_object_set_new(doc, "workspace_id", json_null());
     json_object_set_new(doc, "key_id", json_string(k->id));
+    json_object_set_new(doc, "rpm", k->rpm != 0 ? json_integer((json_int_t)k->rpm) : json_null());
+    json_object_set_new(doc, "tpm", k->tpm != 0 ? json_integer((json_int_t)k->tpm) : json_null());
 
     struct key_query *q = lg_malloc(sizeof(*q));
     memset(q, 0, sizeof(*q));
     snprintf(q->key_id, sizeof(q->key_id), "%s", k->id);
     q->now_ms = now;
     q->doc = doc;
+    q->credits = credits;
+    q->left_pico = left_pico;
     lg_key_entry_release(key);
     lg__http_store_work(w, req, key_work, q, key_query_free);
+}
+
+void lg_handle_key(lg_worker_t *w, h2o_req_t *req)
+{
+    key_or_credits(w, req, 0);
+}
+
+void lg_handle_credits(lg_worker_t *w, h2o_req_t *req)
+{
+    key_or_credits(w, req, 1);
 }

@@ -71,6 +71,17 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_handle_models(w, req);
         return 0;
     }
+    if (path_is(path, "/v1/models/count") || path_is(path, "/v1/providers") || path_is(path, "/v1/credits")) {
+        if (!lg_req_method_is(req, "GET") && !lg_req_method_is(req, "HEAD"))
+            lg_respond_method_not_allowed(req, "GET");
+        else if (path.base[4] == 'm')
+            lg_handle_models_count(w, req);
+        else if (path.base[4] == 'p')
+            lg_handle_providers(w, req);
+        else
+            lg_handle_credits(w, req);
+        return 0;
+    }
     if (path_is(path, "/v1/generation")) {
         if (!lg_req_method_is(req, "GET"))
             lg_respond_method_not_allowed(req, "GET");
@@ -83,6 +94,13 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_key(w, req);
+        return 0;
+    }
+    if (path_is(path, "/v1/messages/count_tokens")) {
+        if (!lg_req_method_is(req, "POST"))
+            lg_respond_method_not_allowed(req, "POST");
+        else
+            lg_handle_count_tokens(w, req);
         return 0;
     }
     static const struct {
@@ -111,6 +129,17 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
             lg_respond_method_not_allowed(req, "GET");
         else
             lg_handle_model_endpoints(w, req, path.base + pl, path.len - pl - sl);
+        return 0;
+    }
+    /* one model: /v1/models/{author}/{slug} (the OpenAI SDK's models.retrieve) and /v1/model/{author}/{slug} (OpenRouter) */
+    static const char model_prefix[] = "/v1/model/";
+    int openai_shape = path.len > pl && memcmp(path.base, models_prefix, pl) == 0;
+    size_t mpl = openai_shape ? pl : sizeof(model_prefix) - 1;
+    if (openai_shape || (path.len > mpl && memcmp(path.base, model_prefix, mpl) == 0)) {
+        if (!lg_req_method_is(req, "GET") && !lg_req_method_is(req, "HEAD"))
+            lg_respond_method_not_allowed(req, "GET");
+        else
+            lg_handle_model_get(w, req, path.base + mpl, path.len - mpl, openai_shape);
         return 0;
     }
     /* MCP OAuth (listeners with mcp.auth.mode "oauth"): metadata and /oauth/... endpoints */

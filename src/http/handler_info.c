@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Read-only routes: /health (cheap liveness + per-provider state), /v1/models
- * (cached per snapshot) and /v1/models/{id}/endpoints.
+ * Read-only routes: /health (cheap liveness + per-provider state) and the
+ * endpoint view with live stats shared with the admin API; the catalog routes
+ * are in catalog_view.c.
  */
 #include <string.h>
 #include "core/util.h"
@@ -53,36 +54,4 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
                             "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(), "providers",
                             providers);
     lg_respond_json(req, 200, doc);
-}
-
-void lg_handle_models(lg_worker_t *w, h2o_req_t *req)
-{
-    const lg_snapshot_t *snap = w->rt->snap;
-    lg_respond_raw(req, 200, "application/json", snap->models_json, snap->models_json_len);
-}
-
-void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model_id, size_t len)
-{
-    const lg_snapshot_t *snap = w->rt->snap;
-    long mi = lg_snapshot_find_model(snap, model_id, len);
-    if (mi < 0) {
-        lg_respond_error(req, LG_EMODEL, 404, "model not found", NULL);
-        return;
-    }
-    const lg_model_conf_t *m = &snap->conf->models[mi];
-    int64_t now = lg_now_ms();
-    json_t *eps = json_array();
-    for (size_t ei = 0; ei < m->num_endpoints; ++ei) {
-        const lg_endpoint_conf_t *ep = &m->endpoints[ei];
-        if (snap->plugins[ep->provider_index] == NULL)
-            continue;
-        json_t *e = lg__http_endpoint_json(snap, (size_t)mi, ei, now);
-        json_object_set_new(e, "provider_name", json_string(snap->conf->providers[ep->provider_index].name));
-        json_object_set_new(e, "tag", json_string(snap->conf->providers[ep->provider_index].name));
-        json_object_set_new(e, "context_length", json_integer(ep->context_length != 0 ? ep->context_length : m->context_length));
-        json_object_set_new(e, "status", json_integer(lg_stats_healthy(snap->estats[mi][ei], now) ? 0 : -1));
-        json_array_append_new(eps, e);
-    }
-    lg_respond_json(
-        req, 200, json_pack("{s:{s:s,s:s,s:o}}", "data", "id", m->id, "name", m->name != NULL ? m->name : m->id, "endpoints", eps));
 }

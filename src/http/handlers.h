@@ -15,7 +15,19 @@
 int lg_handle_request(h2o_handler_t *self, h2o_req_t *req);
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req);
+/** GET /v1/models: OpenRouter's Model list with its query filters and {data, total_count, links} envelope. */
 void lg_handle_models(lg_worker_t *w, h2o_req_t *req);
+/** GET /v1/models/count: {data:{count}} under the same filters. */
+void lg_handle_models_count(lg_worker_t *w, h2o_req_t *req);
+/** One model by "author/slug" (variant suffix allowed): {data: Model} (OpenRouter's /model/{author}/{slug}), or, with
+ * openai_shape, the Model object itself with OpenAI's object/owned_by (/models/{author}/{slug}, models.retrieve). */
+void lg_handle_model_get(lg_worker_t *w, h2o_req_t *req, const char *id, size_t len, int openai_shape);
+/** GET /v1/providers: the configured providers in OpenRouter's Provider shape. */
+void lg_handle_providers(lg_worker_t *w, h2o_req_t *req);
+/** POST /v1/messages/count_tokens: {"input_tokens": N} for an Anthropic Messages body, Anthropic's error shape. */
+void lg_handle_count_tokens(lg_worker_t *w, h2o_req_t *req);
+/** GET /v1/credits: the calling key's credit limit and usage, {data:{total_credits, total_usage}}. */
+void lg_handle_credits(lg_worker_t *w, h2o_req_t *req);
 void lg_handle_metrics(lg_worker_t *w, h2o_req_t *req);
 /** Register the scrape-time gauges (main thread, once). */
 void lg_metrics_register_gateway_collectors(void);

@@ -317,7 +317,8 @@ lg_pt_status_t lg_pt_check_chunk(const char *data, size_t len, lg_pt_info_t *inf
 
 /* ---- writing -------------------------------------------------------------------------------------------------------- */
 
-static int write_owned(const lg_pt_info_t *info, const lg_pt_owned_t *own, const char *usage_json, size_t usage_len, lg_buf_t *out)
+static int write_owned(const lg_pt_info_t *info, const lg_pt_owned_t *own, const char *usage_json, size_t usage_len, int chunk,
+                       lg_buf_t *out)
 {
     /* owned members go first, as the tree path wrote them: SET on an absent key appends, so build the head by hand */
     size_t start = out->len;
@@ -327,6 +328,13 @@ static int write_owned(const lg_pt_info_t *info, const lg_pt_owned_t *own, const
         lg_buf_append(out, ",\"model\":", 9) != 0 || lg_json_write_string(out, own->model, strlen(own->model)) != 0 ||
         lg_buf_append(out, ",\"provider\":", 12) != 0 || lg_json_write_string(out, own->provider, strlen(own->provider)) != 0)
         goto full;
+    /* OpenRouter's schema: a reply always has system_fingerprint (null when the upstream sent none); a chunk has it only
+     * as a string (its SDK rejects a null there) */
+    lg_json_span_t fp;
+    int has_fp = lg_json_find(info->root, KEY("system_fingerprint"), &fp);
+    int whole = !chunk;
+    if (whole && !has_fp && lg_buf_append(out, ",\"system_fingerprint\":null", 26) != 0)
+        goto full;
     /* the rest of the upstream object without the owned members: splice it into place after the head */
     const lg_json_edit_t e[] = {
         {LG_JSON_EDIT_REMOVE, KEY("id"), NULL, 0},
@@ -335,9 +343,11 @@ static int write_owned(const lg_pt_info_t *info, const lg_pt_owned_t *own, const
         {LG_JSON_EDIT_REMOVE, KEY("model"), NULL, 0},
         {LG_JSON_EDIT_REMOVE, KEY("provider"), NULL, 0},
         {usage_json != NULL ? LG_JSON_EDIT_SET : LG_JSON_EDIT_REMOVE, KEY("usage"), usage_json, usage_len},
+        {LG_JSON_EDIT_REMOVE, KEY("system_fingerprint"), NULL, 0}, /* last: only applied to a chunk's non-string one */
     };
+    size_t num_edits = sizeof(e) / sizeof(e[0]) - (!whole && has_fp && fp.type != LG_JSON_STRING ? 0 : 1);
     size_t body = out->len;
-    if (lg_json_splice(out, info->root, e, sizeof(e) / sizeof(e[0])) != 0)
+    if (lg_json_splice(out, info->root, e, num_edits) != 0)
         goto full;
     /* the splice wrote "{...}": turn its "{" into "," (or drop it for an empty remainder) */
     if (out->len - body == 2) {
@@ -357,13 +367,14 @@ full:
 
 int lg_pt_write_reply(const lg_pt_info_t *info, const lg_pt_owned_t *own, const char *usage_json, size_t usage_len, lg_buf_t *out)
 {
-    return write_owned(info, own, usage_json, usage_len, out);
+    return write_owned(info, own, usage_json, usage_len, 0, out);
 }
 
 int lg_pt_write_chunk(const lg_pt_info_t *info, const lg_pt_owned_t *own, lg_buf_t *out)
 {
     size_t start = out->len;
-    if (lg_buf_append(out, "data: ", 6) != 0 || write_owned(info, own, NULL, 0, out) != 0 || lg_buf_append(out, "\n\n", 2) != 0) {
+    if (lg_buf_append(out, "data: ", 6) != 0 || write_owned(info, own, NULL, 0, 1, out) != 0 ||
+        lg_buf_append(out, "\n\n", 2) != 0) {
         out->len = start;
         if (out->data != NULL)
             out->data[start] = '\0';

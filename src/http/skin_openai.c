@@ -47,6 +47,12 @@ json_t *lg_skin_openai_wrap(lg_api_kind_t kind, const lg_skin_info_t *info, cons
             json_object_set(o, k, v);
         }
     }
+    /* OpenRouter's schema: a reply always has system_fingerprint (null when unknown); a chunk has it only as a string */
+    json_t *fp = json_object_get(o, "system_fingerprint");
+    if (chunk && fp != NULL && !json_is_string(fp))
+        json_object_del(o, "system_fingerprint");
+    else if (!chunk && fp == NULL && kind != LG_API_EMBEDDINGS)
+        json_object_set_new(o, "system_fingerprint", json_null());
     return o;
 }
 

@@ -30,10 +30,14 @@ json_t *lg_settle_final_usage(lg_exchange_t *x)
                                          json_integer_value(json_object_get(u, "completion_tokens"))));
     lg_usage_from_json(u, &st->billed);
     int idx = x->at.served >= 0 ? x->at.served : x->at.cur;
-    st->cost_pico = idx >= 0 ? lg_cost_pico(&lg_x_endpoint(x, idx)->price, &st->billed) : 0;
+    lg_cost_t cost = {0, 0, 0};
+    if (idx >= 0)
+        lg_cost_compute(&lg_x_endpoint(x, idx)->price, &st->billed,
+                        x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, &cost);
+    st->cost_pico = cost.total;
     json_object_set_new(u, "cost", lg_cost_json(st->cost_pico));
     json_object_set_new(u, "is_byok", json_false());
-    json_object_set_new(u, "cost_details", json_pack("{s:n}", "upstream_inference_cost"));
+    json_object_set_new(u, "cost_details", lg_cost_details_json(&cost, 0));
     return u;
 }
 

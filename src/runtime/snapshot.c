@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Snapshot construction: plugin loading, policy validation, stats handles and
- * the cached /v1/models document (OpenRouter Model schema).
+ * Snapshot construction: plugin loading, policy validation and stats handles.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/catalog_json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
@@ -20,80 +20,14 @@ static int cmp_model(const void *a, const void *b)
     return strcmp(sort_ctx->conf->models[*(const size_t *)a].id, sort_ctx->conf->models[*(const size_t *)b].id);
 }
 
-static json_t *string_array(char *const *list)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; list != NULL && list[i] != NULL; ++i)
-        json_array_append_new(a, json_string(list[i]));
-    return a;
-}
-
-/** Price in pico-USD per token → OpenRouter's decimal string in USD per token, exact. */
-static json_t *price_string(int64_t pico)
-{
-    char buf[48];
-    int64_t whole = pico / 1000000000000LL, frac = pico % 1000000000000LL;
-    if (frac == 0) {
-        snprintf(buf, sizeof(buf), "%lld", (long long)whole);
-    } else {
-        int n = snprintf(buf, sizeof(buf), "%lld.%012lld", (long long)whole, (long long)frac);
-        while (n > 0 && buf[n - 1] == '0')
-            buf[--n] = '\0';
-    }
-    return json_string(buf);
-}
-
-static int endpoint_routable(const lg_snapshot_t *s, const lg_endpoint_conf_t *ep)
-{
-    return s->plugins[ep->provider_index] != NULL;
-}
-
+/* the unfiltered catalog, serialised once per snapshot */
 static void build_models_json(lg_snapshot_t *s)
 {
     json_t *data = json_array();
     for (size_t mi = 0; mi < s->conf->num_models; ++mi) {
-        const lg_model_conf_t *m = &s->conf->models[mi];
-        const lg_endpoint_conf_t *best = NULL;
-        uint32_t max_ctx = 0, max_out = 0;
-        for (size_t ei = 0; ei < m->num_endpoints; ++ei) {
-            const lg_endpoint_conf_t *ep = &m->endpoints[ei];
-            if (!endpoint_routable(s, ep))
-                continue;
-            /* pricing shows the cheapest routable endpoint, as OpenRouter's listing does */
-            if (best == NULL || ep->price.prompt + ep->price.completion < best->price.prompt + best->price.completion)
-                best = ep;
-            uint32_t ctx = ep->context_length != 0 ? ep->context_length : m->context_length;
-            if (ctx > max_ctx)
-                max_ctx = ctx;
-            if (ep->max_completion_tokens > max_out)
-                max_out = ep->max_completion_tokens;
-        }
-        if (best == NULL)
-            continue; /* no enabled provider serves it: hide, it cannot be routed */
-        if (max_ctx == 0)
-            max_ctx = m->context_length;
-        char **params = best->supported_params != NULL ? best->supported_params : m->supported_params;
-        char links[512];
-        snprintf(links, sizeof(links), "/api/v1/models/%s/endpoints", m->id);
-        json_t *pricing =
-            json_pack("{s:o,s:o,s:o,s:s}", "prompt", price_string(best->price.prompt), "completion",
-                      price_string(best->price.completion), "request", price_string(best->price.request), "image", "0");
-        if (best->price.cache_read != 0)
-            json_object_set_new(pricing, "input_cache_read", price_string(best->price.cache_read));
-        if (best->price.cache_write != 0)
-            json_object_set_new(pricing, "input_cache_write", price_string(best->price.cache_write));
-        if (best->price.reasoning != 0)
-            json_object_set_new(pricing, "internal_reasoning", price_string(best->price.reasoning));
-        json_t *model = json_pack(
-            "{s:s,s:s,s:s,s:I,s:s,s:i,s:{s:s,s:o,s:o,s:s,s:n},s:o,s:{s:i,s:o,s:b},s:n,s:o,s:n,s:{s:s}}", "id", m->id,
-            "canonical_slug", m->id, "name", m->name != NULL ? m->name : m->id, "created", (json_int_t)m->created, "description",
-            m->description != NULL ? m->description : "", "context_length", (int)max_ctx, "architecture", "modality",
-            m->modality != NULL ? m->modality : "text->text", "input_modalities", string_array(m->input_modalities),
-            "output_modalities", string_array(m->output_modalities), "tokenizer", m->tokenizer != NULL ? m->tokenizer : "Other",
-            "instruct_type", "pricing", pricing, "top_provider", "context_length", (int)max_ctx, "max_completion_tokens",
-            max_out != 0 ? json_integer(max_out) : json_null(), "is_moderated", 0, "per_request_limits", "supported_parameters",
-            string_array(params), "default_parameters", "links", "details", links);
-        json_array_append_new(data, model);
+        json_t *model = lg_catalog_model_json(s, mi);
+        if (model != NULL)
+            json_array_append_new(data, model);
     }
     json_t *doc = json_pack("{s:o}", "data", data);
     s->models_json = json_dumps(doc, JSON_COMPACT);

@@ -23,7 +23,7 @@ typedef struct lg_snapshot {
     lg_plugin_t **plugins;         /* [num_providers]; NULL = disabled or failed to load (not routable) */
     lg_provider_stats_t **pstats;  /* [num_providers] */
     lg_endpoint_stats_t ***estats; /* [num_models][num_endpoints] */
-    char *models_json;             /* body of GET /v1/models */
+    char *models_json;             /* {"data":[Model...]}: every routable model, unfiltered (MCP list_models) */
     size_t models_json_len;
     size_t *model_sorted;    /* model indices sorted by id, for bsearch */
     int *model_metric_id;    /* [num_models] label ids in the metrics registry */

@@ -594,7 +594,8 @@ describe('admin API, key enforcement, limits, usage and metrics', () => {
     assert.equal(d.is_management_key, false);
     assert.equal(d.is_provisioning_key, false);
     assert.equal(d.expires_at, '2098-06-01T12:00:00Z');
-    assert.deepEqual(d.rate_limit, { requests: 600, interval: '1m' });
+    assert.deepEqual(d.rate_limit, { requests: -1, interval: '10s', note: 'deprecated' }, 'deprecated member, as OpenRouter sends it');
+    assert.equal(d.rpm, 600, 'the own limit of the key');
     assert.equal(d.key_id, k.id);
     for (const p of ['/v1/key', '/api/v1/auth/key']) assert.equal((await site.get(p, bearer(k.secret))).status, 200, p);
 

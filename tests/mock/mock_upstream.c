@@ -47,6 +47,10 @@ const struct mock_tool_call TOOL_CALLS[2] = {
     {"call_2", "get_time", "{\"timezone\":\"Europe/Paris\"}"},
 };
 
+/* "bash-tool": one call of a coding agent's shell tool, answered with text once its result comes back */
+static const struct mock_tool_call BASH_CALL = {"call_bash_1", "Bash",
+                                                "{\"command\":\"echo llmgate-tool-ok\",\"description\":\"Print a marker\"}"};
+
 static const char INBAND_ERROR[] =
     "{\"error\":{\"message\":\"mock in-band error\",\"type\":\"server_error\",\"code\":\"overloaded\"}}";
 
@@ -217,6 +221,8 @@ void parse_plan(const char *model, size_t len, struct plan *p)
             p->content = CONTENT_LOREM;
         else if (tok_is(t, n, "tools"))
             p->content = CONTENT_TOOLS;
+        else if (tok_is(t, n, "bash-tool"))
+            p->content = CONTENT_BASH_TOOL;
         else if (tok_num(t, n, "words-", MAX_WORDS, &v))
             p->content = CONTENT_WORDS, p->nwords = v;
         else if (tok_num(t, n, "fail-", 599, &v) && v >= 100) {
@@ -906,6 +912,8 @@ struct gen_ctx {
     h2o_iovec_t prefix; /* '{"id":"...","object":"...","created":N,"model":"...",' shared by every chunk */
     size_t prompt_tokens;
     int include_usage;
+    const struct mock_tool_call *calls; /* tool calls to answer with (chat only), NULL = a text reply */
+    size_t ncalls;
 };
 
 static void build_prefix(struct gen_ctx *g, h2o_mem_pool_t *pool, const char *object, const char *model, size_t model_len)
@@ -958,11 +966,11 @@ size_t next_chunk(const char *s, size_t n, size_t i)
     return j;
 }
 
-static size_t tools_completion_tokens(void)
+static size_t tools_completion_tokens(const struct gen_ctx *g)
 {
     size_t n = 0;
-    for (size_t t = 0; t < 2; t++)
-        n += 1 + (strlen(TOOL_CALLS[t].args) + TOOL_ARG_FRAGMENT - 1) / TOOL_ARG_FRAGMENT;
+    for (size_t t = 0; t < g->ncalls; t++)
+        n += 1 + (strlen(g->calls[t].args) + TOOL_ARG_FRAGMENT - 1) / TOOL_ARG_FRAGMENT;
     return n;
 }
 
@@ -1042,8 +1050,8 @@ static void sse_corrupt(struct resp *r, const struct gen_ctx *g, int wait)
 static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t text)
 {
     const struct plan *p = g->plan;
-    int tools = g->api == API_CHAT && p->content == CONTENT_TOOLS;
-    size_t content_chunks = 0, completion = tools ? tools_completion_tokens() : count_words(text.base, text.len);
+    int tools = g->api == API_CHAT && g->ncalls > 0;
+    size_t content_chunks = 0, completion = tools ? tools_completion_tokens(g) : count_words(text.base, text.len);
     int wait = 0; /* "slow" waits before every event except the first (sent with the headers) */
 
     r->stream = 1;
@@ -1073,17 +1081,17 @@ static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t te
     if (p->corrupt != CORRUPT_NONE && !p->corrupt_mid)
         sse_corrupt(r, g, wait); /* the answer follows as if nothing happened: the text of that event is lost */
     if (tools) {
-        for (size_t t = 0; t < 2; t++) {
+        for (size_t t = 0; t < g->ncalls; t++) {
             SEP();
             chunk_begin(r, g);
             sb_fmt(&r->buf,
                    "\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"id\":\"%s\",\"type\":\"function\",\"function\":{"
                    "\"name\":\"%s\","
                    "\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}",
-                   t, TOOL_CALLS[t].id, TOOL_CALLS[t].name);
+                   t, g->calls[t].id, g->calls[t].name);
             sse_end(r, wait);
             wait = 1;
-            const char *a = TOOL_CALLS[t].args;
+            const char *a = g->calls[t].args;
             size_t alen = strlen(a);
             for (size_t off = 0; off < alen; off += TOOL_ARG_FRAGMENT) {
                 size_t n = alen - off < TOOL_ARG_FRAGMENT ? alen - off : TOOL_ARG_FRAGMENT;
@@ -1162,16 +1170,16 @@ static void build_nonstream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t
         ev_end(r, 0);
         return;
     }
-    if (g->api == API_CHAT && p->content == CONTENT_TOOLS) {
+    if (g->api == API_CHAT && g->ncalls > 0) {
         sb_lit(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[");
-        for (size_t t = 0; t < 2; t++) {
+        for (size_t t = 0; t < g->ncalls; t++) {
             sb_fmt(b, "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"%s\",\"arguments\":\"", t ? "," : "",
-                   TOOL_CALLS[t].id, TOOL_CALLS[t].name);
-            sb_json_str(b, TOOL_CALLS[t].args, strlen(TOOL_CALLS[t].args));
+                   g->calls[t].id, g->calls[t].name);
+            sb_json_str(b, g->calls[t].args, strlen(g->calls[t].args));
             sb_lit(b, "\"}}");
         }
         sb_lit(b, "]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],");
-        add_usage(b, g->prompt_tokens, tools_completion_tokens());
+        add_usage(b, g->prompt_tokens, tools_completion_tokens(g));
     } else if (g->api == API_CHAT) {
         sb_lit(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
         sb_json_str(b, text.base, text.len);
@@ -1346,6 +1354,8 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
         if (api == API_CHAT) {
             json_t *msgs = json_object_get(body, "messages"), *msg;
             size_t i;
+            int last_is_tool = 0;
+            h2o_iovec_t tool_text = h2o_iovec_init("", 0);
             json_array_foreach(msgs, i, msg)
             {
                 h2o_iovec_t txt = content_text(&req->pool, json_object_get(msg, "content"));
@@ -1353,6 +1363,20 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
                 json_t *role = json_object_get(msg, "role");
                 if (json_is_string(role) && strcmp(json_string_value(role), "user") == 0)
                     echo = txt;
+                last_is_tool = json_is_string(role) && strcmp(json_string_value(role), "tool") == 0;
+                if (last_is_tool)
+                    tool_text = txt;
+            }
+            if (plan->content == CONTENT_TOOLS) {
+                g.calls = TOOL_CALLS, g.ncalls = 2;
+            } else if (plan->content == CONTENT_BASH_TOOL && !last_is_tool) {
+                g.calls = &BASH_CALL, g.ncalls = 1;
+            } else if (plan->content == CONTENT_BASH_TOOL) {
+                struct sb b;
+                sb_init(&b, &req->pool, tool_text.len + 16);
+                sb_lit(&b, "tool said: ");
+                sb_add(&b, tool_text.base, tool_text.len);
+                echo = h2o_iovec_init(b.p, b.len);
             }
         } else {
             json_t *prompt = json_object_get(body, "prompt");

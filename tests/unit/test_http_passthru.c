@@ -177,7 +177,7 @@ static void test_passthru_reply_rewrites_owned_members_only(void **state)
     assert_int_equal(lg_pt_write_reply(&info, &OWN, "{}", 2, &b), 0);
     assert_string_equal(b.data,
                         "{\"id\":\"gen-abc\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"openai/gpt-4o\","
-                        "\"provider\":\"OpenAI\",\"choices\":[],\"usage\":{}}");
+                        "\"provider\":\"OpenAI\",\"system_fingerprint\":null,\"choices\":[],\"usage\":{}}");
     const char *only_owned = "{\"id\":\"x\",\"model\":\"y\",\"choices\":[]}";
     assert_int_equal(lg_pt_check_reply(only_owned, strlen(only_owned), &info, err, sizeof(err)), LG_PT_OK);
     lg_buf_reset(&b);
@@ -185,7 +185,8 @@ static void test_passthru_reply_rewrites_owned_members_only(void **state)
     json_t *j = load(b.data, b.len);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "gen-abc");
     assert_null(json_object_get(j, "usage"));
-    assert_int_equal(json_object_size(j), 6);
+    assert_true(json_is_null(json_object_get(j, "system_fingerprint"))); /* OpenRouter's schema requires the member */
+    assert_int_equal(json_object_size(j), 7);
     json_decref(j);
     /* the cap holds and rolls back */
     lg_buf_t small;
@@ -223,6 +224,18 @@ static void test_passthru_chunk_rewrite_drops_usage(void **state)
     assert_int_equal(info.num_choices, 0);
     assert_int_equal(info.usage.type, LG_JSON_OBJECT);
     assert_int_equal(lg_pt_check_chunk(" [DONE] ", 8, &info, err, sizeof(err)), LG_PT_DONE);
+    /* a chunk's system_fingerprint stays only as a string (OpenRouter's SDK rejects null there) */
+    const char *fpnull = "{\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}";
+    const char *fpstr = "{\"system_fingerprint\":\"fp_9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}";
+    lg_buf_init(&b, 4096);
+    assert_int_equal(lg_pt_check_chunk(fpnull, strlen(fpnull), &info, err, sizeof(err)), LG_PT_OK);
+    assert_int_equal(lg_pt_write_chunk(&info, &own, &b), 0);
+    assert_null(strstr(b.data, "system_fingerprint"));
+    lg_buf_reset(&b);
+    assert_int_equal(lg_pt_check_chunk(fpstr, strlen(fpstr), &info, err, sizeof(err)), LG_PT_OK);
+    assert_int_equal(lg_pt_write_chunk(&info, &own, &b), 0);
+    assert_non_null(strstr(b.data, "\"system_fingerprint\":\"fp_9\""));
+    lg_buf_dispose(&b);
 }
 
 static void test_passthru_commit_point_content(void **state)
