@@ -167,7 +167,7 @@ static json_t *point_json(const lg_ts_point_t *p, int with_time)
     return o;
 }
 
-static void handle_timeseries(h2o_req_t *req)
+static void handle_timeseries(lg_worker_t *w, h2o_req_t *req)
 {
     static const char *const names[] = {"minutes", NULL};
     int64_t minutes = 15;
@@ -184,9 +184,16 @@ static void handle_timeseries(h2o_req_t *req)
     json_t *tot = point_json(&total, 0);
     double secs = (double)(now - total.start_s + 1);
     json_object_set_new(tot, "requests_per_s", json_real(secs > 0 ? (double)total.requests / secs : 0));
+    /* in flight = generation requests at a provider now (not admin or dashboard calls), queued = waiting for a slot */
+    const lg_snapshot_t *snap = w->rt->snap;
+    json_int_t in_flight = 0, queued = 0;
+    for (size_t pi = 0; pi < snap->conf->num_providers; ++pi) {
+        in_flight += atomic_load(&snap->pstats[pi]->in_flight);
+        queued += atomic_load(&snap->pstats[pi]->queued);
+    }
     lg_respond_json(req, 200,
-                    json_pack("{s:{s:i,s:I,s:I,s:i,s:o,s:o}}", "data", "bucket_s", LG_TS_BUCKET_S, "from",
-                              (json_int_t)total.start_s, "now", (json_int_t)now, "in_flight", (int)lg_server_in_flight(), "totals",
+                    json_pack("{s:{s:i,s:I,s:I,s:I,s:I,s:o,s:o}}", "data", "bucket_s", LG_TS_BUCKET_S, "from",
+                              (json_int_t)total.start_s, "now", (json_int_t)now, "in_flight", in_flight, "queued", queued, "totals",
                               tot, "series", series));
 }
 
@@ -340,7 +347,7 @@ int lg__admin_views(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t len
     if (IS("/status")) {
         get ? handle_status(w, req) : get_only(req);
     } else if (IS("/timeseries")) {
-        get ? handle_timeseries(req) : get_only(req);
+        get ? handle_timeseries(w, req) : get_only(req);
     } else if (IS("/models")) {
         get ? handle_models(w, req) : get_only(req);
     } else if (IS("/generations")) {

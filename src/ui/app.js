@@ -49,7 +49,7 @@
   const fmtPct = (v) => (v === null || v === undefined || !isFinite(v) ? '–' : (v * 100).toFixed(v < 0.1 ? 2 : 1) + '%');
   function fmtRate(v) {
     if (!v) return '0';
-    return v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2);
+    return v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v >= 0.01 ? v.toFixed(2) : String(Number(v.toPrecision(2)));
   }
   function fmtAge(s) {
     if (s < 60) return s + ' s';
@@ -172,12 +172,15 @@
       showApp();
     } catch (e) {
       err.textContent = e.status === 401 ? 'Wrong admin key.' : e.status === 429 ? e.message.replace(/^./, (c) => c.toUpperCase()) + '.' : 'Sign-in failed: ' + e.message;
-      $('signin-key').select();
+      $('signin-key').value = ''; // never leave a rejected secret in the field
+      $('signin-key').focus();
     } finally {
       $('signin-submit').disabled = false;
     }
   });
   $('signout').addEventListener('click', async () => {
+    stopPolling();
+    state.view = null; // no poll may start (and be refused) once the session is gone
     try {
       await api('DELETE', '/session');
     } catch {}
@@ -225,6 +228,12 @@
     route();
     $('main').focus({ preventScroll: true });
   });
+  $('nav').addEventListener('click', (ev) => {
+    if (ev.target.closest('a')) {
+      $('nav').classList.remove('open'); // also when the link is the current view (no hashchange)
+      $('nav-toggle').setAttribute('aria-expanded', 'false');
+    }
+  });
   $('nav-toggle').addEventListener('click', () => {
     const open = $('nav').classList.toggle('open');
     $('nav-toggle').setAttribute('aria-expanded', String(open));
@@ -255,7 +264,7 @@
   async function topbar() {
     const s = (await api('GET', '/status')).data;
     const t = clear($('topbar-status'));
-    t.append(h('span', null, 'v' + s.version), h('span', null, 'up ' + fmtAge(s.uptime_s)), h('span', null, 'config gen ' + s.config_generation), h('span', null, s.in_flight + ' in flight'));
+    t.append(h('span', null, 'v' + s.version), h('span', null, 'up ' + fmtAge(s.uptime_s)), h('span', null, 'config generation ' + s.config_generation), h('span', { class: 'badge ' + (s.open_gateway ? 'badge-warn' : 'badge-ok') }, s.open_gateway ? 'open: no key needed' : 'keys required'));
     $('sidebar-foot').textContent = `llmgate ${s.version} · ${s.workers} workers`;
     return s;
   }
@@ -264,10 +273,17 @@
   function kpi(label, value, sub, id) {
     return h('div', { class: 'panel kpi', 'data-kpi': id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value), sub ? h('div', { class: 'sub' }, sub) : null);
   }
+  function svgEl(id, title) {
+    const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg'); // h() makes HTML elements only
+    svg.setAttribute('class', 'chart');
+    svg.id = id;
+    svg.setAttribute('aria-label', title);
+    return svg;
+  }
   function chartPanel(id, title, legend) {
     return panel(
       h('div', { class: 'panel-head' }, h('h2', null, title), h('div', { class: 'legend' }, legend.map((l, i) => h('span', null, h('span', { class: 'swatch s' + i }), l)))),
-      h('svg', { class: 'chart', id, 'aria-label': title }),
+      svgEl(id, title),
     );
   }
   async function renderOverview(root, first, gen) {
@@ -297,7 +313,7 @@
       kpi('Fallbacks', fmtInt(tot.fallbacks), 'served after a failed attempt', 'fallbacks'),
       kpi('Latency p50 / p99', fmtMs(tot.latency_p50_ms), 'p99 ' + fmtMs(tot.latency_p99_ms), 'latency'),
       kpi('TTFT p50 / p99', fmtMs(tot.ttft_p50_ms), 'p99 ' + fmtMs(tot.ttft_p99_ms), 'ttft'),
-      kpi('In flight', fmtInt(d.in_flight), 'requests being served now', 'inflight'),
+      kpi('In flight', fmtInt(d.in_flight), fmtInt(d.queued) + ' waiting for a provider slot', 'inflight'),
       kpi('Tokens today', fmtInt((t.prompt_tokens || 0) + (t.completion_tokens || 0)), `${fmtInt(t.prompt_tokens || 0)} in · ${fmtInt(t.completion_tokens || 0)} out`, 'tokens'),
       kpi('Cost today', fmtUsd(t.cost || 0), fmtInt(t.requests || 0) + ' requests (UTC day)', 'cost'),
     );
@@ -793,7 +809,7 @@
       ['MCP sessions', s.mcp_sessions],
       ['Last reload', s.last_reload ? (s.last_reload.ok ? 'ok, ' : 'rejected, ') + fmtTime(s.last_reload.finished_at_ms) : 'none since start'],
     ];
-    clear($('ops-facts')).append(facts.map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, String(v)))));
+    clear($('ops-facts')).append(...facts.map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, String(v)))));
     const l = s.ledger;
     const lf = l
       ? [
@@ -805,7 +821,7 @@
           ['Last commit', l.last_commit_ms ? fmtTime(l.last_commit_ms) : 'none yet'],
         ]
       : [['Ledger', 'off (no store)']];
-    clear($('ops-ledger')).append(lf.map(([k, v]) => h('div', { 'data-fact': k }, h('dt', null, k), h('dd', { class: k === 'Dropped' && l && l.dropped ? 'badge-bad' : null }, String(v)))));
+    clear($('ops-ledger')).append(...lf.map(([k, v]) => h('div', { 'data-fact': k }, h('dt', null, k), h('dd', { class: k === 'Dropped' && l && l.dropped ? 'badge-bad' : null }, String(v)))));
   }
 
   boot();

@@ -69,7 +69,7 @@
       const t = el('text', { x: pad.l - 6, y: y(v) + 3.5, 'text-anchor': 'end' }, svg);
       t.textContent = fmt(v);
     }
-    const every = Math.max(1, Math.round(n / 6));
+    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.min(6, Math.floor(iw / 64))))); // labels never overlap
     for (let i = 0; i < n; i += every) {
       const t = el('text', { x: x(i), y: H - 6, 'text-anchor': i === 0 ? 'start' : 'middle' }, svg);
       t.textContent = clock(times[i]);

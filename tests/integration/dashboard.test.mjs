@@ -229,6 +229,8 @@ describe('dashboard: sessions, CSRF and the admin views', () => {
     assert.equal(d.bucket_s, 10);
     assert.equal(d.series.length, 90);
     assert.equal(d.series[89].t, Math.floor(d.now / 10) * 10);
+    assert.equal(d.in_flight, 0, 'no generation at a provider now (the admin call itself does not count)');
+    assert.equal(d.queued, 0);
     const t = d.totals;
     assert.equal(t.requests, sent.length);
     assert.equal(t.errors_4xx + t.errors_5xx, 0);
