@@ -114,6 +114,18 @@ static int int_param(h2o_req_t *req, const char *name, int64_t lo, int64_t hi, i
 
 /* ---- /status ---- */
 
+/* The config path a load error names ("routing.max_attempts: expected ..."), or null when it names none. */
+static json_t *error_path(const char *err)
+{
+    const char *colon = strstr(err, ": ");
+    if (colon == NULL || colon == err || colon - err > 200)
+        return json_null();
+    for (const char *p = err; p < colon; ++p)
+        if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-' || *p == '[' || *p == ']' || *p == '/'))
+            return json_null();
+    return json_stringn(err, (size_t)(colon - err));
+}
+
 static void handle_status(lg_worker_t *w, h2o_req_t *req)
 {
     const lg_snapshot_t *snap = w->rt->snap;
@@ -129,6 +141,8 @@ static void handle_status(lg_worker_t *w, h2o_req_t *req)
                            (json_int_t)rr.covers, "error", rr.error);
         if (rr.ok)
             json_object_set_new(reload, "generation", json_integer((json_int_t)rr.generation));
+        else
+            json_object_set_new(reload, "path", error_path(rr.error));
     }
     int64_t now = lg_gate_now_ms();
     lg_keytable_t *kt = lg_gate_keys();

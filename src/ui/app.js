@@ -356,52 +356,47 @@
       root.append(panel(null, empty('No providers configured', 'Add providers to the config and reload.')));
       return;
     }
-    const rows = [];
     for (const p of prov.data) {
-      rows.push(
-        h(
+      const rows = p.endpoints.map((e) => {
+        const x = byKey.get(p.name + '\u0000' + e.model + '\u0000' + e.upstream_model) || {};
+        return h(
           'tr',
-          { 'data-provider': p.name },
-          h('td', null, h('strong', null, p.name), h('div', { class: 'muted' }, p.plugin)),
-          h('td', null, stateBadge(p.state)),
-          td(`${p.endpoints_healthy} / ${p.endpoints_total}`, true),
-          td(p.max_concurrent ? `${p.in_flight} / ${p.max_concurrent}` : String(p.in_flight), true),
-          td(fmtInt(p.queued), true),
-          h('td', { colspan: 7 }),
+          { 'data-endpoint': p.name + ':' + e.model },
+          h('td', null, h('span', { class: 'mono' }, e.model), h('div', { class: 'muted mono' }, '→ ' + e.upstream_model)),
+          td(policy.get(e.model) || '–'),
+          h('td', null, stateBadge(x.circuit || (e.healthy ? 'closed' : 'open')), x.cooldown_ms ? h('div', { class: 'muted' }, 'cooldown ' + fmtMs(x.cooldown_ms)) : null),
+          td(fmtMs(e.latency_ms), true),
+          td(fmtMs(e.ttft_ms), true),
+          td(e.throughput_tps ? e.throughput_tps.toFixed(1) + ' tok/s' : '–', true),
+          td(fmtPct(e.error_rate), true),
+          td(fmtInt(e.requests), true),
+          td(fmtInt(e.failures) + (e.consecutive_failures ? ` (${e.consecutive_failures} in a row)` : ''), true),
+        );
+      });
+      const head = h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', null, p.name, ' ', h('span', { class: 'muted' }, '· ' + p.plugin)),
+        h(
+          'div',
+          { class: 'legend' },
+          stateBadge(p.state),
+          h('span', null, `${p.endpoints_healthy} / ${p.endpoints_total} endpoints healthy`),
+          h('span', null, `in flight ${p.in_flight}${p.max_concurrent ? ' / ' + p.max_concurrent : ''}`),
+          h('span', null, `queued ${p.queued}`),
         ),
       );
-      for (const e of p.endpoints) {
-        const x = byKey.get(p.name + '\u0000' + e.model + '\u0000' + e.upstream_model) || {};
-        const rate = e.requests ? e.failures / e.requests : null;
-        rows.push(
-          h(
-            'tr',
-            { class: 'sub', 'data-endpoint': p.name + ':' + e.model },
-            h('td', null, h('span', { class: 'mono' }, e.model), h('div', { class: 'muted mono' }, '→ ' + e.upstream_model)),
-            h('td', null, stateBadge(x.circuit || (e.healthy ? 'closed' : 'open')), x.cooldown_ms ? h('div', { class: 'muted' }, 'cooldown ' + fmtMs(x.cooldown_ms)) : null),
-            td(policy.get(e.model) || '–'),
-            td(fmtMs(e.latency_ms), true),
-            td(fmtMs(e.ttft_ms), true),
-            td(e.throughput_tps ? e.throughput_tps.toFixed(1) + ' tok/s' : '–', true),
-            td(fmtPct(e.error_rate), true),
-            td(fmtInt(e.requests), true),
-            td(fmtInt(e.failures), true),
-            td(rate === null ? '–' : fmtPct(rate), true),
-            td(fmtInt(e.consecutive_failures), true),
-            h('td'),
-          ),
-        );
-      }
-    }
-    root.append(
-      panel(
-        'Providers',
-        table(
-          [{ label: 'Provider / endpoint' }, { label: 'State' }, { label: 'Healthy · policy', num: true }, { label: 'In flight · latency EWMA', num: true }, { label: 'Queued · TTFT EWMA', num: true }, { label: 'Throughput', num: true }, { label: 'Error EWMA', num: true }, { label: 'Requests', num: true }, { label: 'Failures', num: true }, { label: 'Failure rate', num: true }, { label: 'Consecutive', num: true }, ''],
-          rows,
+      root.append(
+        h(
+          'section',
+          { class: 'panel', 'data-provider': p.name },
+          head,
+          table([{ label: 'Model → upstream' }, { label: 'Policy' }, { label: 'Circuit' }, { label: 'Latency EWMA', num: true }, { label: 'TTFT EWMA', num: true }, { label: 'Throughput', num: true }, { label: 'Error EWMA', num: true }, { label: 'Requests', num: true }, { label: 'Failures', num: true }], rows, {
+            empty: empty('No endpoints', 'No model in the catalog routes to this provider.'),
+          }),
         ),
-      ),
-    );
+      );
+    }
   }
 
   // ---- Models ----
@@ -513,12 +508,11 @@
         h(
           'tr',
           { id: rowId, 'data-key-name': k.name },
-          h('td', null, h('strong', null, k.name), h('div', { class: 'muted mono' }, k.id + (k.hint ? ' · ' + k.hint : ''))),
+          h('td', null, h('strong', null, k.name), h('div', { class: 'muted mono' }, k.id), h('div', { class: 'muted' }, (k.hint ? k.hint + '… · ' : '') + 'created ' + new Date(k.created_at * 1000).toISOString().slice(0, 10))),
           h('td', null, stateBadge(st)),
           h('td', null, h('div', { class: 'num' }, fmtUsd(used) + ' / ' + (k.limit === null ? '∞' : fmtUsd(k.limit))), k.limit ? h('div', { class: 'bar' + (frac >= 1 ? ' full' : frac > 0.8 ? ' hot' : '') }, bar(frac)) : null, k.limit_reset !== 'none' ? h('div', { class: 'muted' }, 'resets ' + k.limit_reset) : null),
           td((last.requests || 0) + ' / ' + (k.rpm || '∞'), true),
           td(fmtInt((last.prompt_tokens || 0) + (last.completion_tokens || 0)) + ' / ' + (k.tpm ? fmtInt(k.tpm) : '∞'), true),
-          td(new Date(k.created_at * 1000).toISOString().slice(0, 10)),
           h(
             'td',
             { class: 'actions' },
@@ -544,7 +538,7 @@
     root.append(
       panel(
         'Keys',
-        table([{ label: 'Key' }, { label: 'Status' }, { label: 'Credit used / limit' }, { label: 'Requests last min / RPM', num: true }, { label: 'Tokens last min / TPM', num: true }, { label: 'Created' }, ''], rows, {
+        table([{ label: 'Key' }, { label: 'Status' }, { label: 'Credit used / limit' }, { label: 'Requests last min / RPM', num: true }, { label: 'Tokens last min / TPM', num: true }, ''], rows, {
           empty: empty('No keys yet', 'While no key exists, a loopback-only gateway serves without keys. Create one above.'),
         }),
       ),
@@ -609,7 +603,7 @@
       h('div', { class: 'form-row' }, field('Credit limit (USD)', credit), field('Credit reset', reset), field('Requests / min', rpm), field('Tokens / min', tpm), h('div', null, h('button', { class: 'btn btn-primary', type: 'submit' }, 'Save limits'))),
       msg,
     );
-    return h('tr', { class: 'sub' }, h('td', { colspan: 7 }, form));
+    return h('tr', { class: 'sub' }, h('td', { colspan: 6 }, form));
   }
 
   // ---- Usage ----

@@ -387,6 +387,7 @@ describe('dashboard: sessions, CSRF and the admin views', () => {
       }, 10000);
       assert.equal(last.ok, false);
       assert.match(last.error, /routing\.max_attempts/);
+      assert.equal(last.path, 'routing.max_attempts');
       assert.equal((await req(env.base, '/api/admin/status', { headers: adminH })).json.data.config_generation, 2, 'the old config stays');
     } finally {
       env.writeConfig(good);
