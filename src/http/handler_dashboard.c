@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/cookie.h"
 #include "http/dashboard.h"
 #include "http/handlers.h"
 #include "http/respond.h"
@@ -240,22 +241,11 @@ void lg_handle_dashboard_redirect(h2o_req_t *req)
 /** The session cookie's value in any Cookie header (HTTP/2 may send several), or NULL. */
 static const char *session_cookie(h2o_req_t *req, size_t *len)
 {
-    static const char name[] = LG_ADMIN_SESSION_COOKIE "=";
-    const size_t nl = sizeof(name) - 1;
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) != -1;) {
-        const char *p = req->headers.entries[i].value.base, *end = p + req->headers.entries[i].value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                ++p;
-            const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi != NULL ? semi : end;
-            if ((size_t)(stop - p) >= nl && memcmp(p, name, nl) == 0) {
-                *len = (size_t)(stop - p - nl);
-                while (*len > 0 && p[nl + *len - 1] == ' ')
-                    --*len;
-                return p + nl;
-            }
-            p = stop;
-        }
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        const char *found = lg_cookie_find(v->base, v->len, LG_ADMIN_SESSION_COOKIE, len);
+        if (found != NULL)
+            return found;
     }
     return NULL;
 }

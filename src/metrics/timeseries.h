@@ -50,6 +50,9 @@ void lg_timeseries_mcp_totals(int server_id, uint64_t *calls, uint64_t *errors);
  */
 void lg_timeseries_read(int64_t now_s, unsigned n, lg_ts_point_t *out, lg_ts_point_t *total);
 
+/** Tests: replace the wall clock (unix seconds) samples are filed under; NULL = the real clock. */
+void lg_timeseries_set_clock(int64_t (*now_s)(void));
+
 /** Histogram helpers, exposed for the unit test: bin of a latency in ms, and the value a quantile maps to. */
 unsigned lg_ts_bin_of(double ms);
 double lg_ts_quantile(const uint64_t bins[LG_TS_HIST_BINS], uint64_t count, double q);
