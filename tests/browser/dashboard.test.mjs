@@ -255,6 +255,24 @@ describe('dashboard in Chromium', () => {
     const refused = await httpPost(env.base, '/v1/chat/completions', { model: 'test/priced', messages: [{ role: 'user', content: 'disabled now' }] }, { authorization: `Bearer ${secret}` });
     assert.equal(refused.status, 401, refused.text);
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-keys.png'), fullPage: true });
+
+    // a second key, deleted after the confirmation dialog: gone from the list and refused
+    await page.type('#key-name', 'short-lived');
+    await page.click('#key-create button[type="submit"]');
+    const secret2 = await waitText(page, '#key-secret-value', /^sk-/);
+    assert.notEqual(secret2, secret);
+    await waitText(page, '[data-key-name="short-lived"]', /active/);
+    let asked = '';
+    page.once('dialog', async (d) => {
+      asked = d.message();
+      await d.accept();
+    });
+    await page.click('[data-key-name="short-lived"] button[data-action="delete"]');
+    await page.waitForFunction(() => !document.querySelector('[data-key-name="short-lived"]'));
+    assert.match(asked, /Delete key "short-lived"/);
+    const gone = await httpPost(env.base, '/v1/chat/completions', { model: 'test/priced', messages: [{ role: 'user', content: 'deleted key' }] }, { authorization: `Bearer ${secret2}` });
+    assert.equal(gone.status, 401);
+    created.secret2 = secret2;
   });
 
   test('operations: reload shows the new generation; a broken config shows its JSON path and keeps the old one', async () => {
@@ -315,7 +333,8 @@ describe('dashboard in Chromium', () => {
     for (const r of rec.responses) {
       assert.ok(!r.body.includes(ADMIN), `admin key in ${r.method} ${r.url}`);
       assert.ok(!r.body.includes(UPSTREAM_SECRET), `provider key in ${r.method} ${r.url}`);
-      if (r.body.includes(created.secret)) assert.ok(r.method === 'POST' && r.url.endsWith('/api/admin/keys'), `key secret in ${r.method} ${r.url}`);
+      for (const sec of [created.secret, created.secret2])
+        if (r.body.includes(sec)) assert.ok(r.method === 'POST' && r.url.endsWith('/api/admin/keys'), `key secret in ${r.method} ${r.url}`);
       for (const banned of ['hello dashboard number', 'stream for the dashboard']) assert.ok(!r.body.includes(banned), `message content in ${r.url}`);
     }
     for (const c of await page.cookies()) sessionIds.add(c.value);

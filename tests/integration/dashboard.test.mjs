@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
-import { assertClose, assertError, ep, expectedCost, gwTest, sleep, startEnv, waitFor } from './harness.mjs';
+import { BUILD_DIR, assertClose, assertError, ep, expectedCost, gwTest, sleep, startEnv, waitFor } from './harness.mjs';
 
 const ADMIN = 'adm-dash-' + Math.random().toString(36).slice(2) + '-secret';
 const UPSTREAM_SECRET = 'sk-upstream-' + Math.random().toString(36).slice(2) + '-do-not-leak';
@@ -458,5 +458,37 @@ describe('dashboard: no admin key on a loopback gateway', () => {
     assertError(await req(env.base, '/api/admin/session', { method: 'POST', body: { key: 'anything' } }), 404);
     assertError(await req(env.base, '/api/admin/status'), 404);
     assert.equal((await req(env.base, '/dashboard')).status, 200, 'the page itself loads and explains');
+  });
+});
+
+describe('dashboard: MCP view with a real stdio upstream', () => {
+  let env;
+  const test = gwTest(() => env);
+  const FAKE = process.env.LLMGATE_FAKE_MCP || path.join(BUILD_DIR, 'tests', 'mcp', 'fake_mcp_server');
+  before(async () => {
+    assert.ok(fs.existsSync(FAKE), `fake_mcp_server not built at ${FAKE}`);
+    env = await dashEnv({ mutate: (conf) => (conf.mcp = { servers: { fake: { command: FAKE, timeout_ms: 3000 } } }) });
+  });
+  after(async () => env && (await env.stop()));
+
+  test('upstream state, pid, tools, and the calls and errors made through the gateway', async () => {
+    let up;
+    await waitFor(async () => {
+      up = (await req(env.base, '/api/admin/mcp', { headers: adminH })).json.data.find((u) => u.name === 'fake');
+      return up && up.state === 'up' && up.tools > 0;
+    }, 20000);
+    assert.ok(up && up.state === 'up', JSON.stringify(up));
+    assert.equal(up.circuit, 'closed');
+    assert.ok(Number.isInteger(up.pid) && up.pid > 0, 'a stdio upstream has a pid');
+    assert.equal(up.calls, 0);
+    const ok = await req(env.base, '/api/mcp/fake__echo', { method: 'POST', body: { message: 'hi' } });
+    assert.equal(ok.status, 200, ok.text);
+    const bad = await req(env.base, '/api/mcp/fake__fail', { method: 'POST', body: {} });
+    assert.ok(bad.status >= 400, bad.text);
+    const after = (await req(env.base, '/api/admin/mcp', { headers: adminH })).json;
+    const u = after.data.find((x) => x.name === 'fake');
+    assert.equal(u.calls, 2);
+    assert.equal(u.errors, 1);
+    assert.equal(typeof after.sessions, 'number');
   });
 });
