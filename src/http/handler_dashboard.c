@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <strings.h>
 #include <unistd.h>
 #include "auth/admin_session.h"
 #include "auth/gate.h"
@@ -106,7 +106,7 @@ static int load_dir(const char *dir)
             a->body = NULL;
             continue;
         }
-        snprintf(a->name, sizeof(a->name), "%s", de->d_name);
+        memcpy(a->name, de->d_name, strlen(de->d_name) + 1); /* plain_name() checked it fits */
         a->type = type;
         unsigned char h[32];
         unsigned int hl = sizeof(h);

@@ -60,11 +60,13 @@ void lg_timeseries_shutdown(void)
     shards = NULL;
 }
 
-static struct ts_shard *shard_of(unsigned shard)
+/* The shard of index shard; *shared = 1 for the last one, written by several threads. */
+static struct ts_shard *shard_of(unsigned shard, int *shared)
 {
     unsigned n = atomic_load_explicit(&num_shards, memory_order_acquire);
     if (n == 0)
         return NULL;
+    *shared = shard >= n - 1;
     return shards[shard < n ? shard : n - 1]; /* out of range: the shared (last) shard */
 }
 
@@ -132,7 +134,7 @@ static struct bucket *current_bucket(struct ts_shard *s, int64_t now_s)
 static int64_t real_now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* a tick is plenty for 10-second buckets, and cheaper */
     return (int64_t)ts.tv_sec;
 }
 
@@ -148,12 +150,21 @@ void lg_timeseries_set_clock(int64_t (*fn)(void))
     atomic_store(&clock_fn, fn != NULL ? fn : real_now_s);
 }
 
-#define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
+/* A worker's own shard has one writer: a relaxed load + store is enough (readers tolerate a stale value) and avoids
+ * the locked read-modify-write; the shared shard needs the RMW. */
+#define ADD(field, v)                                                                                                              \
+    do {                                                                                                                           \
+        if (shared)                                                                                                                \
+            atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed);                                                        \
+        else                                                                                                                       \
+            atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), memory_order_relaxed);     \
+    } while (0)
 
 void lg_timeseries_request(unsigned shard, int status, double duration_s, double ttft_s, int64_t prompt_tokens,
                            int64_t completion_tokens, int64_t cost_pico)
 {
-    struct ts_shard *s = shard_of(shard);
+    int shared = 1;
+    struct ts_shard *s = shard_of(shard, &shared);
     struct bucket *b = s != NULL ? current_bucket(s, now_s()) : NULL;
     if (b == NULL)
         return;
@@ -176,7 +187,8 @@ void lg_timeseries_request(unsigned shard, int status, double duration_s, double
 
 void lg_timeseries_fallback(unsigned shard)
 {
-    struct ts_shard *s = shard_of(shard);
+    int shared = 1;
+    struct ts_shard *s = shard_of(shard, &shared);
     struct bucket *b = s != NULL ? current_bucket(s, now_s()) : NULL;
     if (b != NULL)
         ADD(b->fallbacks, 1);
@@ -184,7 +196,8 @@ void lg_timeseries_fallback(unsigned shard)
 
 void lg_timeseries_mcp_call(unsigned shard, int server_id, int ok)
 {
-    struct ts_shard *s = shard_of(shard);
+    int shared = 1;
+    struct ts_shard *s = shard_of(shard, &shared);
     if (s == NULL)
         return;
     unsigned id = server_id > 0 && server_id <= LG_METRICS_MAX_MCP_SERVERS ? (unsigned)server_id : 0;
