@@ -11,7 +11,7 @@ want=(build-essential cmake pkg-config libh2o-dev libuv1-dev libluajit-5.1-dev l
       libcmocka-dev libssl-dev libsqlite3-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
     want+=(clang clang-format libclang-rt-14-dev nghttp2-client lua-check procps openssl)
-    want+=(chromium) # the dashboard's browser test (tests/browser) drives Debian's Chromium headless
+    want+=(chromium firefox-esr) # the dashboard's browser tests (tests/browser) drive both headless
     command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 

@@ -74,7 +74,9 @@
       const t = el('text', { x: x(i), y: H - 6, 'text-anchor': i === 0 ? 'start' : 'middle' }, svg);
       t.textContent = clock(times[i]);
     }
-    opts.series.forEach((s, si) => {
+    // the first series is the main one: draw it last so flat secondary lines (zero errors) do not hide it
+    [...opts.series.keys()].reverse().forEach((si) => {
+      const s = opts.series[si];
       const color = s.color || COLORS[si % COLORS.length];
       let d = '';
       let pen = false;

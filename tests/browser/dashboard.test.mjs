@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The dashboard in a real browser (issue 12): Debian's Chromium, headless, driven by puppeteer-core against the real
-// gateway and the mock upstream. Signs in (a wrong key first), sees the traffic the test sent (counts, model, provider,
+// The dashboard in a real browser (issue 12): Debian's Chromium (or Firefox ESR with LLMGATE_BROWSER=firefox), headless,
+// driven by puppeteer-core (CDP for Chromium, WebDriver BiDi for Firefox) against the real gateway and the mock upstream. Signs in (a wrong key first), sees the traffic the test sent (counts, model, provider,
 // cost), opens a generation's attempt trail from the keyboard, creates a key and uses it with fetch, changes its
 // limits, disables it and sees 401, reloads the config (good, then broken with its JSON path), signs out. No console
 // errors (CSP violations included), no secret in any response the page received, screenshots saved in the build tree.
@@ -11,7 +11,10 @@ import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import { assertClose, ep, expectedCost, gwTest, httpPost, startEnv } from '../integration/harness.mjs';
 
-const CHROMIUM = process.env.LLMGATE_CHROMIUM || '/usr/bin/chromium';
+const BROWSER = process.env.LLMGATE_BROWSER === 'firefox' ? 'firefox' : 'chromium';
+const EXECUTABLE =
+  BROWSER === 'firefox' ? process.env.LLMGATE_FIREFOX || '/usr/bin/firefox-esr' : process.env.LLMGATE_CHROMIUM || '/usr/bin/chromium';
+const NAME = BROWSER === 'firefox' ? 'Firefox' : 'Chromium';
 const ARTIFACTS = process.env.LLMGATE_ARTIFACT_DIR || path.join(os.tmpdir(), 'llmgate-browser-artifacts');
 const ADMIN = 'adm-browser-' + Math.random().toString(36).slice(2) + '-secret';
 const UPSTREAM_SECRET = 'sk-upstream-' + Math.random().toString(36).slice(2) + '-do-not-leak';
@@ -25,17 +28,21 @@ try {
 } catch (e) {
   throw new Error(`puppeteer-core is not installed in tests/browser (run scripts/install-deps.sh --test): ${e.message}`);
 }
-assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package (scripts/install-deps.sh --test)`);
+assert.ok(fs.existsSync(EXECUTABLE), `${EXECUTABLE} not found: install Debian's ${BROWSER === 'firefox' ? 'firefox-esr' : 'chromium'} package (scripts/install-deps.sh --test)`);
+const shot = (name) => path.join(ARTIFACTS, `dashboard-${BROWSER}-${name}.png`);
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
 async function launch() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'llmgate-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), `llmgate-${BROWSER}-`));
+  const browser =
+    BROWSER === 'firefox'
+      ? await puppeteer.launch({ browser: 'firefox', executablePath: EXECUTABLE, headless: true, userDataDir: profile })
+      : await puppeteer.launch({
+          executablePath: EXECUTABLE,
+          headless: true,
+          userDataDir: profile,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+        });
   return {
     browser,
     async close() {
@@ -85,7 +92,7 @@ async function go(page, view) {
   await page.waitForFunction((v) => document.querySelector(`#nav a[data-view="${v}"]`).getAttribute('aria-current') === 'page', {}, view);
 }
 
-describe('dashboard in Chromium', () => {
+describe(`dashboard in ${NAME}`, () => {
   let env, chrome, page, rec;
   const test = gwTest(() => env);
   const sent = [];
@@ -168,7 +175,7 @@ describe('dashboard in Chromium', () => {
       assert.ok(pts >= 1, `${id} plotted its samples (${pts})`);
     }
     await new Promise((r) => setTimeout(r, 300));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-overview.png'), fullPage: true });
+    await page.screenshot({ path: shot('overview'), fullPage: true });
   });
 
   test('models, providers and usage views show the model, its provider, prices and counts', async () => {
@@ -179,13 +186,13 @@ describe('dashboard in Chromium', () => {
     assert.equal(cells[1], 'default', 'policy');
     assert.match(cells[3], /\$100 in · \$200 out \/M/);
     assert.equal(cells[5], '4', 'requests today');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-models.png'), fullPage: true });
+    await page.screenshot({ path: shot('models'), fullPage: true });
 
     await go(page, 'providers');
     await waitText(page, '[data-provider="up1"]', /ok/);
     await waitText(page, '[data-endpoint="up1:test/priced"]', /closed/);
     assert.match(await text(page, '[data-endpoint="up1:test/priced"]'), /default/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-providers.png'), fullPage: true });
+    await page.screenshot({ path: shot('providers'), fullPage: true });
 
     await go(page, 'usage');
     await page.waitForSelector('.segmented button[data-value="provider"]');
@@ -206,7 +213,7 @@ describe('dashboard in Chromium', () => {
     await page.waitForSelector('#detail[open]');
     await waitText(page, '#detail-body', /Attempt trail/);
     await waitText(page, '#detail-body table', /up1/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-generation.png') });
+    await page.screenshot({ path: shot('generation') });
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => !document.querySelector('#detail').open);
   });
@@ -254,7 +261,7 @@ describe('dashboard in Chromium', () => {
     await waitText(page, row, /disabled/);
     const refused = await httpPost(env.base, '/v1/chat/completions', { model: 'test/priced', messages: [{ role: 'user', content: 'disabled now' }] }, { authorization: `Bearer ${secret}` });
     assert.equal(refused.status, 401, refused.text);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-keys.png'), fullPage: true });
+    await page.screenshot({ path: shot('keys'), fullPage: true });
 
     // a second key, deleted after the confirmation dialog: gone from the list and refused
     await page.type('#key-name', 'short-lived');
@@ -292,11 +299,11 @@ describe('dashboard in Chromium', () => {
       env.writeConfig(good);
     }
     await waitText(page, '#ops-facts', /Config generation\s*2/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-operations.png'), fullPage: true });
+    await page.screenshot({ path: shot('operations'), fullPage: true });
   });
 
   test('readable on a phone: the menu toggles, the overview fits the width', async () => {
-    await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
+    await page.setViewport(BROWSER === 'firefox' ? { width: 390, height: 844 } : { width: 390, height: 844, isMobile: true, hasTouch: true });
     await go(page, 'overview').catch(async () => {
       await page.click('#nav-toggle');
       await go(page, 'overview');
@@ -308,7 +315,7 @@ describe('dashboard in Chromium', () => {
     await page.click('#nav-toggle');
     assert.equal(await page.$eval('#nav', (e) => getComputedStyle(e).display), 'block');
     await page.click('#nav a[data-view="overview"]');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+    await page.screenshot({ path: shot('phone'), fullPage: true });
     await page.setViewport({ width: 1280, height: 900 });
   });
 
@@ -344,7 +351,7 @@ describe('dashboard in Chromium', () => {
   });
 });
 
-describe('dashboard in Chromium: no admin key configured', () => {
+describe(`dashboard in ${NAME}: no admin key configured`, () => {
   let env, chrome;
   const test = gwTest(() => env);
   before(async () => {
@@ -371,6 +378,6 @@ describe('dashboard in Chromium: no admin key configured', () => {
     assert.equal(await page.$eval('#signin-submit', (e) => e.disabled), true);
     assert.equal(await page.$eval('#app', (e) => e.hidden), true);
     assert.deepEqual(rec.errors, []);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-no-admin-key.png') });
+    await page.screenshot({ path: shot('no-admin-key') });
   });
 });
