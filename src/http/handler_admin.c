@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The admin API under /api/admin, behind the admin key: key management
+ * The admin API under /api/admin, behind the admin key (or a dashboard session, see dashboard.h): key management
  * (create/list/get/update/delete), usage reports, the detailed provider view
  * and config reload. Bodies and query strings are validated completely on the
  * event loop (CPU only, no I/O) before the store is touched; every store call

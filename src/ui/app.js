@@ -538,7 +538,7 @@
     root.append(
       panel(
         'Keys',
-        table([{ label: 'Key' }, { label: 'Status' }, { label: 'Credit used / limit' }, { label: 'Requests last min / RPM', num: true }, { label: 'Tokens last min / TPM', num: true }, ''], rows, {
+        table([{ label: 'Key' }, { label: 'Status' }, { label: 'Credit used / limit' }, { label: 'Req. last min / RPM', num: true }, { label: 'Tok. last min / TPM', num: true }, { label: 'Actions', num: true }], rows, {
           empty: empty('No keys yet', 'While no key exists, a loopback-only gateway serves without keys. Create one above.'),
         }),
       ),
