@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
-import { BUILD_DIR, assertClose, assertError, ep, expectedCost, gwTest, sleep, startEnv, waitFor } from './harness.mjs';
+import { BUILD_DIR, assertClose, assertError, ep, expectedCost, freePort, gwTest, run, sleep, startEnv, waitFor } from './harness.mjs';
 
 const ADMIN = 'adm-dash-' + Math.random().toString(36).slice(2) + '-secret';
 const UPSTREAM_SECRET = 'sk-upstream-' + Math.random().toString(36).slice(2) + '-do-not-leak';
@@ -490,5 +490,44 @@ describe('dashboard: MCP view with a real stdio upstream', () => {
     assert.equal(u.calls, 2);
     assert.equal(u.errors, 1);
     assert.equal(typeof after.sessions, 'number');
+  });
+});
+
+describe('dashboard: sign-in over TLS (HTTP/2 and HTTP/1.1)', () => {
+  let env, tlsPort, dir;
+  const test = gwTest(() => env);
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'llmgate-dash-tls-'));
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    assert.equal(r.code, 0, r.stderr);
+    tlsPort = await freePort();
+    env = await dashEnv({ mutate: (conf) => conf.listeners.push({ address: '127.0.0.1', port: tlsPort, tls: { cert, key } }) });
+  });
+  after(async () => {
+    await env?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the cookie is Secure on a TLS listener, and the session works over h2 (several Cookie headers) and HTTP/1.1', async () => {
+    const base = `https://127.0.0.1:${tlsPort}`;
+    const signin = await run('curl', ['-sk', '--http2', '-D', '-', '-o', '/dev/null', '-H', 'content-type: application/json', '-d', JSON.stringify({ key: ADMIN }), base + '/api/admin/session']);
+    assert.equal(signin.code, 0, signin.stderr);
+    const sc = /set-cookie: (.*)/i.exec(signin.stdout)?.[1] || '';
+    assert.match(sc, /HttpOnly/);
+    assert.match(sc, /SameSite=Strict/);
+    assert.match(sc, /; Secure/);
+    const id = /llmgate_session=([0-9a-f]{64})/.exec(sc)[1];
+    for (const proto of ['--http2', '--http1.1']) {
+      // two Cookie headers: HTTP/2 clients may split cookies into separate fields
+      const r = await run('curl', ['-sk', proto, '-H', 'cookie: theme=dark', '-H', `cookie: other=1; llmgate_session=${id}`, '-w', '\n%{http_code}', base + '/api/admin/status']);
+      assert.equal(r.stdout.trim().split('\n').at(-1), '200', proto + ' ' + r.stdout);
+    }
+    const none = await run('curl', ['-sk', '--http2', '-w', '\n%{http_code}', base + '/api/admin/status']);
+    assert.equal(none.stdout.trim().split('\n').at(-1), '401');
+    // the cleartext listener never sets Secure
+    const plain = await req(env.base, '/api/admin/session', { method: 'POST', body: { key: ADMIN } });
+    assert.doesNotMatch(plain.headers.get('set-cookie'), /Secure/);
   });
 });
