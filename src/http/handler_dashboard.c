@@ -307,8 +307,8 @@ static void session_state(lg_worker_t *w, h2o_req_t *req)
     if (conf->admin_key == NULL) {
         char msg[400];
         snprintf(msg, sizeof(msg),
-                 "No admin key is configured, so the dashboard and the admin API are off%s. Set auth.admin_key in the config or "
-                 "the %s environment variable, then reload.",
+                 "No admin key is configured, so the dashboard and the admin API are off%s. Set auth.admin_key in the config "
+                 "and reload, or restart the gateway with the %s environment variable set.",
                  loopback ? " (this gateway only listens on loopback)" : "",
                  conf->admin_key_env != NULL ? conf->admin_key_env : "LLMGATE_ADMIN_KEY");
         json_object_set_new(d, "signed_in", json_false());
