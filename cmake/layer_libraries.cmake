@@ -104,7 +104,7 @@ endforeach()
 target_include_directories(lg_core SYSTEM PUBLIC ${H2O_INCLUDE_DIRS} ${UV_INCLUDE_DIRS} ${LUAJIT_INCLUDE_DIRS}
                            ${CURL_INCLUDE_DIRS} ${JANSSON_INCLUDE_DIRS})
 target_compile_definitions(lg_core PUBLIC LG_INSTALL_PLUGIN_DIR="${LG_INSTALL_PLUGIN_DIR}"
-                           LG_INSTALL_POLICY_DIR="${LG_INSTALL_POLICY_DIR}")
+                           LG_INSTALL_POLICY_DIR="${LG_INSTALL_POLICY_DIR}" LG_INSTALL_UI_DIR="${LG_INSTALL_UI_DIR}")
 target_link_libraries(lg_core PUBLIC PkgConfig::H2O PkgConfig::UV PkgConfig::LUAJIT PkgConfig::CURL PkgConfig::JANSSON
                       PkgConfig::OPENSSL PkgConfig::SQLITE Threads::Threads ${CMAKE_DL_LIBS} m)
 

@@ -54,6 +54,8 @@ set(LG_LAYER_ALLOWED_mcp
 # at init, each module registers its own metrics collector). Delete these lines; cmake/layer_libraries.cmake then
 # drops the link from lg_http to lg_mcp by itself.
 set(LG_LAYER_ALLOWED_http
+    "src/http/admin_views.c -> mcp/federation.h"
+    "src/http/admin_views.c -> mcp/session.h"
     "src/http/handler_admin.c -> mcp/federation.h"
     "src/http/handler_dispatch.c -> mcp/oauth_server.h"
     "src/http/handler_dispatch.c -> mcp/rest.h"

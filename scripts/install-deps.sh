@@ -11,6 +11,7 @@ want=(build-essential cmake pkg-config libh2o-dev libuv1-dev libluajit-5.1-dev l
       libcmocka-dev libssl-dev libsqlite3-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
     want+=(clang clang-format libclang-rt-14-dev nghttp2-client lua-check procps openssl)
+    want+=(chromium firefox-esr) # the dashboard's browser tests (tests/browser) drive both headless
     command -v node >/dev/null 2>&1 || want+=(nodejs npm)
     want+=(chromium) # headless browser for the MCP OAuth consent page test (tests/clients/mcp_oauth_browser.test.mjs)
 fi

@@ -13,6 +13,7 @@
 #include "core/accesslog.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/reload_status.h"
 #include "http/server.h"
 #include "llmgate/version.h"
 #include "mcp/auth.h"
@@ -78,15 +79,18 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     (void)s;
     (void)signum;
     char err[2048];
+    uint64_t covers = lg_reload_begin(); /* the admin API's reload requests this reload answers */
     ++generation;
     lg_snapshot_t *snap = load_snapshot(config_path, err, sizeof(err));
     if (snap == NULL) {
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: new config rejected, keeping the current one: %s", err);
+        lg_reload_finish(covers, 0, 0, err);
         return;
     }
     apply_process_settings(snap->conf);
     lg_gate_apply_config(snap->conf);
-    if (lg_gate_sync_keys(err, sizeof(err)) != 0)
+    int keys_rc = lg_gate_sync_keys(err, sizeof(err));
+    if (keys_rc != 0)
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: keys not re-synced from the store: %s", err);
     LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,
            config_path != NULL ? config_path : "(embedded default)");
@@ -95,6 +99,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     if (lg_mcp_oauth_init(snap->conf, err, sizeof(err)) != 0) /* OAuth switched on by this reload */
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: OAuth tables not opened: %s", err);
     lg_server_publish(snap);
+    lg_reload_finish(covers, 1, generation, keys_rc != 0 ? err : NULL);
 }
 
 int main(int argc, char **argv)

@@ -1112,7 +1112,7 @@ int lg_config_listeners_loopback(const lg_config_t *conf)
 
 static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
-    static const char *const keys[] = {"admin_key", "admin_key_env", "require_keys", NULL};
+    static const char *const keys[] = {"admin_key", "admin_key_env", "require_keys", "dashboard_session_ttl_s", NULL};
     json_t *v;
 
     if (obj != NULL && want_object(c, obj, "auth") == 0) {
@@ -1133,6 +1133,7 @@ static void parse_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
             else
                 fail(c, "auth.require_keys", "expected \"auto\", true or false");
         }
+        opt_u32(c, obj, "auth", "dashboard_session_ttl_s", 1, 7 * 86400, &conf->dashboard_session_ttl_s);
     }
     if (conf->admin_key == NULL) {
         const char *val;
@@ -1635,6 +1636,7 @@ static lg_config_t *config_new(void)
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
     conf->require_keys = -1;
+    conf->dashboard_session_ttl_s = 8 * 3600;
     conf->mcp.enabled = 1;
     conf->mcp.session_ttl_s = 1800;
     conf->mcp.max_message_bytes = (uint32_t)4 << 20;

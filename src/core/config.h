@@ -188,6 +188,7 @@ typedef struct lg_config {
     char *admin_key;     /* resolved admin secret (auth.admin_key or the auth.admin_key_env variable); NULL = admin API off */
     char *admin_key_env; /* variable name when the key comes from the environment (default LLMGATE_ADMIN_KEY), for messages */
     int require_keys;    /* -1 auto: open only while no keys exist and every listener is loopback; 0 never; 1 always */
+    uint32_t dashboard_session_ttl_s; /* auth.dashboard_session_ttl_s: lifetime of a dashboard sign-in, default 28800 (8 h) */
 
     lg_mcp_conf_t mcp; /* "mcp" section */
 } lg_config_t;

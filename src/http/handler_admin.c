@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The admin API under /api/admin, behind the admin key: key management
+ * The admin API under /api/admin, behind the admin key (or a dashboard session, see dashboard.h): key management
  * (create/list/get/update/delete), usage reports, the detailed provider view
  * and config reload. Bodies and query strings are validated completely on the
  * event loop (CPU only, no I/O) before the store is touched; every store call
@@ -22,6 +22,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/reload_status.h"
+#include "http/dashboard.h"
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "http/server.h"
@@ -599,8 +601,17 @@ static int list_work(lg_store_t *s, void *data, json_t **body)
         return 500;
     }
     json_t *a = json_array();
-    for (size_t i = 0; i < n; ++i)
-        json_array_append_new(a, lg_key_record_to_json(list[i])); /* never the hash */
+    int64_t now = lg_gate_now_ms();
+    for (size_t i = 0; i < n; ++i) {
+        json_t *j = lg_key_record_to_json(list[i]); /* never the hash */
+        /* live credit used in the key's current reset period, as the gate enforces it */
+        lg_key_entry_t *live = lg_keytable_get_by_id(lg_gate_keys(), list[i]->id);
+        int64_t used = live != NULL ? lg_key_credit_used_pico(live, now) : 0;
+        lg_key_entry_release(live);
+        json_object_set_new(j, "credit_used", json_real((double)used / (double)PICO_PER_USD));
+        json_object_set_new(j, "credit_used_pico", json_integer(used));
+        json_array_append_new(a, j);
+    }
     lg_store_key_list_free(list, n);
     *body = json_pack("{s:o}", "data", a);
     return 200;
@@ -834,15 +845,18 @@ static struct key_edit *new_edit(void)
 
 void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t len)
 {
+    /* the dashboard's sign-in/out and session state need no admin key (they answer "disabled" without one) */
+    if ((len == 8 || (len == 9 && rest[8] == '/')) && memcmp(rest, "/session", 8) == 0) {
+        lg__dashboard_session(w, req);
+        return;
+    }
     if (w->rt->snap->conf->admin_key == NULL) {
         lg_respond_error(req, LG_ENOTFOUND, 404,
                          "admin API disabled: set auth.admin_key or the LLMGATE_ADMIN_KEY environment variable", NULL);
         return;
     }
-    if (!lg_gate_is_admin(req)) {
-        lg_respond_error(req, LG_EAUTH, 401, "admin API: missing or wrong admin key (Authorization: Bearer <admin key>)", NULL);
+    if (!lg__admin_authorized(w, req)) /* admin key as Bearer, or a dashboard session (+ CSRF token to change state) */
         return;
-    }
     if (len > 1 && rest[len - 1] == '/')
         --len;
 #define IS(lit) (len == sizeof(lit) - 1 && memcmp(rest, lit, sizeof(lit) - 1) == 0)
@@ -914,14 +928,20 @@ void lg_handle_admin(lg_worker_t *w, h2o_req_t *req, const char *rest, size_t le
         }
         /* the same path as `kill -HUP`: main's signal watcher reloads config, policies and keys. kill() (not raise()):
          * the process-directed signal goes to a thread that does not block it, whichever thread we are on. */
+        uint64_t ticket = lg_reload_ticket(); /* done when GET /api/admin/status shows last_reload.covers_ticket >= it */
         if (kill(getpid(), SIGHUP) != 0) {
             lg_respond_error(req, LG_EINTERNAL, 500, "cannot signal the reload", NULL);
             return;
         }
         LG_LOG(LG_LOG_INFO, "admin", "config reload requested through the admin API");
-        lg__http_respond_status(req, 202, json_pack("{s:s}", "status", "reload requested"));
+        lg__http_respond_status(req, 202, json_pack("{s:s,s:I}", "status", "reload requested", "ticket", (json_int_t)ticket));
         return;
     }
 #undef IS
-    lg_respond_error(req, LG_ENOTFOUND, 404, "no such admin route (keys, keys/{id}, usage, providers, reload)", NULL);
+    if (lg__admin_views(w, req, rest, len))
+        return;
+    lg_respond_error(req, LG_ENOTFOUND, 404,
+                     "no such admin route (keys, keys/{id}, usage, providers, reload, status, timeseries, models, generations, "
+                     "generations/{id}, mcp, session)",
+                     NULL);
 }

@@ -4,6 +4,7 @@
  * known paths with the wrong method a JSON 405 with Allow.
  */
 #include <string.h>
+#include "http/dashboard.h"
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "llmgate/plugin.h"
@@ -157,6 +158,15 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     }
     if (path.len > 5 && memcmp(path.base, "/mcp/", 5) == 0) {
         lg_mcp_handle(w, req, path.base + 5, path.len - 5);
+        return 0;
+    }
+    /* the dashboard: /dashboard and its files; / and /ui lead there */
+    if (path_is(path, "/dashboard") || (path.len > 11 && memcmp(path.base, "/dashboard/", 11) == 0)) {
+        lg_handle_dashboard(w, req, path.base + 10, path.len - 10);
+        return 0;
+    }
+    if (path_is(path, "/") || path_is(path, "/ui")) {
+        lg_handle_dashboard_redirect(req);
         return 0;
     }
     lg_respond_error(req, LG_ENOTFOUND, 404, "no such route", NULL);

@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "llmgate/error.h"
 #include "metrics/metrics.h"
+#include "metrics/timeseries.h"
 
 #define NB 18        /* histogram buckets including +Inf */
 #define MAX_PROBE 32 /* linear-probe limit before a key is folded into "other" */
@@ -274,6 +275,7 @@ void lg_metrics_init(unsigned num_workers)
         shards[i] = s;
     }
     atomic_store_explicit(&num_shards, n, memory_order_release);
+    lg_timeseries_init(n); /* the dashboard's 15-minute rings, same shards */
 }
 
 void lg_metrics_shutdown(void)
@@ -292,6 +294,7 @@ void lg_metrics_shutdown(void)
     free(shards);
     shards = NULL;
     atomic_store_explicit(&num_shards, 0, memory_order_release);
+    lg_timeseries_shutdown();
     atomic_store_explicit(&num_collectors, 0, memory_order_release);
     pthread_mutex_lock(&reg_lock);
     reg_reset(&reg_models);
@@ -408,6 +411,8 @@ void lg_metrics_request(unsigned shard, lg_route_t route, int model_id, int prov
         observe(s, &s->ttft[m], ttft_s);
     if (stream)
         add(s, &s->streamed[r], 1);
+    if (r == LG_ROUTE_CHAT || r == LG_ROUTE_COMPLETIONS || r == LG_ROUTE_EMBEDDINGS || r == LG_ROUTE_MESSAGES)
+        lg_timeseries_request(shard, status, duration_s, ttft_s, prompt_tokens, completion_tokens, cost_pico);
 
     uint64_t pt = prompt_tokens > 0 ? (uint64_t)prompt_tokens : 0;
     uint64_t ct = completion_tokens > 0 ? (uint64_t)completion_tokens : 0;
@@ -436,6 +441,7 @@ void lg_metrics_fallback(unsigned shard, int model_id)
     struct shard *s = get_shard(shard);
     if (s != NULL)
         add(s, &s->fallbacks[clamp_id(model_id, LG_METRICS_MAX_MODELS)], 1);
+    lg_timeseries_fallback(shard);
 }
 
 void lg_metrics_rejected(unsigned shard, const char *reason)
@@ -465,6 +471,7 @@ void lg_metrics_mcp_call_id(unsigned shard, int server_id, int tool_id, int ok, 
     unsigned okv = ok ? 1 : 0;
     add(s, table_cell(&s->mcp, TRIPLE_KEY(srv, clamp_id(tool_id, LG_METRICS_MAX_MCP_TOOLS), okv), okv), 1);
     observe(s, &s->mcp_dur[srv], duration_s);
+    lg_timeseries_mcp_call(shard, (int)srv, ok);
 }
 
 void lg_metrics_mcp_call(unsigned shard, const char *server, const char *tool, int ok, double duration_s)

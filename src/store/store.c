@@ -543,6 +543,75 @@ int lg_store_generation_get(lg_store_t *s, const char *id, json_t **out)
     return 0;
 }
 
+/* ---- recent generations (dashboard) ---- */
+
+int lg_store_generations_recent(lg_store_t *s, unsigned limit, int64_t before_ms, json_t **out)
+{
+    static const char sql[] =
+        "SELECT g.id, g.created_at_ms, g.key_id, k.name, g.requested_model, g.served_model, g.provider, g.api,"
+        " g.status, g.attempts, g.latency_ms, g.ttft_ms, g.prompt_tokens, g.completion_tokens, g.cost_pico,"
+        " g.streamed, g.cancelled, g.finish_reason"
+        " FROM generations g LEFT JOIN keys k ON k.id = g.key_id AND k.deleted = 0"
+        " WHERE ?1 <= 0 OR g.created_at_ms < ?1 ORDER BY g.created_at_ms DESC, g.id DESC LIMIT ?2";
+    sqlite3_stmt *st;
+    int rc, step;
+    char when[32];
+
+    *out = NULL;
+    s->errmsg[0] = '\0';
+    if (limit == 0 || limit > 500)
+        limit = limit == 0 ? 1 : 500;
+    if ((rc = prepare(s, sql, &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int(st, 2, (int)limit);
+    json_t *rows = json_array();
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        int64_t created = sqlite3_column_int64(st, 1), cost = sqlite3_column_int64(st, 14);
+        /* only the number of attempts: the trail itself is in the generation view */
+        size_t attempts = 0;
+        const char *att = (const char *)sqlite3_column_text(st, 9);
+        if (att != NULL) {
+            json_t *a = json_loads(att, 0, NULL);
+            attempts = json_is_array(a) ? json_array_size(a) : 0;
+            json_decref(a);
+        }
+        iso8601(created, when);
+        json_object_set_new(o, "id", col_str(st, 0));
+        json_object_set_new(o, "created_at", json_string(when));
+        json_object_set_new(o, "created_at_ms", json_integer(created));
+        json_object_set_new(o, "key_id", col_str(st, 2));
+        json_object_set_new(o, "key_name", sqlite3_column_type(st, 3) == SQLITE_NULL ? json_null() : col_str(st, 3));
+        json_object_set_new(o, "requested_model", col_str(st, 4));
+        json_object_set_new(o, "model", col_str(st, 5));
+        json_object_set_new(o, "provider", col_str(st, 6));
+        json_object_set_new(o, "api", col_str(st, 7));
+        json_object_set_new(o, "status", json_integer(sqlite3_column_int(st, 8)));
+        json_object_set_new(o, "attempts", json_integer((json_int_t)attempts));
+        json_object_set_new(o, "latency_ms", json_real(sqlite3_column_double(st, 10)));
+        json_object_set_new(o, "ttft_ms",
+                            sqlite3_column_type(st, 11) == SQLITE_NULL ? json_null() : json_real(sqlite3_column_double(st, 11)));
+        json_object_set_new(o, "prompt_tokens", json_integer(sqlite3_column_int64(st, 12)));
+        json_object_set_new(o, "completion_tokens", json_integer(sqlite3_column_int64(st, 13)));
+        json_object_set_new(o, "cost", usd(cost));
+        json_object_set_new(o, "cost_pico", json_integer(cost));
+        json_object_set_new(o, "streamed", json_boolean(sqlite3_column_int(st, 15)));
+        json_object_set_new(o, "cancelled", json_boolean(sqlite3_column_int(st, 16)));
+        json_object_set_new(o, "finish_reason", col_str(st, 17));
+        json_array_append_new(rows, o);
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(s, "recent generations");
+        sqlite3_finalize(st);
+        json_decref(rows);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    *out = json_pack("{s:o}", "data", rows);
+    return 0;
+}
+
 /* ---- keys ---- */
 
 static char *strv_to_json(char *const *v)

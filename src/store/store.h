@@ -105,6 +105,14 @@ int lg_store_key_usage(lg_store_t *s, const char *key_id, int64_t now_ms, json_t
  */
 int lg_store_generation_get(lg_store_t *s, const char *id, json_t **out);
 
+/**
+ * The most recent generations, newest first: *out = {"data": [{id, created_at (ISO 8601), created_at_ms, key_id,
+ * key_name (null when the key is gone or there was none), requested_model, model, provider, api, status, attempts
+ * (count), latency_ms, ttft_ms, prompt_tokens, completion_tokens, cost (USD), cost_pico, streamed, cancelled,
+ * finish_reason}]}. limit 1..500; before_ms > 0 = only rows created before it (paging). Never message content.
+ */
+int lg_store_generations_recent(lg_store_t *s, unsigned limit, int64_t before_ms, json_t **out);
+
 typedef struct lg_usage_query {
     const char *key_id, *model, *provider; /* exact filters; NULL = any. model matches the served model */
     int64_t since_ms, until_ms;            /* unix ms, since inclusive, until exclusive; 0 = open */
