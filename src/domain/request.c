@@ -638,6 +638,8 @@ void lg_gen_request_dispose(lg_gen_request_t *r)
     json_decref(r->body);
     json_decref(r->root);
     json_decref(r->provider);
+    json_decref(r->skin_data);
+    r->skin_data = NULL;
     free(r->raw);
     free(r->strs);
     r->body = r->root = r->provider = NULL;

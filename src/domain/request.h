@@ -41,7 +41,9 @@ typedef struct lg_gen_request {
                             tree (Anthropic skin): the OpenAI wire pass-through splices it */
     char *raw;           /* owned copy of the body bytes behind wire (NULL for requests made from a tree) */
     size_t raw_len;
-    char *strs; /* owned: decoded model ids and session_id, NUL-terminated */
+    char *strs;        /* owned: decoded model ids and session_id, NUL-terminated */
+    json_t *skin_data; /* owned; set by an ingress skin's parse for its own answers (e.g. the Responses request members
+                          a response object echoes), NULL otherwise */
 } lg_gen_request_t;
 
 /**

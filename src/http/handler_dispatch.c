@@ -7,6 +7,7 @@
 #include "http/dashboard.h"
 #include "http/handlers.h"
 #include "http/respond.h"
+#include "http/skins.h"
 #include "llmgate/plugin.h"
 #include "mcp/oauth_server.h"
 #include "mcp/rest.h"
@@ -106,19 +107,19 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
     }
     static const struct {
         const char *path;
-        int kind;
-        int anthropic;
-    } generate_routes[] = {{"/v1/chat/completions", LG_API_CHAT, 0},
-                           {"/v1/completions", LG_API_COMPLETIONS, 0},
-                           {"/v1/embeddings", LG_API_EMBEDDINGS, 0},
-                           {"/v1/messages", LG_API_CHAT, 1}};
+        const lg_skin_t *skin;
+    } generate_routes[] = {{"/v1/chat/completions", &lg_skin_openai_chat},
+                           {"/v1/completions", &lg_skin_openai_completions},
+                           {"/v1/embeddings", &lg_skin_openai_embeddings},
+                           {"/v1/messages", &lg_skin_anthropic_messages},
+                           {"/v1/responses", &lg_skin_openai_responses}};
     for (size_t i = 0; i < sizeof(generate_routes) / sizeof(generate_routes[0]); ++i) {
         if (!path_is(path, generate_routes[i].path))
             continue;
         if (!lg_req_method_is(req, "POST"))
             lg_respond_method_not_allowed(req, "POST");
         else
-            lg_handle_generate(w, req, generate_routes[i].kind, generate_routes[i].anthropic);
+            lg_handle_generate(w, req, generate_routes[i].skin);
         return 0;
     }
     /* /v1/models/{author}/{slug}/endpoints */

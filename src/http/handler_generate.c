@@ -102,10 +102,9 @@ void lg__http_pipeline_init(lg_worker_t *w)
     w->pipeline->note_cancel = worker_note_cancel;
 }
 
-void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
+void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, const lg_skin_t *skin)
 {
     const lg_config_t *conf = w->rt->snap->conf;
-    const lg_skin_t *skin = anthropic ? &lg_skin_anthropic_messages : lg_skin_for_kind(kind);
     if (req->entity.len > conf->max_body_bytes) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %zu bytes exceeds the limit of %zu bytes", req->entity.len,

@@ -32,9 +32,10 @@ void lg_handle_metrics(lg_worker_t *w, h2o_req_t *req);
 /** Register the scrape-time gauges (main thread, once). */
 void lg_metrics_register_gateway_collectors(void);
 void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model_id, size_t len);
-/** POST /v1/chat/completions, /v1/completions, /v1/embeddings (kind is an lg_api_kind_t), and /v1/messages
- * (anthropic = 1: Anthropic Messages request and response shapes, routed like chat). */
-void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic);
+struct lg_skin;
+/** POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses: one generation through the
+ * pipeline, parsed and answered by the route's ingress skin (http/skins.h). */
+void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, const struct lg_skin *skin);
 
 /** GET /v1/generation?id=gen-... (and /api/v1/generation): the ledger row of one generation, OpenRouter's shape. */
 void lg_handle_generation(lg_worker_t *w, h2o_req_t *req);

@@ -663,7 +663,7 @@ static int emit(lg_responses_stream_t *s, lg_buf_t *out, json_t *ev)
     }
     json_object_set_new(ev, "sequence_number", json_integer(s->seq++));
     const char *type = json_string_value(json_object_get(ev, "type"));
-    char *data = json_dumps(ev, JSON_COMPACT);
+    char *data = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (data == NULL || lg_buf_append(out, "event: ", 7) != 0 || lg_buf_append(out, type, strlen(type)) != 0 ||
         lg_buf_append(out, "\ndata: ", 7) != 0 || lg_buf_append(out, data, strlen(data)) != 0 || lg_buf_append(out, "\n\n", 2) != 0)
         rc = LG_ETOOLARGE;

@@ -277,15 +277,3 @@ const lg_skin_t lg_skin_openai_embeddings = {
     .response = embeddings_response,
     .error_body = error_body,
 };
-
-const lg_skin_t *lg_skin_for_kind(int kind)
-{
-    switch (kind) {
-    case LG_API_COMPLETIONS:
-        return &lg_skin_openai_completions;
-    case LG_API_EMBEDDINGS:
-        return &lg_skin_openai_embeddings;
-    default:
-        return &lg_skin_openai_chat;
-    }
-}

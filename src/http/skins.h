@@ -14,9 +14,7 @@ extern const lg_skin_t lg_skin_openai_chat;        /* POST /v1/chat/completions 
 extern const lg_skin_t lg_skin_openai_completions; /* POST /v1/completions */
 extern const lg_skin_t lg_skin_openai_embeddings;  /* POST /v1/embeddings */
 extern const lg_skin_t lg_skin_anthropic_messages; /* POST /v1/messages */
-
-/** The skin of an OpenAI route kind (lg_api_kind_t). */
-const lg_skin_t *lg_skin_for_kind(int kind);
+extern const lg_skin_t lg_skin_openai_responses;   /* POST /v1/responses */
 
 /**
  * New OpenAI object for kind with the gateway's header members (id, object, created, model, provider) followed by

@@ -35,7 +35,7 @@ static const uint64_t bucket_ns[NB - 1] = {
 static const char *const bucket_le[NB] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
                                           "0.5",    "1",     "2.5",    "5",     "10",   "30",    "60",   "120", "+Inf"};
 
-static const char *const route_names[LG_ROUTE__COUNT] = {"chat",   "completions", "embeddings", "messages", "models",
+static const char *const route_names[LG_ROUTE__COUNT] = {"chat",   "completions", "embeddings", "messages", "responses", "models",
                                                          "health", "metrics",     "admin",      "mcp",      "other"};
 static const char *const errclass_names[LG_ERRCLASS__COUNT] = {"timeout",      "connect",      "rate_limited", "overloaded",
                                                                "server_error", "bad_response", "rejected",     "auth",
@@ -411,7 +411,8 @@ void lg_metrics_request(unsigned shard, lg_route_t route, int model_id, int prov
         observe(s, &s->ttft[m], ttft_s);
     if (stream)
         add(s, &s->streamed[r], 1);
-    if (r == LG_ROUTE_CHAT || r == LG_ROUTE_COMPLETIONS || r == LG_ROUTE_EMBEDDINGS || r == LG_ROUTE_MESSAGES)
+    if (r == LG_ROUTE_CHAT || r == LG_ROUTE_COMPLETIONS || r == LG_ROUTE_EMBEDDINGS || r == LG_ROUTE_MESSAGES ||
+        r == LG_ROUTE_RESPONSES)
         lg_timeseries_request(shard, status, duration_s, ttft_s, prompt_tokens, completion_tokens, cost_pico);
 
     uint64_t pt = prompt_tokens > 0 ? (uint64_t)prompt_tokens : 0;

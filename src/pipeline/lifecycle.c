@@ -116,6 +116,7 @@ void lg_x_skin_info(const lg_exchange_t *x, lg_skin_info_t *info)
     info->provider = idx >= 0 ? x->at.cands[idx].provider : "";
     info->created = lg_unix_time();
     info->prompt_tokens_estimate = x->r.prompt_tokens_estimate;
+    info->skin_data = x->r.skin_data;
 }
 
 /* ---- the handler's entry points ---- */

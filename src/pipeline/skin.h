@@ -25,6 +25,7 @@ typedef struct lg_skin_info {
     const char *provider;           /* provider that serves, "" before one did */
     int64_t created;                /* Unix time of the answer */
     int64_t prompt_tokens_estimate; /* for formats that announce input tokens up front */
+    const json_t *skin_data;        /* what the skin's parse kept for its answers (lg_gen_request_t.skin_data), or NULL */
 } lg_skin_info_t;
 
 /**
