@@ -367,7 +367,7 @@ static void done_wire_body(lg_exchange_t *x)
         if (st == LG_SKIN_WIRE_BAD || e.err == 0) {
             e.err = LG_EBADRESPONSE;
             e.retryable = 1;
-            snprintf(e.message, sizeof(e.message), "upstream sent a malformed response: %s", why);
+            snprintf(e.message, sizeof(e.message), "upstream sent a malformed response: %.200s", why);
         }
         fail(x, &e);
         return;
