@@ -138,6 +138,10 @@ typedef struct lg_exchange {
     lg_buf_t pt_body; /* upstream body of the attempt */
     lg_buf_t pt_held; /* rewritten chunks held back before the commit point */
     size_t pt_held_n;
+    lg_buf_t pt_usage_raw; /* the upstream's usage object, as sent (x->usage stays NULL on this path) */
+    lg_buf_t pt_head;      /* the owned members of this attempt's chunks, rendered once (lg_pt_write_head) */
+    lg_pt_usage_t pt_usage;
+    int pt_has_usage;
 
     /* lifetime */
     int guard;
@@ -163,6 +167,8 @@ static void exchange_free(lg_exchange_t *x)
     lg_buf_dispose(&x->up_body);
     lg_buf_dispose(&x->pt_body);
     lg_buf_dispose(&x->pt_held);
+    lg_buf_dispose(&x->pt_usage_raw);
+    lg_buf_dispose(&x->pt_head);
     for (size_t i = 0; i < x->num_held; ++i)
         json_decref(x->held[i]);
     json_decref(x->usage);
@@ -417,7 +423,11 @@ static json_t *wrap(lg_exchange_t *x, json_t *inner, int chunk)
 /** usage + cost as OpenRouter reports it; estimates counts when the upstream sent none. */
 static json_t *final_usage(lg_exchange_t *x)
 {
-    json_t *u = x->usage != NULL ? json_deep_copy(x->usage) : json_object();
+    json_t *u = x->usage != NULL  ? json_deep_copy(x->usage)
+                : x->pt_has_usage ? json_loadb(x->pt_usage_raw.data, x->pt_usage_raw.len, 0, NULL) /* error paths only */
+                                  : NULL;
+    if (u == NULL)
+        u = json_object();
     if (json_object_get(u, "prompt_tokens") == NULL)
         json_object_set_new(u, "prompt_tokens", json_integer(x->r.prompt_tokens_estimate));
     if (json_object_get(u, "completion_tokens") == NULL)
@@ -475,6 +485,7 @@ static void reset_attempt(lg_exchange_t *x)
     }
     lg_buf_reset(&x->up_body);
     lg_buf_reset(&x->pt_held);
+    lg_buf_reset(&x->pt_head);
     x->pt_held_n = 0;
     x->pt = x->pt_done = x->pt_finish = 0;
     x->up_status = 0;
@@ -567,6 +578,8 @@ static void access_log(lg_exchange_t *x)
     lg_usage_t u = {0};
     if (x->usage != NULL)
         lg_usage_from_json(x->usage, &u);
+    else if (x->pt_has_usage)
+        u = x->pt_usage.u;
     if (x->rt->vm != NULL && x->num_cands != 0) {
         lg_policy_result_t res = {.ok = idx >= 0,
                                   .id = idx >= 0 ? (uint32_t)idx + 1 : 0,
@@ -657,6 +670,8 @@ static void record_success(lg_exchange_t *x)
     lg_usage_t u = {0};
     if (x->usage != NULL)
         lg_usage_from_json(x->usage, &u);
+    else if (x->pt_has_usage)
+        u = x->pt_usage.u;
     lg_endpoint_stats_t *st = x->rt->snap->estats[x->refs[idx].model_index][x->refs[idx].endpoint_index];
     double ttft = x->ttft_us != 0 ? (double)(x->ttft_us - x->attempt_start_us) / 1000.0 : -1;
     lg_stats_success(st, (double)(now - x->attempt_start_us) / 1000.0, ttft, u.completion_tokens);
@@ -684,6 +699,8 @@ static void commit(lg_exchange_t *x)
     x->pt_held_n = 0;
 }
 
+static void pt_final_chunk(lg_exchange_t *x);
+
 static void finish_stream_ok(lg_exchange_t *x)
 {
     record_success(x);
@@ -692,6 +709,9 @@ static void finish_stream_ok(lg_exchange_t *x)
         json_t *usage = final_usage(x);
         lg_anthropic_stream_finish(x->astream, usage, &x->outq);
         json_decref(usage);
+    } else if (x->pt) {
+        pt_final_chunk(x);
+        out_write(x, "data: [DONE]\n\n", 14);
     } else {
         json_t *chunk = wrap(x, NULL, 1);
         json_object_set_new(chunk, "choices", json_array());
@@ -794,7 +814,7 @@ static void send_error_chunk(lg_exchange_t *x, const lg_upstream_error_t *e)
     json_object_set_new(chunk, "choices",
                         json_pack("[{s:i,s:{s:s},s:s}]", "index", 0, "delta", "content", "", "finish_reason", "error"));
     out_event_json(x, chunk);
-    if (x->usage != NULL || x->streamed_chars != 0) {
+    if (x->usage != NULL || x->pt_has_usage || x->streamed_chars != 0) {
         json_t *uc = wrap(x, NULL, 1);
         json_object_set_new(uc, "choices", json_array());
         json_object_set_new(uc, "usage", final_usage(x)); /* bill what was streamed so far */
@@ -1232,6 +1252,7 @@ static void pt_prepare(lg_exchange_t *x, const lg_snapshot_t *snap)
 {
     (void)snap;
     x->pt = 0;
+    x->pt_has_usage = 0; /* a failed attempt's usage is not this one's */
     x->call.wire_body = NULL;
     x->call.wire_body_len = 0;
     int (*wire_ok)(void *, const lg_call_t *) = lg_provider_wire_fn(x->prov);
@@ -1258,19 +1279,53 @@ static lg_pt_owned_t pt_owned(const lg_exchange_t *x, int chunk)
     return o;
 }
 
-/** Keep the usage the upstream sent as the (small) object the ledger, metrics and final usage read, counts normalised. */
+/** Keep the usage the upstream sent (bytes + counters): what the ledger, metrics and our final usage read. */
 static void pt_take_usage(lg_exchange_t *x, lg_json_span_t usage)
 {
-    lg_pt_usage_t pu;
-    json_t *u = json_loadb(usage.p, usage.len, 0, NULL);
-    if (u == NULL)
+    lg_buf_reset(&x->pt_usage_raw);
+    if (lg_buf_append(&x->pt_usage_raw, usage.p, usage.len) != 0)
         return;
-    lg_pt_usage_read(usage, &pu);
-    json_object_set_new(u, "prompt_tokens", json_integer(pu.u.prompt_tokens));
-    json_object_set_new(u, "completion_tokens", json_integer(pu.u.completion_tokens));
-    json_object_set_new(u, "total_tokens", json_integer(pu.total_tokens));
-    json_decref(x->usage);
-    x->usage = u;
+    lg_pt_usage_read(usage, &x->pt_usage);
+    /* as the plugins' normaliser does: an upstream usage object defines all three totals (absent = 0) */
+    x->pt_usage.has_prompt = x->pt_usage.has_completion = x->pt_usage.has_total = 1;
+    x->pt_has_usage = 1;
+}
+
+/** Our usage object (counts, estimates where the upstream sent none, cost) as bytes; sets x->cost_pico. */
+static int pt_usage_bytes(lg_exchange_t *x, lg_buf_t *out)
+{
+    lg_pt_usage_t f;
+    lg_json_span_t span = {0};
+    if (x->pt_has_usage) {
+        f = x->pt_usage;
+        span = lg_json_span_at(x->pt_usage_raw.data, x->pt_usage_raw.data + x->pt_usage_raw.len);
+    } else {
+        memset(&f, 0, sizeof(f));
+        f.u.prompt_tokens = x->r.prompt_tokens_estimate;
+        f.u.completion_tokens = (x->streamed_chars + 3) / 4; /* ~4 chars a token */
+        f.total_tokens = f.u.prompt_tokens + f.u.completion_tokens;
+    }
+    int idx = x->served >= 0 ? x->served : x->cur;
+    x->cost_pico = idx >= 0 ? lg_cost_pico(&cand_endpoint(x, idx)->price, &f.u) : 0;
+    return lg_pt_write_usage(span, &f, x->cost_pico, out);
+}
+
+/** The final usage chunk of a pass-through stream. */
+static void pt_final_chunk(lg_exchange_t *x)
+{
+    static const char empty_choices[] = "{\"choices\":[]}";
+    lg_buf_t usage, ev;
+    lg_buf_init(&usage, 128 * 1024);
+    lg_buf_init(&ev, 256 * 1024);
+    lg_pt_info_t info;
+    char err[64];
+    (void)lg_pt_check_chunk(empty_choices, sizeof(empty_choices) - 1, &info, err, sizeof(err));
+    lg_pt_owned_t own = pt_owned(x, 1);
+    if (pt_usage_bytes(x, &usage) == 0 && lg_buf_append(&ev, "data: ", 6) == 0 &&
+        lg_pt_write_reply(&info, &own, usage.data, usage.len, &ev) == 0 && lg_buf_append(&ev, "\n\n", 2) == 0)
+        out_append(x, ev.data, ev.len);
+    lg_buf_dispose(&usage);
+    lg_buf_dispose(&ev);
 }
 
 static void pt_fail(lg_exchange_t *x, int err, const char *msg)
@@ -1318,11 +1373,18 @@ static int pt_on_event(lg_exchange_t *x, const lg_sse_event_t *ev)
     int committing = !x->committed && (info.has_content || x->pt_held_n == MAX_HELD);
     if (committing)
         commit(x);
-    lg_pt_owned_t own = pt_owned(x, 1);
+    if (x->pt_head.len == 0) {
+        lg_pt_owned_t own = pt_owned(x, 1);
+        if (lg_pt_write_head(&own, &x->pt_head) != 0) {
+            pt_fail(x, LG_EINTERNAL, "cannot encode the chunk header");
+            return 1;
+        }
+    }
     if (x->committed) {
-        if (x->req != NULL && !x->finished && !x->final_queued && lg_pt_write_chunk(&info, &own, &x->outq) != 0)
+        if (x->req != NULL && !x->finished && !x->final_queued &&
+            lg_pt_write_chunk_head(&info, x->pt_head.data, x->pt_head.len, &x->outq) != 0)
             x->final_queued = 1; /* client output cap: end the stream */
-    } else if (lg_pt_write_chunk(&info, &own, &x->pt_held) == 0) {
+    } else if (lg_pt_write_chunk_head(&info, x->pt_head.data, x->pt_head.len, &x->pt_held) == 0) {
         ++x->pt_held_n;
     }
     if (committing)
@@ -1379,20 +1441,17 @@ static void pt_reply(lg_exchange_t *x)
     }
     if (info.finish_reason[0] != '\0')
         snprintf(x->finish_reason, sizeof(x->finish_reason), "%s", info.finish_reason);
-    json_decref(x->usage);
-    x->usage = NULL;
     if (info.usage.type == LG_JSON_OBJECT)
         pt_take_usage(x, info.usage);
     record_success(x);
     x->ttft_us = lg_now_us();
-    json_t *u = final_usage(x);
-    char *us = json_dumps(u, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(u);
-    lg_buf_t out;
-    lg_buf_init(&out, x->up_body.len + 4096 + (us != NULL ? strlen(us) : 0));
+    lg_buf_t usage, out;
+    lg_buf_init(&usage, 128 * 1024);
+    int urc = pt_usage_bytes(x, &usage);
+    lg_buf_init(&out, x->up_body.len + 4096 + usage.len);
     lg_pt_owned_t own = pt_owned(x, 0);
-    int rc = lg_pt_write_reply(&info, &own, us, us != NULL ? strlen(us) : 0, &out);
-    free(us);
+    int rc = urc == 0 ? lg_pt_write_reply(&info, &own, usage.data, usage.len, &out) : -1;
+    lg_buf_dispose(&usage);
     reset_attempt(x);
     if (x->req != NULL) {
         lg_add_header(x->req, "x-generation-id", x->id);
@@ -1931,6 +1990,8 @@ void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic)
     lg_buf_init(&x->up_body, conf->max_upstream_bytes);
     lg_buf_init(&x->pt_body, conf->max_body_bytes + 64 * 1024);
     lg_buf_init(&x->pt_held, OUTQ_MAX_BYTES);
+    lg_buf_init(&x->pt_usage_raw, 64 * 1024);
+    lg_buf_init(&x->pt_head, 64 * 1024);
     lg_random_id(x->id, "gen-", 24);
     memcpy(x->msg_id, "msg_", 4);
     memcpy(x->msg_id + 4, x->id + 4, 25); /* same random part: the Anthropic id maps to the generation id */

@@ -187,6 +187,22 @@ static void test_passthru_reply_rewrites_owned_members_only(void **state)
     assert_null(json_object_get(j, "usage"));
     assert_int_equal(json_object_size(j), 6);
     json_decref(j);
+    /* more members than the writer keeps ranges for: the splice fallback gives the same object */
+    char many[2048];
+    size_t mo = (size_t)snprintf(many, sizeof(many), "{\"id\":\"u\",\"choices\":[]");
+    for (int m = 0; m < 20; ++m)
+        mo += (size_t)snprintf(many + mo, sizeof(many) - mo, ",\"x%d\":%d", m, m);
+    snprintf(many + mo, sizeof(many) - mo, ",\"usage\":{\"a\":1}}");
+    assert_int_equal(lg_pt_check_reply(many, strlen(many), &info, err, sizeof(err)), LG_PT_OK);
+    assert_int_equal(info.keep_overflow, 1);
+    lg_buf_reset(&b);
+    assert_int_equal(lg_pt_write_reply(&info, &OWN, "{\"b\":2}", 7, &b), 0);
+    j = load(b.data, b.len);
+    assert_int_equal(json_object_size(j), 5 + 1 + 20 + 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "x19")), 19);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "b")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "gen-abc");
+    json_decref(j);
     /* the cap holds and rolls back */
     lg_buf_t small;
     lg_buf_init(&small, 40);
