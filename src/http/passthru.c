@@ -161,23 +161,58 @@ void lg_pt_usage_read(lg_json_span_t usage, lg_pt_usage_t *o)
     }
 }
 
+/* Decimal digits of v (>= 0) right-aligned ending at end; returns the first digit. */
+static char *digits(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+/* Cost in pico-USD as an exact decimal USD real ("0.0000015", "12.0"): no float rounding, no printf. */
+static size_t format_cost(char *out, int64_t pico)
+{
+    char buf[48], *end = buf + sizeof(buf);
+    uint64_t u = pico < 0 ? 0 - (uint64_t)pico : (uint64_t)pico;
+    uint64_t whole = u / 1000000000000ull, frac = u % 1000000000000ull;
+    char *p = end;
+    if (frac == 0) {
+        *--p = '0';
+    } else {
+        int n = 12;
+        while (frac % 10 == 0) { /* trailing zeros go */
+            frac /= 10;
+            --n;
+        }
+        for (int i = 0; i < n; ++i, frac /= 10)
+            *--p = (char)('0' + frac % 10);
+    }
+    *--p = '.';
+    p = digits(p, whole);
+    if (pico < 0)
+        *--p = '-';
+    size_t len = (size_t)(end - p);
+    memcpy(out, p, len);
+    return len;
+}
+
 int lg_pt_write_usage(lg_json_span_t usage, const lg_pt_usage_t *f, int64_t cost_pico, lg_buf_t *out)
 {
-    char nums[3][24], cost[40];
+    char nums[3][24], cost[48];
+    const char *np[3];
     int64_t vals[3] = {f->u.prompt_tokens, f->u.completion_tokens, f->total_tokens};
     size_t lens[3];
-    for (int i = 0; i < 3; ++i)
-        lens[i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)vals[i]);
-    /* the same value lg_cost_json gives jansson (a real in USD), printed as jansson prints it with 15 digits */
-    size_t clen = (size_t)snprintf(cost, sizeof(cost), "%.15g", (double)cost_pico / 1e12);
-    if (memchr(cost, '.', clen) == NULL && memchr(cost, 'e', clen) == NULL && clen + 2 < sizeof(cost)) {
-        memcpy(cost + clen, ".0", 3); /* a real stays a real for strict clients */
-        clen += 2;
+    for (int i = 0; i < 3; ++i) {
+        np[i] = digits(nums[i] + sizeof(nums[i]), vals[i] < 0 ? 0 : (uint64_t)vals[i]);
+        lens[i] = (size_t)(nums[i] + sizeof(nums[i]) - np[i]);
     }
+    size_t clen = format_cost(cost, cost_pico);
     const lg_json_edit_t e[] = {
-        {LG_JSON_EDIT_SET, KEY("prompt_tokens"), nums[0], lens[0]},
-        {LG_JSON_EDIT_SET, KEY("completion_tokens"), nums[1], lens[1]},
-        {LG_JSON_EDIT_SET, KEY("total_tokens"), nums[2], lens[2]},
+        {LG_JSON_EDIT_SET, KEY("prompt_tokens"), np[0], lens[0]},
+        {LG_JSON_EDIT_SET, KEY("completion_tokens"), np[1], lens[1]},
+        {LG_JSON_EDIT_SET, KEY("total_tokens"), np[2], lens[2]},
         {LG_JSON_EDIT_SET, KEY("cost"), cost, clen},
         {LG_JSON_EDIT_SET, KEY("is_byok"), KEY("false")},
         {LG_JSON_EDIT_SET, KEY("cost_details"), KEY("{\"upstream_inference_cost\":null}")},

@@ -136,6 +136,13 @@ static void test_passthru_usage_write(void **state)
     assert_true(json_is_null(json_object_get(json_object_get(j, "cost_details"), "upstream_inference_cost")));
     assert_non_null(json_object_get(j, "prompt_tokens_details"));
     json_decref(j);
+    /* the cost is an exact decimal of the pico-USD integer */
+    lg_buf_reset(&b);
+    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &u, 12000000000001, &b), 0);
+    assert_non_null(strstr(b.data, "\"cost\":12.000000000001,"));
+    lg_buf_reset(&b);
+    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &u, 3000000000000, &b), 0);
+    assert_non_null(strstr(b.data, "\"cost\":3.0,"));
     /* no upstream usage: counts from the estimate */
     lg_buf_reset(&b);
     lg_pt_usage_t est = {.u = {.prompt_tokens = 3, .completion_tokens = 4}, .total_tokens = 7};
