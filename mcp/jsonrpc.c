@@ -207,25 +207,3 @@ json_t *lg_jsonrpc_make_notification(const char *method, json_t *params)
         json_object_set_new(o, "params", params);
     return o;
 }
-
-int lg_jsonrpc_code_for_err(int lg_err)
-{
-    switch (lg_err) {
-    case 0:
-        return 0;
-    case LG_EINVAL:
-    case LG_EMODEL:
-        return LG_JSONRPC_INVALID_PARAMS;
-    case LG_ENOTFOUND:
-        return LG_JSONRPC_METHOD_NOT_FOUND;
-    case LG_ETOOLARGE:
-        return LG_JSONRPC_INVALID_REQUEST;
-    case LG_EINTERNAL:
-        return LG_JSONRPC_INTERNAL_ERROR;
-    case LG_EAUTH:
-        return LG_JSONRPC_UNAUTHORIZED;
-    default:
-        /* rate limits, policy denials, upstream trouble: implementation-defined range, HTTP 200 (mcp.md §6) */
-        return LG_JSONRPC_SERVER_ERROR;
-    }
-}

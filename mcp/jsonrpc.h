@@ -79,7 +79,4 @@ json_t *lg_jsonrpc_make_request(const json_t *id, const char *method, json_t *pa
 /** Notification; params stolen (may be NULL). */
 json_t *lg_jsonrpc_make_notification(const char *method, json_t *params);
 
-/** JSON-RPC code for an lg_err_t (the one mapping of gateway errors onto MCP; mcp.md §6). */
-int lg_jsonrpc_code_for_err(int lg_err);
-
 #endif

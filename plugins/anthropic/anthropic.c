@@ -1249,9 +1249,12 @@ static int an_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
     (void)err;
     json_t *root = json_loadb(ev->data, ev->data_len, 0, NULL);
     if (!json_is_object(root)) {
-        if (ev->data_len > 0)
-            lg_host->log(LG_LOG_DEBUG, in->c.name, "ignoring a stream event that is not a JSON object (%zu bytes)", ev->data_len);
         json_decref(root);
+        /* a proxy's OpenAI-style terminator carries nothing; anything else was text we would lose */
+        if (ev->data_len > 0 && !(ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0)) {
+            lg_host->log(LG_LOG_WARN, in->c.name, "stream event that is not a JSON object (%zu bytes)", ev->data_len);
+            pu_stream_bad_event(out, ev->data_len);
+        }
         return 0;
     }
     const char *type = json_string_value(json_object_get(root, "type"));

@@ -241,7 +241,7 @@ struct ow_stream {
 /**
  * One SSE event of an OpenAI-style stream. [DONE] ends it; an object with "error" (or an `event: error`) is an in-band
  * error; a chunk with non-empty choices becomes one chunk holding only choices (+ system_fingerprint); a usage object
- * goes to out->usage. Anything that is not a JSON object is ignored: one odd line must not kill the stream.
+ * goes to out->usage. An event that is not a JSON object is an in-band LG_EBADRESPONSE: its text would be lost.
  */
 OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_stream *s, const lg_sse_event_t *ev,
                           lg_stream_out_t *out)
@@ -258,8 +258,9 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
     }
     json_t *root = json_loadb(d, n, 0, NULL);
     if (!json_is_object(root)) {
-        lg_host->log(LG_LOG_DEBUG, log_name, "ignoring a stream event that is not a JSON object (%zu bytes)", n);
+        lg_host->log(LG_LOG_WARN, log_name, "stream event that is not a JSON object (%zu bytes)", n);
         json_decref(root);
+        pu_stream_bad_event(out, n);
         return 0;
     }
     json_t *e = json_object_get(root, "error");

@@ -458,6 +458,17 @@ PU_FN void pu_stream_error(lg_stream_out_t *out, const lg_upstream_error_t *u, i
     snprintf(out->provider_code, sizeof(out->provider_code), "%s", u->provider_code);
 }
 
+/** A stream event that is not a usable JSON object (broken, truncated, invalid UTF-8): its text is lost, so the stream
+ * cannot be trusted; an in-band LG_EBADRESPONSE lets the host fall over or end the stream with an error. */
+PU_FN void pu_stream_bad_event(lg_stream_out_t *out, size_t len)
+{
+    out->error = LG_EBADRESPONSE;
+    out->error_status = 0;
+    snprintf(out->error_message, sizeof(out->error_message), "upstream sent a stream event that is not a JSON object (%zu bytes)",
+             len);
+    out->provider_code[0] = '\0';
+}
+
 /* ---- entry point -------------------------------------------------------------------------------------------------- */
 
 /** The body of every lg_plugin_init: checks the host ABI, keeps the host table, hands out the provider. */

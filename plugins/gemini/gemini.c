@@ -1417,8 +1417,9 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
     json_t *root = json_loadb(d, n, 0, NULL);
     json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
     if (!json_is_object(obj)) {
-        lg_host->log(LG_LOG_DEBUG, in->c.name, "ignoring a stream event that is not a JSON object (%zu bytes)", n);
+        lg_host->log(LG_LOG_WARN, in->c.name, "stream event that is not a JSON object (%zu bytes)", n);
         json_decref(root);
+        pu_stream_bad_event(out, n);
         return 0;
     }
     json_t *e = json_object_get(obj, "error");

@@ -923,9 +923,8 @@ static const char *status_error_type(int status)
 
 int lg_anthropic_error_status(int lg_err, int http_status)
 {
-    /* Anthropic answers overload with its own 529 (overloaded_error), which its SDKs retry */
-    if (lg_err == LG_EOVERLOADED || lg_err == LG_EQUEUEFULL)
-        return 529;
+    if (lg_err < 0 && (http_status == 0 || http_status == lg_err_status(lg_err)))
+        return lg_err_anthropic_status(lg_err); /* the error table: overload answers 529 */
     return http_status != 0 ? http_status : lg_err_status(lg_err);
 }
 
@@ -935,8 +934,12 @@ json_t *lg_anthropic_error_json(int lg_err, int http_status, const char *msg)
     const char *et = lg_err < 0 ? lg_err_type(lg_err) : status_error_type(status);
     if (msg == NULL)
         msg = lg_err < 0 ? lg_strerror(lg_err) : "error";
-    return json_pack("{s:s,s:{s:s,s:s,s:s}}", "type", "error", "error", "type", lg_anthropic_error_type(status), "message", msg,
-                     "error_type", et);
+    /* the error table knows the Anthropic type of every lg_err_t; a status passed through from an upstream (a 404 for
+     * a rejected request, say) is mapped by its status */
+    const char *type = lg_err < 0 && lg_anthropic_error_status(lg_err, 0) == lg_anthropic_error_status(lg_err, status)
+                           ? lg_err_anthropic_type(lg_err)
+                           : lg_anthropic_error_type(status);
+    return json_pack("{s:s,s:{s:s,s:s,s:s}}", "type", "error", "error", "type", type, "message", msg, "error_type", et);
 }
 
 /* ------------------------------------------------------------------------------------------------------------------------ */

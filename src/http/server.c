@@ -231,6 +231,27 @@ void lg__worker_request_begin(lg_worker_t *w)
     atomic_store_explicit(&w->in_flight_shared, w->in_flight, memory_order_relaxed);
 }
 
+static void on_cut_grace(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* The drain deadline passed: end every live exchange with its error event and terminator (each is settled and
+ * recorded), let the loop flush those bytes for a moment, then stop. */
+static void cut_in_flight(lg_worker_t *w)
+{
+    if (w->cut)
+        return;
+    w->cut = 1;
+    lg_pipeline_cut_all(&w->pipeline);
+    if (w->in_flight == 0) {
+        uv_stop(&w->loop);
+        return;
+    }
+    uv_timer_init(&w->loop, &w->cut_grace);
+    uv_timer_start(&w->cut_grace, on_cut_grace, 500, 0);
+}
+
 static void on_wakeup(uv_async_t *async)
 {
     lg_worker_t *w = async->data;
@@ -250,7 +271,7 @@ static void on_wakeup(uv_async_t *async)
         maybe_finish_drain(w);
     }
     if (stop >= 2)
-        uv_stop(&w->loop);
+        cut_in_flight(w);
 }
 
 static void worker_main(void *arg)
@@ -263,8 +284,7 @@ static void worker_main(void *arg)
     w->rt = runtime_create(w, lg_snapshot_ref(start_snapshot));
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
-    uv_timer_init(&w->loop, &w->waitq_timer);
-    w->waitq_timer.data = w;
+    lg__http_pipeline_init(w);
 
     w->num_listeners = conf->num_listeners;
     w->listeners = calloc(conf->num_listeners + 1, sizeof(*w->listeners));

@@ -13,10 +13,9 @@
 #include <uv.h>
 #include "core/snapshot.h"
 #include "http/abuse.h"
+#include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "upstream/client.h"
-
-struct lg_exchange;
 
 typedef struct lg_runtime {
     struct lg_worker *worker;
@@ -46,12 +45,12 @@ typedef struct lg_worker {
     _Atomic(lg_snapshot_t *) pending_snapshot; /* set by the main thread on reload, with a reference */
     _Atomic int stop_requested;                /* 1 = drain, 2 = stop now */
     int draining;
-    unsigned in_flight;                          /* requests being handled */
-    _Atomic unsigned in_flight_shared;           /* copy of in_flight readable by the main thread */
-    struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
-    uv_timer_t waitq_timer;
-    int waitq_timer_active;
-    lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
+    unsigned in_flight;                /* requests being handled */
+    _Atomic unsigned in_flight_shared; /* copy of in_flight readable by the main thread */
+    lg_pipeline_worker_t pipeline;     /* provider queue and live exchanges */
+    int cut;                           /* shutdown deadline passed: live exchanges were ended */
+    uv_timer_t cut_grace;              /* bounds the flush of their last bytes */
+    lg_abuse_table_t abuse;            /* rapid-reset guard, per connection */
 } lg_worker_t;
 
 /** Take / drop a request's reference on a runtime (worker thread). */

@@ -479,38 +479,6 @@ void lg_metrics_mcp_call(unsigned shard, const char *server, const char *tool, i
     lg_metrics_mcp_call_id(shard, reg_lookup(&reg_servers, server), reg_lookup(&reg_tools, tool), ok, duration_s);
 }
 
-lg_errclass_t lg_metrics_errclass(int lg_err)
-{
-    switch (lg_err) {
-    case LG_ETIMEOUT:
-        return LG_ERRCLASS_TIMEOUT;
-    case LG_EUPSTREAM_RATELIMIT:
-    case LG_ERATELIMIT:
-        return LG_ERRCLASS_RATE_LIMITED;
-    case LG_EOVERLOADED:
-        return LG_ERRCLASS_OVERLOADED;
-    case LG_EUPSTREAM: /* connect failures and upstream 5xx share this code */
-        return LG_ERRCLASS_SERVER_ERROR;
-    case LG_EBADRESPONSE:
-        return LG_ERRCLASS_BAD_RESPONSE;
-    case LG_EUPSTREAM_REJECTED:
-    case LG_ECONTEXT:
-    case LG_ECONTENT:
-    case LG_EUNSUPPORTED:
-    case LG_EINVAL:
-        return LG_ERRCLASS_REJECTED;
-    case LG_EUPSTREAM_AUTH:
-    case LG_EAUTH:
-        return LG_ERRCLASS_AUTH;
-    case LG_EQUEUEFULL:
-        return LG_ERRCLASS_QUEUE_FULL;
-    case LG_ECANCELLED:
-        return LG_ERRCLASS_CANCELLED;
-    default:
-        return LG_ERRCLASS_OTHER;
-    }
-}
-
 const char *lg_metrics_errclass_name(lg_errclass_t cls)
 {
     return (unsigned)cls < LG_ERRCLASS__COUNT ? errclass_names[cls] : "other";

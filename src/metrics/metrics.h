@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/error.h" /* lg_errclass_t */
 
 /** Content-Type of lg_metrics_render() output. */
 #define LG_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -43,21 +44,6 @@ typedef enum {
     LG_ROUTE__COUNT
 } lg_route_t;
 
-typedef enum {
-    LG_ERRCLASS_TIMEOUT,
-    LG_ERRCLASS_CONNECT,
-    LG_ERRCLASS_RATE_LIMITED,
-    LG_ERRCLASS_OVERLOADED,
-    LG_ERRCLASS_SERVER_ERROR,
-    LG_ERRCLASS_BAD_RESPONSE,
-    LG_ERRCLASS_REJECTED,
-    LG_ERRCLASS_AUTH,
-    LG_ERRCLASS_QUEUE_FULL,
-    LG_ERRCLASS_CANCELLED,
-    LG_ERRCLASS_OTHER,
-    LG_ERRCLASS__COUNT
-} lg_errclass_t;
-
 /**
  * Allocate num_workers + 1 zeroed shards: shard i belongs to worker i, shard
  * num_workers is shared by every non-worker thread. Call once from the main
@@ -86,8 +72,6 @@ int lg_metrics_mcp_tool_id(const char *name);
 int lg_metrics_model_lookup(const char *name);
 int lg_metrics_provider_lookup(const char *name);
 
-/** Map an lg_err_t to an error class. LG_EUPSTREAM (connect failure or upstream 5xx) maps to SERVER_ERROR. */
-lg_errclass_t lg_metrics_errclass(int lg_err);
 /** Label value of a class ("timeout", "connect", ...); "other" when out of range. */
 const char *lg_metrics_errclass_name(lg_errclass_t cls);
 /** Label value of a route ("chat", ...); "other" when out of range. */

@@ -48,6 +48,9 @@ void sb_json_str(struct sb *b, const char *s, size_t n);
 
 enum content_kind { CONTENT_ECHO, CONTENT_LOREM, CONTENT_WORDS, CONTENT_TOOLS };
 
+/* corrupt-<kind> / corrupt-mid-<kind>: one broken event (or a broken non-stream body) */
+enum corrupt_kind { CORRUPT_NONE, CORRUPT_JSON, CORRUPT_UTF8, CORRUPT_CONTENT, CORRUPT_FINISH, CORRUPT_NULLCHOICE };
+
 struct plan {
     enum content_kind content;
     unsigned long nwords;
@@ -57,6 +60,9 @@ struct plan {
         cache : 1,       /* Anthropic / Gemini: cache-token usage */
         require_sig : 1; /* Gemini: 400 when a model turn's functionCall lacks its thoughtSignature */
     unsigned long delay_ms, slow_ms;
+    enum corrupt_kind corrupt;
+    unsigned corrupt_mid : 1, /* the broken event follows the first content chunk instead of the role chunk */
+        only_done : 1;        /* the stream is `data: [DONE]` and nothing else */
 };
 
 void parse_plan(const char *model, size_t len, struct plan *p);

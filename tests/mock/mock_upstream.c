@@ -258,6 +258,19 @@ void parse_plan(const char *model, size_t len, struct plan *p)
             p->cache = 1;
         else if (tok_is(t, n, "require-sig"))
             p->require_sig = 1;
+        else if (tok_is(t, n, "only-done"))
+            p->only_done = 1;
+        else if (n > 8 && memcmp(t, "corrupt-", 8) == 0) {
+            static const char *const kinds[] = {NULL, "json", "utf8", "content", "finish", "nullchoice"};
+            const char *k = t + 8;
+            size_t kn = n - 8;
+            int mid = kn > 4 && memcmp(k, "mid-", 4) == 0;
+            if (mid)
+                k += 4, kn -= 4;
+            for (size_t c = 1; c < sizeof(kinds) / sizeof(kinds[0]); c++)
+                if (tok_is(k, kn, kinds[c]))
+                    p->corrupt = (enum corrupt_kind)c, p->corrupt_mid = mid;
+        }
         i = j + 1;
     }
 }
@@ -983,6 +996,49 @@ static void sse_inband_error(struct resp *r, int wait)
     sse_end(r, wait);
 }
 
+/* The choices array of a broken event or body: what a faulty upstream might send. message = "message" or "delta". */
+static void corrupt_choices(struct sb *b, const struct gen_ctx *g, enum corrupt_kind kind, const char *message, h2o_iovec_t text)
+{
+    int chat = g->api == API_CHAT;
+    switch (kind) {
+    case CORRUPT_JSON:
+        /* cut off mid-string, after the whole text (so a big answer makes a big broken body) */
+        sb_fmt(b, "\"choices\":[{\"index\":0,\"%s\":{\"content\":\"", message);
+        sb_json_str(b, text.base, text.len);
+        return;
+    case CORRUPT_UTF8:
+        if (chat)
+            sb_fmt(b, "\"choices\":[{\"index\":0,\"%s\":{\"content\":\"bad \xff\xfe bytes\"},\"finish_reason\":null}]", message);
+        else
+            sb_lit(b, "\"choices\":[{\"text\":\"bad \xff\xfe bytes\",\"index\":0,\"finish_reason\":null}]");
+        break;
+    case CORRUPT_CONTENT:
+        if (chat)
+            sb_fmt(b, "\"choices\":[{\"index\":0,\"%s\":{\"content\":12345},\"finish_reason\":null}]", message);
+        else
+            sb_lit(b, "\"choices\":[{\"text\":12345,\"index\":0,\"finish_reason\":null}]");
+        break;
+    case CORRUPT_FINISH:
+        if (chat)
+            sb_fmt(b, "\"choices\":[{\"index\":0,\"%s\":{\"content\":\"x\"},\"finish_reason\":42}]", message);
+        else
+            sb_lit(b, "\"choices\":[{\"text\":\"x\",\"index\":0,\"finish_reason\":42}]");
+        break;
+    default:
+        sb_lit(b, "\"choices\":[null]");
+        break;
+    }
+    sb_lit(b, "}");
+}
+
+static void sse_corrupt(struct resp *r, const struct gen_ctx *g, int wait)
+{
+    sse_data_begin(r);
+    sb_add(&r->buf, g->prefix.base, g->prefix.len);
+    corrupt_choices(&r->buf, g, g->plan->corrupt, "delta", h2o_iovec_init(H2O_STRLIT("lost")));
+    sse_end(r, wait);
+}
+
 static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t text)
 {
     const struct plan *p = g->plan;
@@ -994,6 +1050,12 @@ static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t te
     r->crlf = p->crlf;
     if (p->inband_error_first) {
         sse_inband_error(r, 0);
+        return;
+    }
+    if (p->only_done) {
+        sse_data_begin(r);
+        sb_lit(&r->buf, "[DONE]");
+        sse_end(r, 0);
         return;
     }
 #define SEP()                                                                                                                      \
@@ -1008,6 +1070,8 @@ static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t te
         sse_end(r, 0);
         wait = 1;
     }
+    if (p->corrupt != CORRUPT_NONE && !p->corrupt_mid)
+        sse_corrupt(r, g, wait); /* the answer follows as if nothing happened: the text of that event is lost */
     if (tools) {
         for (size_t t = 0; t < 2; t++) {
             SEP();
@@ -1041,6 +1105,8 @@ static void build_stream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t te
             SEP();
             chunk_text(r, g, text.base + i, j - i, wait);
             wait = 1;
+            if (content_chunks == 0 && p->corrupt != CORRUPT_NONE && p->corrupt_mid)
+                sse_corrupt(r, g, 1);
             if (++content_chunks == 2 && p->reset_mid)
                 goto Abort;
             if (content_chunks == 1 && p->inband_error)
@@ -1090,6 +1156,12 @@ static void build_nonstream(struct resp *r, const struct gen_ctx *g, h2o_iovec_t
     struct sb *b = &r->buf;
     ev_begin(r);
     sb_add(b, g->prefix.base, g->prefix.len);
+    if (p->corrupt != CORRUPT_NONE) {
+        corrupt_choices(b, g, p->corrupt, "message", text);
+        r->content_length = b->len - r->ev_off;
+        ev_end(r, 0);
+        return;
+    }
     if (g->api == API_CHAT && p->content == CONTENT_TOOLS) {
         sb_lit(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[");
         for (size_t t = 0; t < 2; t++) {

@@ -747,17 +747,17 @@ static void test_metrics_collectors(void **state)
 static void test_metrics_errclass(void **state)
 {
     (void)state;
-    assert_int_equal(lg_metrics_errclass(LG_ETIMEOUT), LG_ERRCLASS_TIMEOUT);
-    assert_int_equal(lg_metrics_errclass(LG_EUPSTREAM_RATELIMIT), LG_ERRCLASS_RATE_LIMITED);
-    assert_int_equal(lg_metrics_errclass(LG_EOVERLOADED), LG_ERRCLASS_OVERLOADED);
-    assert_int_equal(lg_metrics_errclass(LG_EUPSTREAM), LG_ERRCLASS_SERVER_ERROR);
-    assert_int_equal(lg_metrics_errclass(LG_EBADRESPONSE), LG_ERRCLASS_BAD_RESPONSE);
-    assert_int_equal(lg_metrics_errclass(LG_EUPSTREAM_REJECTED), LG_ERRCLASS_REJECTED);
-    assert_int_equal(lg_metrics_errclass(LG_EUPSTREAM_AUTH), LG_ERRCLASS_AUTH);
-    assert_int_equal(lg_metrics_errclass(LG_EQUEUEFULL), LG_ERRCLASS_QUEUE_FULL);
-    assert_int_equal(lg_metrics_errclass(LG_ECANCELLED), LG_ERRCLASS_CANCELLED);
-    assert_int_equal(lg_metrics_errclass(LG_EINTERNAL), LG_ERRCLASS_OTHER);
-    assert_int_equal(lg_metrics_errclass(0), LG_ERRCLASS_OTHER);
+    assert_int_equal(lg_err_class(LG_ETIMEOUT), LG_ERRCLASS_TIMEOUT);
+    assert_int_equal(lg_err_class(LG_EUPSTREAM_RATELIMIT), LG_ERRCLASS_RATE_LIMITED);
+    assert_int_equal(lg_err_class(LG_EOVERLOADED), LG_ERRCLASS_OVERLOADED);
+    assert_int_equal(lg_err_class(LG_EUPSTREAM), LG_ERRCLASS_SERVER_ERROR);
+    assert_int_equal(lg_err_class(LG_EBADRESPONSE), LG_ERRCLASS_BAD_RESPONSE);
+    assert_int_equal(lg_err_class(LG_EUPSTREAM_REJECTED), LG_ERRCLASS_REJECTED);
+    assert_int_equal(lg_err_class(LG_EUPSTREAM_AUTH), LG_ERRCLASS_AUTH);
+    assert_int_equal(lg_err_class(LG_EQUEUEFULL), LG_ERRCLASS_QUEUE_FULL);
+    assert_int_equal(lg_err_class(LG_ECANCELLED), LG_ERRCLASS_CANCELLED);
+    assert_int_equal(lg_err_class(LG_EINTERNAL), LG_ERRCLASS_OTHER);
+    assert_int_equal(lg_err_class(0), LG_ERRCLASS_OTHER);
     assert_string_equal(lg_metrics_errclass_name(LG_ERRCLASS_QUEUE_FULL), "queue_full");
     assert_string_equal(lg_metrics_errclass_name((lg_errclass_t)-1), "other");
     assert_string_equal(lg_metrics_route_name(LG_ROUTE_MESSAGES), "messages");

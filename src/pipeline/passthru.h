@@ -8,8 +8,8 @@
  * failure), usage read without a tree, and the client-facing reply/chunk with
  * only the members the gateway owns rewritten.
  */
-#ifndef LG_HTTP_PASSTHRU_H
-#define LG_HTTP_PASSTHRU_H
+#ifndef LG_PIPELINE_PASSTHRU_H
+#define LG_PIPELINE_PASSTHRU_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for the OpenAI wire pass-through (src/http/passthru.c): the
+ * Unit tests for the OpenAI wire pass-through (src/pipeline/passthru.c): the
  * upstream body made from the client's bytes, usage read without a tree,
  * reply and chunk rewriting of the gateway-owned members only, and the
  * checks that turn malformed upstream output into an upstream failure.
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 #include <jansson.h>
-#include "http/passthru.h"
+#include "pipeline/passthru.h"
 
 static lg_json_span_t span_of(const char *s)
 {

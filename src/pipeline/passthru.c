@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "http/passthru.h"
+#include "pipeline/passthru.h"
 #include "json/splice.h"
 
 #define KEY(s) s, sizeof(s) - 1
