@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "http/request.h"
 #include "http/skins.h"
+#include "json/tree.h"
+#include "pipeline/passthru.h"
 
 static const char *object_name(lg_api_kind_t kind, int chunk)
 {
@@ -57,6 +59,21 @@ static int event_json(json_t *obj, lg_buf_t *out)
     return rc;
 }
 
+/* `data: <chunk>\n\n` written straight from the plugin's tree: the owned members first, then the chunk's own (no wrap
+ * object, no json_dumps: this runs once per relayed chunk on every translating path). */
+static int chunk_event(lg_api_kind_t kind, const lg_skin_info_t *info, const json_t *inner, lg_buf_t *out)
+{
+    static const char *const owned[] = {"id", "object", "created", "model", "provider", "usage", NULL};
+    lg_pt_owned_t own = {info->gen_id, object_name(kind, 1), info->created, info->model, info->provider};
+    size_t start = out->len;
+    if (lg_buf_append(out, "data: ", 6) != 0 || lg_pt_write_head(&own, out) != 0 ||
+        (inner != NULL && lg_json_write_members(out, inner, owned) != 0) || lg_buf_append(out, "}\n\n", 3) != 0) {
+        out->len = start;
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_chat(const char *body, size_t len, lg_gen_request_t *r, char *err, size_t errlen)
 {
     return lg_gen_request_parse(r, LG_API_CHAT, body, len, err, errlen);
@@ -77,7 +94,7 @@ static int parse_embeddings(const char *body, size_t len, lg_gen_request_t *r, c
     static int tag##_chunk(void *st, const lg_skin_info_t *info, const lg_skin_chunk_t *c, lg_buf_t *out)                          \
     {                                                                                                                              \
         (void)st;                                                                                                                  \
-        return event_json(lg_skin_openai_wrap(KIND, info, c->obj, 1), out);                                                        \
+        return chunk_event(KIND, info, c->obj, out);                                                                               \
     }                                                                                                                              \
     static int tag##_finish(void *st, const lg_skin_info_t *info, const json_t *usage, lg_buf_t *out)                              \
     {                                                                                                                              \
