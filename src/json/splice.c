@@ -16,7 +16,7 @@ static int put(lg_buf_t *out, const void *p, size_t n)
 
 int lg_json_write_string(lg_buf_t *out, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* uppercase, as jansson writes them */
     size_t start = out->len;
     if (put(out, "\"", 1) != 0)
         return -1;
