@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include "llmgate/plugin.h"
+#include "json/scan.h"
 
 LG_PLUGIN_DECLARE_HOST;
 #include "../common/plugin_util.h"
@@ -1404,6 +1405,82 @@ static void push_chunk(struct instance *in, lg_stream_out_t *out, json_t *choice
     out->chunks[out->num_chunks++] = json_pack("{so}", "choices", choices);
 }
 
+/*
+ * The event that carries nearly every byte of a stream — one candidate whose parts are plain text, no finishReason,
+ * no usageMetadata, no error — read with the scanner instead of a jansson parse. Returns 1 when it handled the event
+ * exactly as the general path would, 0 to take the general path (anything else, including text that decodes to NUL,
+ * which jansson refuses).
+ */
+static int text_event_fast(struct instance *in, struct gstream *s, const char *d, size_t n, lg_stream_out_t *out)
+{
+    lg_json_span_t root, cands, cand, k, v, content = {0}, parts = {0}, part;
+    lg_json_iter_t it, pit;
+    if (lg_json_validate(d, n, &root, NULL) != 0 || root.type != LG_JSON_OBJECT)
+        return 0;
+    lg_json_iter_init(&it, root);
+    while (lg_json_iter_member(&it, &k, &v)) {
+        if (lg_json_key_eq(k, "error", 5) || lg_json_key_eq(k, "usageMetadata", 13) || lg_json_key_eq(k, "promptFeedback", 14))
+            return 0;
+    }
+    if (!lg_json_get(root, "candidates", &cands) || cands.type != LG_JSON_ARRAY || lg_json_count(cands) != 1)
+        return 0;
+    lg_json_iter_init(&it, cands);
+    if (!lg_json_iter_element(&it, &cand) || cand.type != LG_JSON_OBJECT)
+        return 0;
+    lg_json_iter_init(&it, cand);
+    while (lg_json_iter_member(&it, &k, &v)) {
+        if (lg_json_key_eq(k, "content", 7))
+            content = v;
+        else if (lg_json_key_eq(k, "finishReason", 12))
+            return 0; /* finishing: the general path */
+        else if (lg_json_key_eq(k, "index", 5) && !(v.len == 1 && v.p[0] == '0'))
+            return 0; /* another candidate than the first: the general path */
+    }
+    if (s->cand_done[0] || content.type != LG_JSON_OBJECT || !lg_json_get(content, "parts", &parts) || parts.type != LG_JSON_ARRAY)
+        return 0;
+    /* every part plain text: {"text": "..."} and nothing else */
+    char stackbuf[1024];
+    struct pu_buf text = {0};
+    lg_json_iter_init(&pit, parts);
+    while (lg_json_iter_element(&pit, &part)) {
+        lg_json_span_t t = {0};
+        size_t members = 0;
+        if (part.type != LG_JSON_OBJECT)
+            goto general;
+        lg_json_iter_init(&it, part);
+        while (lg_json_iter_member(&it, &k, &v)) {
+            ++members;
+            if (lg_json_key_eq(k, "text", 4))
+                t = v;
+        }
+        if (members != 1 || t.type != LG_JSON_STRING)
+            goto general;
+        size_t tn = lg_json_str_len(t), got = 0;
+        char *buf = tn < sizeof(stackbuf) ? stackbuf : lg_host->alloc(tn + 1);
+        int ok = lg_json_unescape(t, buf, tn + 1, &got) == 0 && memchr(buf, '\0', got) == NULL;
+        if (ok)
+            pu_buf_add(&text, buf, got);
+        if (buf != stackbuf)
+            lg_host->free_mem(buf);
+        if (!ok)
+            goto general;
+    }
+    if (text.len > 0) {
+        json_t *delta = json_object();
+        if (!s->role_sent[0]) {
+            json_object_set_new(delta, "role", json_string("assistant"));
+            s->role_sent[0] = 1;
+        }
+        json_object_set_new(delta, "content", json_stringn(text.p, text.len));
+        push_chunk(in, out, json_pack("[{sI so sn}]", "index", (json_int_t)0, "delta", delta, "finish_reason"));
+    }
+    pu_buf_free(&text);
+    return 1;
+general:
+    pu_buf_free(&text);
+    return 0;
+}
+
 static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t *ev, lg_stream_out_t *out, lg_errbuf_t *err)
 {
     struct instance *in = state;
@@ -1413,6 +1490,8 @@ static int gm_parse_stream_event(void *state, void *sstate, const lg_sse_event_t
     size_t n = ev->data_len;
     pu_trim(&d, &n);
     if (n == 0)
+        return 0;
+    if (!pu_is_error_event(ev) && text_event_fast(in, s, d, n, out))
         return 0;
     json_t *root = json_loadb(d, n, 0, NULL);
     json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;

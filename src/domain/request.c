@@ -19,7 +19,7 @@
 #include "llmgate/error.h"
 #include "llmgate/plugin.h"
 
-/* Fields only the gateway reads; never sent upstream (src/http/passthru.c drops the same list from the bytes). */
+/* Fields only the gateway reads; never sent upstream (src/pipeline/passthru.c drops the same list from the bytes). */
 static const char *const gateway_fields[] = {"models", "provider", "route",      "transforms", "plugins",
                                              "usage",  "debug",    "session_id", "trace",      NULL};
 

@@ -3,18 +3,15 @@
  * The OpenAI skins: chat completions, legacy completions and embeddings. The
  * internal normal form is OpenAI's, so the skin only sets the members the
  * gateway owns (id, object, created, model, provider, usage) and frames SSE
- * (`data: {...}`, `: PROCESSING` keep-alives, `data: [DONE]`). Chat and
- * completions also pass bytes through (src/http/passthru.h) when the plugin
- * speaks the same wire format.
+ * (`data: {...}`, `: PROCESSING` keep-alives, `data: [DONE]`).
  */
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
-#include "http/passthru.h"
 #include "domain/request.h"
 #include "http/skins.h"
-
-_Static_assert(sizeof(lg_pt_info_t) <= sizeof(lg_skin_wire_view_t), "the pass-through view must fit the skin's storage");
+#include "json/tree.h"
+#include "pipeline/passthru.h"
 
 static const char *object_name(lg_api_kind_t kind, int chunk)
 {
@@ -68,6 +65,21 @@ static int event_json(json_t *obj, lg_buf_t *out)
     return rc;
 }
 
+/* `data: <chunk>\n\n` written straight from the plugin's tree: the owned members first, then the chunk's own (no wrap
+ * object, no json_dumps: this runs once per relayed chunk on every translating path). */
+static int chunk_event(lg_api_kind_t kind, const lg_skin_info_t *info, const json_t *inner, lg_buf_t *out)
+{
+    static const char *const owned[] = {"id", "object", "created", "model", "provider", "usage", NULL};
+    lg_pt_owned_t own = {info->gen_id, object_name(kind, 1), info->created, info->model, info->provider};
+    size_t start = out->len;
+    if (lg_buf_append(out, "data: ", 6) != 0 || lg_pt_write_head(&own, out) != 0 ||
+        (inner != NULL && lg_json_write_members(out, inner, owned) != 0) || lg_buf_append(out, "}\n\n", 3) != 0) {
+        out->len = start;
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_chat(const char *body, size_t len, lg_gen_request_t *r, char *err, size_t errlen)
 {
     return lg_gen_request_parse(r, LG_API_CHAT, body, len, err, errlen);
@@ -83,87 +95,12 @@ static int parse_embeddings(const char *body, size_t len, lg_gen_request_t *r, c
     return lg_gen_request_parse(r, LG_API_EMBEDDINGS, body, len, err, errlen);
 }
 
-/* ---- pass-through (OpenAI wire format both sides; src/http/passthru.h) ---- */
-
-static int wire_body(const lg_gen_request_t *r, const char *upstream_model, int stream, lg_buf_t *out)
-{
-    if (r->wire.type != LG_JSON_OBJECT)
-        return -1; /* a request made from a tree (another skin's translation) has no bytes to splice */
-    lg_pt_body_opts_t o = {.model = upstream_model, .stream = stream, .include_usage = 1};
-    return lg_pt_upstream_body(r->wire, &o, out);
-}
-
-/** The usage the upstream sent, as the small object settlement reads, counts normalised. */
-static json_t *usage_tree(lg_json_span_t usage)
-{
-    if (usage.type != LG_JSON_OBJECT)
-        return NULL;
-    json_t *u = json_loadb(usage.p, usage.len, 0, NULL);
-    if (u == NULL)
-        return NULL;
-    lg_pt_usage_t pu;
-    lg_pt_usage_read(usage, &pu);
-    json_object_set_new(u, "prompt_tokens", json_integer(pu.u.prompt_tokens));
-    json_object_set_new(u, "completion_tokens", json_integer(pu.u.completion_tokens));
-    json_object_set_new(u, "total_tokens", json_integer(pu.total_tokens));
-    return u;
-}
-
-static lg_skin_wire_status_t wire_check(const char *data, size_t len, int whole, lg_skin_wire_view_t *view,
-                                        lg_skin_wire_facts_t *facts, char *err, size_t errlen)
-{
-    lg_pt_info_t *info = (lg_pt_info_t *)(void *)view->bytes;
-    memset(facts, 0, sizeof(*facts));
-    lg_pt_status_t st = whole ? lg_pt_check_reply(data, len, info, err, errlen) : lg_pt_check_chunk(data, len, info, err, errlen);
-    switch (st) {
-    case LG_PT_OK:
-        break;
-    case LG_PT_DONE:
-        return LG_SKIN_WIRE_DONE;
-    case LG_PT_ERROR_OBJECT:
-        return LG_SKIN_WIRE_ERROR;
-    default:
-        return LG_SKIN_WIRE_BAD;
-    }
-    facts->num_choices = info->num_choices;
-    facts->has_content = info->has_content;
-    facts->text_chars = info->content_chars;
-    memcpy(facts->finish_reason, info->finish_reason, sizeof(facts->finish_reason));
-    facts->finish_reason[sizeof(facts->finish_reason) - 1] = '\0';
-    facts->usage = usage_tree(info->usage);
-    return LG_SKIN_WIRE_OK;
-}
-
-static lg_pt_owned_t owned(lg_api_kind_t kind, const lg_skin_info_t *info, int chunk)
-{
-    lg_pt_owned_t o = {info->gen_id, object_name(kind, chunk), info->created, info->model, info->provider};
-    return o;
-}
-
-static int wire_chunk(lg_api_kind_t kind, const lg_skin_info_t *info, const lg_skin_chunk_t *c, lg_buf_t *out)
-{
-    lg_pt_owned_t own = owned(kind, info, 1);
-    return lg_pt_write_chunk((const lg_pt_info_t *)(const void *)c->wire->bytes, &own, out);
-}
-
-#define WIRE_RESPONSE(tag, KIND)                                                                                                   \
-    static int tag##_wire_response(const lg_skin_wire_view_t *view, const lg_skin_info_t *info, const char *usage_json,            \
-                                   size_t usage_len, lg_buf_t *out)                                                                \
-    {                                                                                                                              \
-        lg_pt_owned_t own = owned(KIND, info, 0);                                                                                  \
-        return lg_pt_write_reply((const lg_pt_info_t *)(const void *)view->bytes, &own, usage_json, usage_len, out);               \
-    }
-WIRE_RESPONSE(chat, LG_API_CHAT)
-WIRE_RESPONSE(completions, LG_API_COMPLETIONS)
-
 /* The stream functions are shared; the kind only changes `object`, so chat and completions get one each. */
 #define KIND_FNS(tag, KIND)                                                                                                        \
     static int tag##_chunk(void *st, const lg_skin_info_t *info, const lg_skin_chunk_t *c, lg_buf_t *out)                          \
     {                                                                                                                              \
         (void)st;                                                                                                                  \
-        if (c->wire != NULL)                                                                                                       \
-            return wire_chunk(KIND, info, c, out);                                                                                 \
-        return event_json(lg_skin_openai_wrap(KIND, info, c->obj, 1), out);                                                        \
+        return chunk_event(KIND, info, c->obj, out);                                                                               \
     }                                                                                                                              \
     static int tag##_finish(void *st, const lg_skin_info_t *info, const json_t *usage, lg_buf_t *out)                              \
     {                                                                                                                              \
@@ -238,9 +175,7 @@ const lg_skin_t lg_skin_openai_chat = {
     .stream_error = chat_error,
     .response = chat_response,
     .error_body = error_body,
-    .wire_body = wire_body,
-    .wire_check = wire_check,
-    .wire_response = chat_wire_response,
+    .wire_openai = 1,
 };
 
 const lg_skin_t lg_skin_openai_completions = {
@@ -257,9 +192,7 @@ const lg_skin_t lg_skin_openai_completions = {
     .stream_error = completions_error,
     .response = completions_response,
     .error_body = error_body,
-    .wire_body = wire_body,
-    .wire_check = wire_check,
-    .wire_response = completions_wire_response,
+    .wire_openai = 1,
 };
 
 /* embeddings answer with a whole body; should a client ask for a stream anyway, it is framed like the others */

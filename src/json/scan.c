@@ -297,6 +297,47 @@ int lg_json_validate(const char *p, size_t len, lg_json_span_t *root, lg_json_er
     return -1;
 }
 
+int lg_json_validate_value(const char *p, const char *end, int depth, lg_json_span_t *out, lg_json_error_t *err)
+{
+    struct vctx v = {.p = (const unsigned char *)p, .end = (const unsigned char *)end, .start = (const unsigned char *)p};
+    skip_ws(&v);
+    const unsigned char *vstart = v.p;
+    if (v_value(&v, depth) == 0) {
+        if (out != NULL) {
+            out->p = (const char *)vstart;
+            out->len = (size_t)(v.p - vstart);
+            switch (*vstart) {
+            case '{':
+                out->type = LG_JSON_OBJECT;
+                break;
+            case '[':
+                out->type = LG_JSON_ARRAY;
+                break;
+            case '"':
+                out->type = LG_JSON_STRING;
+                break;
+            case 't':
+                out->type = LG_JSON_TRUE;
+                break;
+            case 'f':
+                out->type = LG_JSON_FALSE;
+                break;
+            case 'n':
+                out->type = LG_JSON_NULL;
+                break;
+            default:
+                out->type = LG_JSON_NUMBER;
+            }
+        }
+        return 0;
+    }
+    if (err != NULL) {
+        err->offset = (size_t)(v.at - v.start);
+        err->what = v.what;
+    }
+    return -1;
+}
+
 /* ---- navigation over validated bytes ------------------------------------------------------------------------------- */
 
 static int is_ws(char c)
@@ -605,14 +646,24 @@ size_t lg_json_str_len(lg_json_span_t s)
 
 int lg_json_key_eq(lg_json_span_t key, const char *s, size_t n)
 {
-    size_t rn;
-    const char *r = lg_json_str_raw(key, &rn);
-    if (key.type != LG_JSON_STRING)
+    if (key.type != LG_JSON_STRING || key.len < 2)
         return 0;
-    if (memchr(r, '\\', rn) == NULL)
-        return rn == n && memcmp(r, s, n) == 0;
+    const char *r = key.p + 1;
+    size_t rn = key.len - 2;
+    /* escapes only ever shrink a string: a raw key shorter than s never matches, one of the same length only when it
+     * has no escape, i.e. when the bytes are equal and s itself has no backslash */
     if (rn < n)
-        return 0; /* escapes only ever shrink: a shorter raw key cannot decode to s */
+        return 0;
+    if (rn == n) {
+        if (memcmp(r, s, n) != 0)
+            return 0;
+        for (size_t i = 0; i < n; ++i)
+            if (s[i] == '\\')
+                return 0;
+        return 1;
+    }
+    if (memchr(r, '\\', rn) == NULL)
+        return 0;
     /* escaped key: decode piecewise and compare */
     const char *p = r, *end = r + rn;
     size_t o = 0;

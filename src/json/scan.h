@@ -52,6 +52,14 @@ typedef struct lg_json_error {
  */
 int lg_json_validate(const char *p, size_t len, lg_json_span_t *root, lg_json_error_t *err);
 
+/**
+ * Validate the one JSON value that starts at p (after optional whitespace) and ends before end, with depth levels of
+ * nesting already used by the caller (for LG_JSON_MAX_DEPTH); whatever follows the value is not looked at. For callers
+ * that walk a document's outer structure themselves and validate the values inside in the same pass. Returns 0 and
+ * sets *out (the value without whitespace), or -1 and fills *err (offset relative to p).
+ */
+int lg_json_validate_value(const char *p, const char *end, int depth, lg_json_span_t *out, lg_json_error_t *err);
+
 /** Span of the (already validated) value starting at p, which lies before end. Type from the first byte. */
 lg_json_span_t lg_json_span_at(const char *p, const char *end);
 

@@ -16,7 +16,7 @@ static int put(lg_buf_t *out, const void *p, size_t n)
 
 int lg_json_write_string(lg_buf_t *out, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* uppercase, as jansson writes them */
     size_t start = out->len;
     if (put(out, "\"", 1) != 0)
         return -1;
@@ -71,9 +71,15 @@ full:
 
 int lg_json_write_int(lg_buf_t *out, int64_t v)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
-    return put(out, buf, (size_t)n);
+    char buf[24], *p = buf + sizeof(buf);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    return put(out, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 int lg_json_write_double(lg_buf_t *out, double v)

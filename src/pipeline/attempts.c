@@ -15,7 +15,6 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
-#include "plugin/loader.h"
 #include "router/stats.h"
 
 static void on_step(uv_timer_t *t);
@@ -28,7 +27,6 @@ void lg_attempts_init(lg_exchange_t *x)
     a->all_rate_limited = 1;
     a->retry_after_ms = -1;
     a->log = json_array();
-    lg_buf_init(&a->wire_body, x->rt.snap->conf->max_body_bytes + 64 * 1024);
     uv_timer_init(x->pw->loop, &a->step_timer);
     a->step_timer.data = x;
 }
@@ -37,7 +35,6 @@ void lg_attempts_dispose(lg_exchange_t *x)
 {
     json_decref(x->at.log);
     free(x->at.preq_block);
-    lg_buf_dispose(&x->at.wire_body);
 }
 
 void lg_attempts_close(lg_exchange_t *x, uv_close_cb on_closed)
@@ -225,6 +222,8 @@ void lg_attempts_succeeded(lg_exchange_t *x)
     lg_usage_t u = {0};
     if (x->st.usage != NULL)
         lg_usage_from_json(x->st.usage, &u);
+    else if (x->wire.has_usage)
+        u = x->wire.usage.u;
     double ttft = x->st.ttft_us != 0 ? (double)(x->st.ttft_us - a->start_us) / 1000.0 : -1;
     lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
     lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
@@ -398,30 +397,6 @@ static void begin_attempt(lg_exchange_t *x, int idx)
     a->start_us = lg_now_us();
 }
 
-/**
- * Pass-through or translation for this attempt: forwarded when the skin and the plugin speak the same wire format and
- * the plugin accepts this call (asked with call.body and call.wire_body still NULL, as the ABI says); the upstream body
- * is then made from the client's bytes.
- */
-static lg_reply_path_t choose_path(lg_exchange_t *x)
-{
-    lg_attempts_t *a = &x->at;
-    const lg_provider_t *prov = a->prov;
-    int (*wire_ok)(void *, const lg_call_t *) = lg_provider_wire_fn(prov);
-    a->call.body = NULL;
-    a->call.wire_body = NULL;
-    a->call.wire_body_len = 0;
-    if (x->skin->wire_body == NULL || wire_ok == NULL || (prov->capabilities & LG_CAP_WIRE_OPENAI) == 0 ||
-        (prov->capabilities & LG_CAP_LOCAL) != 0 || !wire_ok(a->pstate, &a->call))
-        return LG_REPLY_TRANSLATE;
-    lg_buf_reset(&a->wire_body);
-    if (x->skin->wire_body(&x->r, a->call.upstream_model, x->r.stream, &a->wire_body) != 0)
-        return LG_REPLY_TRANSLATE; /* over the cap, or no bytes to splice: the tree path reports it */
-    a->call.wire_body = a->wire_body.data;
-    a->call.wire_body_len = a->wire_body.len;
-    return LG_REPLY_FORWARD;
-}
-
 /** Start the current candidate with its slot held. Returns 0, or non-zero when it failed at once (recorded). */
 static int start_with_slot(lg_exchange_t *x)
 {
@@ -440,19 +415,19 @@ static int start_with_slot(lg_exchange_t *x)
     a->call.struct_size = sizeof(a->call);
     a->call.kind = x->skin->kind;
     a->call.stream = x->r.stream;
+    a->call.body = NULL; /* set below: the tree only when the attempt does not pass bytes through */
     a->call.upstream_model = ep->upstream_model;
     a->call.public_model = a->cands[idx].model;
     a->call.max_output_tokens = ep->max_completion_tokens;
     a->call.request_id = x->id;
     lg_reply_reset(x); /* the previous attempt's body buffer is reused, never re-initialised over */
-    x->rp.path = choose_path(x);
-    if (x->rp.path == LG_REPLY_TRANSLATE)
-        a->call.body = lg_gen_request_body(&x->r); /* the tree, built on first use, once per request */
     /* nothing of a failed attempt reached the client: its usage and text do not count */
     json_decref(x->st.usage);
     x->st.usage = NULL;
     x->st.streamed_chars = 0;
     x->st.finish_reason[0] = '\0';
+    if (!lg_wire_prepare(x))
+        a->call.body = lg_gen_request_body(&x->r); /* built on first use, once per request */
 
     lg_source_args_t args = {.loop = x->pw->loop,
                              .up = x->pw->up,

@@ -23,6 +23,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/skin.h"
 #include "pipeline/source.h"
+#include "pipeline/wire.h"
 #include "router/router.h"
 #include "router/cost.h"
 #include "upstream/sse.h"
@@ -57,12 +58,6 @@ typedef enum lg_reply_mode {
     LG_REPLY_BODY, /* whole body collected into body (JSON answer or an error) */
     LG_REPLY_SSE,  /* 2xx event stream, parsed event by event through the plugin */
 } lg_reply_mode_t;
-
-/** Who reads the live attempt's reply (reply.c). */
-typedef enum lg_reply_path {
-    LG_REPLY_TRANSLATE, /* the plugin parses it into the normal form */
-    LG_REPLY_FORWARD,   /* pass-through: the skin checks it and forwards the bytes, owned members rewritten */
-} lg_reply_path_t;
 
 /** What the client has been sent (relay.c). */
 typedef enum lg_relay_state {
@@ -106,7 +101,6 @@ typedef struct lg_attempts {
     const lg_provider_t *prov;
     void *pstate;
     lg_call_t call;
-    lg_buf_t wire_body;     /* pass-through: the upstream body made from the client's bytes (call.wire_body) */
     int64_t start_us;       /* of the current attempt */
     int64_t retry_after_ms; /* from the reply's Retry-After, -1 */
     uv_timer_t step_timer;  /* NEXT and RETRY_WAIT */
@@ -116,16 +110,12 @@ typedef struct lg_attempts {
 
 typedef struct lg_reply {
     lg_reply_mode_t mode;
-    lg_reply_path_t path;
     int status;
     lg_sse_parser_t sse;
-    void *sstate;             /* plugin stream state (valid while mode == SSE) */
-    lg_buf_t body;            /* whole-body replies; initialised once, reset per attempt */
-    int saw_chunk;            /* the stream produced at least one valid choice chunk */
-    int saw_finish;           /* forwarded stream: a choice carried a finish_reason */
-    int saw_done;             /* forwarded stream: [DONE] */
-    lg_skin_wire_view_t view; /* forwarded: the skin's view of the event or reply being handled */
-    int aborted;              /* an event ended this attempt; handled once the source callback unwinds */
+    void *sstate;  /* plugin stream state (valid while mode == SSE) */
+    lg_buf_t body; /* whole-body replies; initialised once, reset per attempt */
+    int saw_chunk; /* the stream produced at least one valid choice chunk */
+    int aborted;   /* an event ended this attempt; handled once the source callback unwinds */
     lg_upstream_error_t abort_err;
     lg_source_t source;
 } lg_reply_t;
@@ -138,8 +128,6 @@ typedef struct lg_relay {
     lg_buf_t outq, sending;
     json_t *held[LG_X_MAX_HELD]; /* chunks before the first content chunk (role, empty deltas) */
     size_t num_held;
-    lg_buf_t held_wire; /* forwarded chunks before the first content chunk, already rewritten */
-    size_t num_held_wire;
     void *skin_state;
     uv_timer_t ka_timer;
     uv_timer_t watch_timer; /* HTTP/1 only: notices a client that closed while we wait for the upstream */
@@ -173,6 +161,7 @@ struct lg_exchange {
     lg_reply_t rp;
     lg_relay_t rl;
     lg_settlement_t st;
+    lg_wire_t wire; /* OpenAI wire pass-through of the live attempt (wire.c) */
     lg_exchange_t *live_prev, *live_next;
     int guard;
     int handles_open;
@@ -215,6 +204,8 @@ void lg_reply_init(lg_exchange_t *x, size_t max_body);
 /** Forget the attempt's decoding state (plugin stream state, parser, body). */
 void lg_reply_reset(lg_exchange_t *x);
 void lg_reply_dispose(lg_exchange_t *x);
+/** The live attempt failed (e is consumed): fall over before the commit point, end the stream after it. */
+void lg_reply_fail(lg_exchange_t *x, lg_upstream_error_t *e);
 
 /* ---- relay.c ---- */
 void lg_relay_init(lg_exchange_t *x);
@@ -223,14 +214,12 @@ void lg_relay_dispose(lg_exchange_t *x);
 void lg_relay_start_timers(lg_exchange_t *x);
 void lg_relay_close(lg_exchange_t *x, uv_close_cb on_closed);
 int lg_relay_committed(const lg_exchange_t *x);
-/** Drop the chunks held before the commit point (their attempt failed: the next one sends its own). */
+/** Drop the normal-form chunks held before the commit point (their attempt failed: the next one sends its own). */
 void lg_relay_forget_held(lg_exchange_t *x);
 /** Headers went out (an SSE stream started): an error can only be an in-stream event now. */
 int lg_relay_started(const lg_exchange_t *x);
 /** A normal-form stream chunk (stolen): held until the first content chunk, which commits. */
 void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *facts);
-/** A forwarded chunk (the skin's checked view in x->rp.view), held or sent like lg_relay_chunk. */
-void lg_relay_chunk_wire(lg_exchange_t *x, const lg_skin_wire_facts_t *facts);
 /** Push queued bytes to the client (once per upstream read). */
 void lg_relay_flush(lg_exchange_t *x);
 /** 1 when the client reads slower than the upstream writes: pause the source. */
@@ -241,12 +230,17 @@ void lg_relay_comment(lg_exchange_t *x, const char *text, size_t len);
 void lg_relay_finish_stream(lg_exchange_t *x);
 /** Whole-body success (resp stolen). */
 void lg_relay_respond(lg_exchange_t *x, json_t *resp);
-/** Whole-body success on the pass-through path: the checked reply in x->rp.view, forwarded. */
-void lg_relay_respond_wire(lg_exchange_t *x);
 /** Error after the stream started: error event with what was billed, terminator. */
 void lg_relay_fail_stream(lg_exchange_t *x, const lg_upstream_error_t *e, int status);
 /** Whole-body error in the skin's shape (status 0 = the error's own; meta stolen). */
 void lg_relay_error(lg_exchange_t *x, int err, int status, const char *msg, json_t *meta);
+/** Pass-through (wire.c): one checked upstream chunk, rewritten and queued, or held before the commit point.
+ * Returns 0, or -1 when the chunk header cannot be rendered. */
+int lg_relay_wire_chunk(lg_exchange_t *x, const lg_pt_info_t *info);
+/** Pass-through: successful end of a stream (our final usage chunk as bytes, [DONE], FINAL). */
+void lg_relay_wire_finish(lg_exchange_t *x);
+/** Pass-through: the whole-body answer, the upstream's bytes with the owned members and usage rewritten. */
+void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info);
 /** Add a response header (copied into the pool). */
 void lg_relay_header(lg_exchange_t *x, const char *name, const char *value);
 

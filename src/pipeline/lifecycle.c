@@ -24,6 +24,7 @@ static void exchange_free(lg_exchange_t *x)
         x->live_next->live_prev = x->live_prev;
     lg_relay_dispose(x);
     lg_reply_dispose(x);
+    lg_wire_dispose(x);
     lg_attempts_dispose(x);
     json_decref(x->st.usage);
     lg_gen_request_dispose(&x->r);
@@ -135,6 +136,7 @@ lg_exchange_t *lg_exchange_create(lg_pipeline_worker_t *pw, h2o_req_t *req, cons
     lg_random_id(x->id, "gen-", 24);
     lg_attempts_init(x);
     lg_reply_init(x, rt->snap->conf->max_upstream_bytes);
+    lg_wire_init(x, rt->snap->conf->max_body_bytes);
     lg_relay_init(x);
     x->handles_open = LG_X_HANDLES;
     x->live_next = pw->live;

@@ -27,7 +27,6 @@ void lg_relay_init(lg_exchange_t *x)
     rl->client_fd = -1;
     lg_buf_init(&rl->outq, LG_X_OUTQ_MAX_BYTES);
     lg_buf_init(&rl->sending, LG_X_OUTQ_MAX_BYTES);
-    lg_buf_init(&rl->held_wire, LG_X_OUTQ_MAX_BYTES);
     uv_timer_init(x->pw->loop, &rl->ka_timer);
     rl->ka_timer.data = x;
     uv_timer_init(x->pw->loop, &rl->watch_timer);
@@ -39,8 +38,9 @@ void lg_relay_dispose(lg_exchange_t *x)
     lg_relay_t *rl = &x->rl;
     lg_buf_dispose(&rl->outq);
     lg_buf_dispose(&rl->sending);
-    lg_buf_dispose(&rl->held_wire);
-    lg_relay_forget_held(x);
+    for (size_t i = 0; i < rl->num_held; ++i)
+        json_decref(rl->held[i]);
+    rl->num_held = 0;
     if (rl->skin_state != NULL && x->skin->stream_close != NULL)
         x->skin->stream_close(rl->skin_state);
     rl->skin_state = NULL;
@@ -58,8 +58,6 @@ void lg_relay_forget_held(lg_exchange_t *x)
     for (size_t i = 0; i < rl->num_held; ++i)
         json_decref(rl->held[i]);
     rl->num_held = 0;
-    lg_buf_reset(&rl->held_wire);
-    rl->num_held_wire = 0;
 }
 
 int lg_relay_committed(const lg_exchange_t *x)
@@ -172,7 +170,7 @@ static void emit_chunk(lg_exchange_t *x, json_t *chunk)
     if (x->rl.state < LG_RELAY_CLOSING) {
         lg_skin_info_t info;
         lg_x_skin_info(x, &info);
-        lg_skin_chunk_t c = {.obj = chunk, .wire = NULL};
+        lg_skin_chunk_t c = {.obj = chunk, .raw = NULL, .raw_len = 0};
         emitted(x, x->skin->stream_chunk(x->rl.skin_state, &info, &c, &x->rl.outq));
     }
     json_decref(chunk);
@@ -192,10 +190,10 @@ static void commit(lg_exchange_t *x)
     for (size_t i = 0; i < rl->num_held; ++i)
         emit_chunk(x, rl->held[i]);
     rl->num_held = 0;
-    if (rl->held_wire.len != 0 && rl->state < LG_RELAY_CLOSING) /* forwarded chunks, already rewritten */
-        emitted(x, lg_buf_append(&rl->outq, rl->held_wire.data, rl->held_wire.len));
-    lg_buf_reset(&rl->held_wire);
-    rl->num_held_wire = 0;
+    if (x->wire.held.len != 0 && rl->state < LG_RELAY_CLOSING) /* pass-through: already rewritten bytes */
+        emitted(x, lg_buf_append(&rl->outq, x->wire.held.data, x->wire.held.len));
+    lg_buf_reset(&x->wire.held);
+    x->wire.num_held = 0;
 }
 
 void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *facts)
@@ -214,27 +212,6 @@ void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *fac
         rl->held[rl->num_held++] = chunk;
     if (committing)
         lg_relay_flush(x); /* the first token leaves now, in one write with the held role chunk */
-}
-
-void lg_relay_chunk_wire(lg_exchange_t *x, const lg_skin_wire_facts_t *facts)
-{
-    lg_relay_t *rl = &x->rl;
-    if (x->req == NULL || rl->state >= LG_RELAY_CLOSING)
-        return;
-    int committing = rl->state < LG_RELAY_COMMITTED && (facts->has_content || rl->num_held_wire == LG_X_MAX_HELD);
-    if (committing)
-        commit(x);
-    lg_skin_info_t info;
-    lg_x_skin_info(x, &info);
-    lg_skin_chunk_t c = {.obj = NULL, .wire = &x->rp.view};
-    if (rl->state >= LG_RELAY_COMMITTED) {
-        emitted(x, x->skin->stream_chunk(rl->skin_state, &info, &c, &rl->outq));
-    } else if (x->skin->stream_chunk(rl->skin_state, &info, &c, &rl->held_wire) == 0) {
-        /* held as rewritten bytes: the owned members name this attempt's candidate, which serves if it commits */
-        ++rl->num_held_wire;
-    }
-    if (committing)
-        lg_relay_flush(x);
 }
 
 void lg_relay_comment(lg_exchange_t *x, const char *text, size_t len)
@@ -267,7 +244,7 @@ void lg_relay_fail_stream(lg_exchange_t *x, const lg_upstream_error_t *e, int st
     start_sse(x);
     x->st.status = status;
     /* bill what was streamed so far (and tell the client, in the same counts) */
-    json_t *usage = x->st.usage != NULL || x->st.streamed_chars != 0 ? lg_settle_final_usage(x) : NULL;
+    json_t *usage = x->st.usage != NULL || x->wire.has_usage || x->st.streamed_chars != 0 ? lg_settle_final_usage(x) : NULL;
     if (rl->state < LG_RELAY_CLOSING && rl->state != LG_RELAY_IDLE) {
         lg_skin_info_t info;
         lg_x_skin_info(x, &info);
@@ -281,6 +258,105 @@ void lg_relay_fail_stream(lg_exchange_t *x, const lg_upstream_error_t *e, int st
     json_decref(usage);
     uv_timer_stop(&rl->ka_timer);
     lg_relay_flush(x);
+}
+
+/* ---- OpenAI wire pass-through (wire.c): bytes rewritten by src/pipeline/passthru.c, no skin tree ---- */
+
+static lg_pt_owned_t wire_owned(const lg_exchange_t *x, const lg_skin_info_t *info, int chunk)
+{
+    const char *object = x->skin->kind == LG_API_COMPLETIONS ? "text_completion"
+                         : chunk                             ? "chat.completion.chunk"
+                                                             : "chat.completion";
+    lg_pt_owned_t o = {info->gen_id, object, info->created, info->model, info->provider};
+    return o;
+}
+
+int lg_relay_wire_chunk(lg_exchange_t *x, const lg_pt_info_t *info)
+{
+    lg_relay_t *rl = &x->rl;
+    lg_wire_t *w = &x->wire;
+    if (x->req == NULL || rl->state >= LG_RELAY_CLOSING)
+        return 0;
+    if (w->head.len == 0) { /* the owned members are the same for every chunk of the attempt */
+        lg_skin_info_t si;
+        lg_x_skin_info(x, &si);
+        lg_pt_owned_t own = wire_owned(x, &si, 1);
+        if (lg_pt_write_head(&own, &w->head) != 0)
+            return -1;
+    }
+    int committing = rl->state < LG_RELAY_COMMITTED && (info->has_content || w->num_held == LG_X_MAX_HELD);
+    if (committing)
+        commit(x);
+    if (rl->state >= LG_RELAY_COMMITTED) {
+        emitted(x, lg_pt_write_chunk_head(info, w->head.data, w->head.len, &rl->outq));
+    } else if (lg_pt_write_chunk_head(info, w->head.data, w->head.len, &w->held) == 0) {
+        ++w->num_held;
+    }
+    if (committing)
+        lg_relay_flush(x); /* the first token leaves now, in one write with the held role chunk */
+    return 0;
+}
+
+/* "data: {owned…,"choices":[],"usage":{…}}\n\n" + "data: [DONE]\n\n" */
+static int wire_final(lg_exchange_t *x, lg_buf_t *out)
+{
+    static const char empty_choices[] = "{\"choices\":[]}";
+    lg_pt_info_t info;
+    char err[64];
+    (void)lg_pt_check_chunk(empty_choices, sizeof(empty_choices) - 1, &info, err, sizeof(err));
+    lg_skin_info_t si;
+    lg_x_skin_info(x, &si);
+    lg_pt_owned_t own = wire_owned(x, &si, 1);
+    lg_buf_t usage;
+    lg_buf_init(&usage, 128 * 1024);
+    int rc = lg_wire_usage_bytes(x, &usage) != 0 || lg_buf_append(out, "data: ", 6) != 0 ||
+             lg_pt_write_usage_chunk(&info, &own, usage.data, usage.len, out) != 0 ||
+             lg_buf_append(out, "\n\ndata: [DONE]\n\n", 16) != 0;
+    lg_buf_dispose(&usage);
+    return rc;
+}
+
+void lg_relay_wire_finish(lg_exchange_t *x)
+{
+    commit(x);
+    if (x->rl.state < LG_RELAY_CLOSING)
+        emitted(x, wire_final(x, &x->rl.outq));
+    if (x->rl.state < LG_RELAY_CLOSING && x->rl.state != LG_RELAY_IDLE)
+        x->rl.state = LG_RELAY_CLOSING;
+    lg_relay_flush(x);
+}
+
+void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info)
+{
+    lg_buf_t usage, out;
+    lg_buf_init(&usage, 128 * 1024);
+    int rc = lg_wire_usage_bytes(x, &usage); /* also what settlement bills */
+    if (x->req == NULL || x->rl.state != LG_RELAY_IDLE) {
+        lg_buf_dispose(&usage);
+        return;
+    }
+    lg_skin_info_t si;
+    lg_x_skin_info(x, &si);
+    lg_pt_owned_t own = wire_owned(x, &si, 0);
+    lg_buf_init(&out, x->rp.body.len + usage.len + 4096);
+    if (rc == 0)
+        rc = lg_pt_write_reply(info, &own, usage.data, usage.len, &out);
+    lg_buf_dispose(&usage);
+    if (rc != 0) {
+        lg_buf_dispose(&out);
+        lg_relay_error(x, LG_EINTERNAL, 500, "cannot encode response", NULL);
+        return;
+    }
+    h2o_req_t *req = x->req;
+    lg_relay_header(x, "x-generation-id", x->id);
+    x->st.status = 200;
+    x->rl.state = LG_RELAY_DONE;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    req->res.content_length = out.len;
+    h2o_send_inline(req, out.data, out.len); /* copies into the pool */
+    lg_buf_dispose(&out);
 }
 
 /* ---- whole bodies ---- */
@@ -310,28 +386,23 @@ static const char *reason_phrase(int status)
     return "Status";
 }
 
-/** The whole response: a JSON body (copied into the pool). */
-static void send_bytes(lg_exchange_t *x, int status, const char *bytes, size_t len)
+static void send_json(lg_exchange_t *x, int status, json_t *obj)
 {
     h2o_req_t *req = x->req;
+    char *body = obj != NULL ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(obj);
+    static const char fallback[] = "{\"error\":{\"code\":500,\"message\":\"cannot encode response\",\"type\":\"server\"}}";
+    if (body == NULL)
+        status = 500;
+    const char *bytes = body != NULL ? body : fallback;
+    size_t len = body != NULL ? strlen(body) : sizeof(fallback) - 1;
     x->st.status = status;
     x->rl.state = LG_RELAY_DONE;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     req->res.content_length = len;
-    h2o_send_inline(req, bytes, len);
-}
-
-static void send_json(lg_exchange_t *x, int status, json_t *obj)
-{
-    char *body = obj != NULL ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(obj);
-    static const char fallback[] = "{\"error\":{\"code\":500,\"message\":\"cannot encode response\",\"type\":\"server\"}}";
-    if (body == NULL)
-        send_bytes(x, 500, fallback, sizeof(fallback) - 1);
-    else
-        send_bytes(x, status, body, strlen(body));
+    h2o_send_inline(req, bytes, len); /* copies into the pool */
     free(body);
 }
 
@@ -349,29 +420,6 @@ void lg_relay_respond(lg_exchange_t *x, json_t *resp)
     json_decref(usage);
     lg_relay_header(x, "x-generation-id", x->id);
     send_json(x, 200, body);
-}
-
-void lg_relay_respond_wire(lg_exchange_t *x)
-{
-    json_t *usage = lg_settle_final_usage(x);
-    char *us = json_dumps(usage, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(usage);
-    if (x->req == NULL || x->rl.state != LG_RELAY_IDLE) {
-        free(us);
-        return;
-    }
-    lg_skin_info_t info;
-    lg_x_skin_info(x, &info);
-    lg_buf_t out;
-    lg_buf_init(&out, x->rp.body.len + 4096 + (us != NULL ? strlen(us) : 0));
-    int rc = x->skin->wire_response(&x->rp.view, &info, us, us != NULL ? strlen(us) : 0, &out);
-    free(us);
-    lg_relay_header(x, "x-generation-id", x->id);
-    if (rc == 0)
-        send_bytes(x, 200, out.data != NULL ? out.data : "", out.len);
-    else
-        send_json(x, 500, lg_error_json(LG_EINTERNAL, 500, "cannot encode response", NULL));
-    lg_buf_dispose(&out);
 }
 
 void lg_relay_error(lg_exchange_t *x, int err, int status, const char *msg, json_t *meta)

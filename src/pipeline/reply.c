@@ -31,15 +31,16 @@ void lg_reply_reset(lg_exchange_t *x)
     lg_reply_t *rp = &x->rp;
     if (rp->mode == LG_REPLY_SSE) {
         lg_sse_parser_dispose(&rp->sse);
-        if (rp->path == LG_REPLY_TRANSLATE && x->at.prov != NULL && x->at.prov->stream_free != NULL)
+        if (x->at.prov != NULL && x->at.prov->stream_free != NULL)
             x->at.prov->stream_free(x->at.pstate, rp->sstate);
         rp->sstate = NULL;
     }
     rp->mode = LG_REPLY_NONE;
     rp->status = 0;
-    rp->saw_chunk = rp->saw_finish = rp->saw_done = 0;
+    rp->saw_chunk = 0;
     rp->aborted = 0;
     lg_buf_reset(&rp->body);
+    lg_wire_reset(x);
 }
 
 void lg_reply_dispose(lg_exchange_t *x)
@@ -61,7 +62,7 @@ static void set_abort(lg_exchange_t *x, int err, int retryable, const char *pref
 }
 
 /** The attempt failed (e is consumed): before the commit point attempts fall over, after it the stream ends. */
-static void fail(lg_exchange_t *x, lg_upstream_error_t *e)
+void lg_reply_fail(lg_exchange_t *x, lg_upstream_error_t *e)
 {
     lg_source_cancel(&x->rp.source);
     if (lg_relay_committed(x)) {
@@ -78,7 +79,7 @@ static void fail(lg_exchange_t *x, lg_upstream_error_t *e)
 static void handle_abort(lg_exchange_t *x)
 {
     lg_upstream_error_t e = x->rp.abort_err;
-    fail(x, &e);
+    lg_reply_fail(x, &e);
 }
 
 /* ---- stream ---- */
@@ -112,68 +113,11 @@ static void take_stream_out(lg_exchange_t *x, lg_stream_out_t *out)
     out->num_chunks = 0;
 }
 
-/* ---- forwarded stream (pass-through) ---- */
-
-/** An error object in a 2xx reply or event: the plugin still classifies it. */
-static void classify_inband(lg_exchange_t *x, const char *data, size_t len)
-{
-    lg_upstream_error_t *e = &x->rp.abort_err;
-    memset(e, 0, sizeof(*e));
-    x->at.prov->classify_error(x->at.pstate, 200, data, len, e);
-    if (e->err == 0)
-        e->err = LG_EUPSTREAM;
-    e->retryable = lg_err_retryable(e->err);
-    x->rp.aborted = 1;
-}
-
-static void take_wire_usage(lg_exchange_t *x, lg_skin_wire_facts_t *f)
-{
-    if (f->usage != NULL) {
-        json_decref(x->st.usage);
-        x->st.usage = f->usage;
-        f->usage = NULL;
-    }
-}
-
-static int on_wire_event(lg_exchange_t *x, const lg_sse_event_t *ev)
-{
-    lg_reply_t *rp = &x->rp;
-    lg_skin_wire_facts_t f;
-    char why[256] = "";
-    lg_skin_wire_status_t st = x->skin->wire_check(ev->data, ev->data_len, 0, &rp->view, &f, why, sizeof(why));
-    if (st == LG_SKIN_WIRE_DONE) {
-        rp->saw_done = 1;
-        return 0;
-    }
-    if (st == LG_SKIN_WIRE_OK && ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)
-        st = LG_SKIN_WIRE_ERROR;
-    if (st == LG_SKIN_WIRE_ERROR) {
-        json_decref(f.usage);
-        classify_inband(x, ev->data, ev->data_len);
-        return 1;
-    }
-    if (st != LG_SKIN_WIRE_OK) {
-        set_abort(x, LG_EBADRESPONSE, 1, "", why);
-        return 1;
-    }
-    take_wire_usage(x, &f);
-    if (f.num_choices == 0)
-        return 0; /* a usage-only chunk: the final usage chunk is the gateway's */
-    rp->saw_chunk = 1;
-    if (f.finish_reason[0] != '\0') {
-        rp->saw_finish = 1;
-        snprintf(x->st.finish_reason, sizeof(x->st.finish_reason), "%s", f.finish_reason);
-    }
-    x->st.streamed_chars += f.text_chars;
-    lg_relay_chunk_wire(x, &f);
-    return 0;
-}
-
 static int on_sse_event(void *ctx, const lg_sse_event_t *ev)
 {
     lg_exchange_t *x = ctx;
-    if (x->rp.path == LG_REPLY_FORWARD)
-        return on_wire_event(x, ev);
+    if (x->wire.on)
+        return lg_wire_event(x, ev);
     lg_stream_out_t out;
     lg_errbuf_t perr = {{0}};
     memset(&out, 0, sizeof(out));
@@ -228,8 +172,8 @@ static void on_head(void *ctx, int status)
             rp->mode = LG_REPLY_SSE;
             lg_sse_parser_init(&rp->sse, SSE_MAX_EVENT_BYTES, on_sse_event, on_sse_comment, x);
             rp->sstate = NULL;
-            /* forwarded: the skin reads the events itself, the plugin keeps no stream state */
-            if (rp->path == LG_REPLY_TRANSLATE && x->at.prov->stream_begin != NULL &&
+            /* pass-through: the pipeline reads the chunks itself, the plugin keeps no stream state */
+            if (!x->wire.on && x->at.prov->stream_begin != NULL &&
                 x->at.prov->stream_begin(x->at.pstate, &x->at.call, &rp->sstate) != 0)
                 set_abort(x, LG_EINTERNAL, 0, "plugin could not start a stream", "");
         }
@@ -320,76 +264,12 @@ static void answer_whole(lg_exchange_t *x, json_t *resp)
     lg_x_answered(x);
 }
 
-static void succeed_stream(lg_exchange_t *x)
-{
-    lg_attempts_succeeded(x);
-    x->st.outcome = LG_OUTCOME_OK;
-    lg_relay_finish_stream(x);
-    lg_attempts_reset(x);
-    lg_x_answered(x);
-}
-
-static void done_wire_stream(lg_exchange_t *x)
-{
-    lg_reply_t *rp = &x->rp;
-    (void)lg_sse_parser_finish(&rp->sse);
-    if (rp->aborted) {
-        handle_abort(x);
-        return;
-    }
-    if (rp->saw_finish) {
-        succeed_stream(x);
-        return;
-    }
-    /* [DONE] alone, or EOF, without any finish_reason: the answer is incomplete */
-    lg_upstream_error_t e;
-    memset(&e, 0, sizeof(e));
-    e.err = LG_EBADRESPONSE;
-    e.retryable = 1;
-    snprintf(e.message, sizeof(e.message), "%s",
-             rp->saw_done ? "upstream stream ended without a finish_reason" : "upstream closed the stream before it finished");
-    fail(x, &e);
-}
-
-/** A whole forwarded reply: checked by the skin, sent with only the owned members (and usage) rewritten. */
-static void done_wire_body(lg_exchange_t *x)
-{
-    lg_reply_t *rp = &x->rp;
-    lg_skin_wire_facts_t f;
-    char why[256] = "";
-    const char *body = rp->body.data != NULL ? rp->body.data : "";
-    lg_skin_wire_status_t st = x->skin->wire_check(body, rp->body.len, 1, &rp->view, &f, why, sizeof(why));
-    if (st != LG_SKIN_WIRE_OK) {
-        json_decref(f.usage);
-        lg_upstream_error_t e;
-        memset(&e, 0, sizeof(e));
-        x->at.prov->classify_error(x->at.pstate, rp->status, rp->body.data, rp->body.len, &e);
-        if (st == LG_SKIN_WIRE_BAD || e.err == 0) {
-            e.err = LG_EBADRESPONSE;
-            e.retryable = 1;
-            snprintf(e.message, sizeof(e.message), "upstream sent a malformed response: %s", why);
-        }
-        fail(x, &e);
-        return;
-    }
-    if (f.finish_reason[0] != '\0')
-        snprintf(x->st.finish_reason, sizeof(x->st.finish_reason), "%s", f.finish_reason);
-    json_decref(x->st.usage);
-    x->st.usage = NULL;
-    take_wire_usage(x, &f);
-    x->st.ttft_us = lg_now_us();
-    lg_attempts_succeeded(x);
-    x->st.outcome = LG_OUTCOME_OK;
-    lg_relay_respond_wire(x); /* before the reset: the view points into the body buffer */
-    lg_attempts_reset(x);
-    lg_x_answered(x);
-}
-
 static void done_stream(lg_exchange_t *x)
 {
     lg_reply_t *rp = &x->rp;
-    if (rp->path == LG_REPLY_FORWARD) {
-        done_wire_stream(x);
+    if (x->wire.on) {
+        (void)lg_sse_parser_finish(&rp->sse);
+        lg_wire_stream_end(x);
         return;
     }
     lg_stream_out_t out;
@@ -409,7 +289,11 @@ static void done_stream(lg_exchange_t *x)
         snprintf(perr.msg, sizeof(perr.msg), "upstream stream ended without any choice");
     }
     if (rc == 0) {
-        succeed_stream(x);
+        lg_attempts_succeeded(x);
+        x->st.outcome = LG_OUTCOME_OK;
+        lg_relay_finish_stream(x);
+        lg_attempts_reset(x);
+        lg_x_answered(x);
         return;
     }
     lg_upstream_error_t e;
@@ -417,7 +301,7 @@ static void done_stream(lg_exchange_t *x)
     e.err = rc;
     e.retryable = 1;
     snprintf(e.message, sizeof(e.message), "%s", perr.msg[0] != '\0' ? perr.msg : "upstream stream ended before completion");
-    fail(x, &e);
+    lg_reply_fail(x, &e);
 }
 
 static void done_body(lg_exchange_t *x)
@@ -427,8 +311,8 @@ static void done_body(lg_exchange_t *x)
     lg_upstream_error_t e;
     memset(&e, 0, sizeof(e));
     const char *body = rp->body.data != NULL ? rp->body.data : "";
-    if (rp->status >= 200 && rp->status < 300 && rp->path == LG_REPLY_FORWARD && !x->r.stream) {
-        done_wire_body(x);
+    if (rp->status >= 200 && rp->status < 300 && x->wire.on && !x->r.stream) {
+        lg_wire_reply(x);
         return;
     }
     if (rp->status >= 200 && rp->status < 300) {
@@ -465,7 +349,7 @@ static void done_body(lg_exchange_t *x)
         if (e.status == 0)
             e.status = rp->status;
     }
-    fail(x, &e);
+    lg_reply_fail(x, &e);
 }
 
 static void on_done(void *ctx, int result, const char *msg)
@@ -478,7 +362,7 @@ static void on_done(void *ctx, int result, const char *msg)
         e.err = result == LG_ECANCELLED ? LG_EUPSTREAM : result;
         e.retryable = 1; /* transport failures: another attempt may get through */
         snprintf(e.message, sizeof(e.message), "%s", msg != NULL && msg[0] != '\0' ? msg : lg_strerror(result));
-        fail(x, &e);
+        lg_reply_fail(x, &e);
     } else if (x->rp.mode == LG_REPLY_SSE) {
         done_stream(x);
     } else {

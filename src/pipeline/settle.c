@@ -19,7 +19,9 @@
 json_t *lg_settle_final_usage(lg_exchange_t *x)
 {
     lg_settlement_t *st = &x->st;
-    json_t *u = st->usage != NULL ? json_deep_copy(st->usage) : json_object();
+    json_t *u = st->usage != NULL ? json_deep_copy(st->usage) : lg_wire_usage_json(x); /* pass-through: error paths */
+    if (u == NULL)
+        u = json_object();
     if (json_object_get(u, "prompt_tokens") == NULL)
         json_object_set_new(u, "prompt_tokens", json_integer(x->r.prompt_tokens_estimate));
     if (json_object_get(u, "completion_tokens") == NULL)
@@ -168,6 +170,8 @@ void lg_settle(lg_exchange_t *x)
         memset(&st->billed, 0, sizeof(st->billed));
         if (st->usage != NULL)
             lg_usage_from_json(st->usage, &st->billed);
+        else if (x->wire.has_usage)
+            st->billed = x->wire.usage.u;
         st->cost_pico = 0;
     }
     int idx = x->at.served;

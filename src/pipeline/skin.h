@@ -29,37 +29,15 @@ typedef struct lg_skin_info {
 } lg_skin_info_t;
 
 /**
- * The skin's own checked view of one upstream event or reply on the pass-through path (opaque to the pipeline: the
- * skin that made it with wire_check reads it back). Fixed-size storage so the pipeline can keep one per exchange.
- */
-typedef struct lg_skin_wire_view {
-    _Alignas(8) unsigned char bytes[256];
-} lg_skin_wire_view_t;
-
-/** What wire_check tells the pipeline about an upstream event or reply. */
-typedef enum lg_skin_wire_status {
-    LG_SKIN_WIRE_OK = 0,    /* checked; view is valid */
-    LG_SKIN_WIRE_ERROR = 1, /* carries an error object: the plugin's classify_error decides */
-    LG_SKIN_WIRE_BAD = 2,   /* not trustworthy (broken JSON, invalid UTF-8, malformed choices): an upstream failure */
-    LG_SKIN_WIRE_DONE = 3,  /* stream terminator ("[DONE]") */
-} lg_skin_wire_status_t;
-
-typedef struct lg_skin_wire_facts {
-    size_t num_choices;     /* 0 = a usage-only chunk (the final usage chunk is the gateway's) */
-    int has_content;        /* commits the stream */
-    int64_t text_chars;     /* completion-token estimate when no usage comes */
-    char finish_reason[32]; /* "" if none */
-    json_t *usage;          /* the upstream usage, counts normalised (new reference, NULL if none) */
-} lg_skin_wire_facts_t;
-
-/**
- * One chunk of the internal stream: either `obj`, the normal form (an OpenAI chat.completion.chunk body holding
- * `choices`, as plugins produce it; header members are the skin's to set), or `wire`, the skin's checked view of an
- * upstream event it forwards with only gateway-owned members rewritten (pass-through; obj is NULL then).
+ * One chunk of the internal stream. `obj` is the normal form (an OpenAI chat.completion.chunk body holding `choices`,
+ * as plugins produce it; header members are the skin's to set). `raw`/`raw_len` is the upstream event's data span
+ * when the source and plugin can offer it (pass-through: a skin that speaks the upstream's format may forward it with
+ * only gateway-owned members rewritten); NULL today. A skin must handle obj; raw is an optimisation.
  */
 typedef struct lg_skin_chunk {
     const json_t *obj;
-    const lg_skin_wire_view_t *wire;
+    const char *raw;
+    size_t raw_len;
 } lg_skin_chunk_t;
 
 /** A failure the client is told about, in the skin's error shape. */
@@ -102,21 +80,9 @@ typedef struct lg_skin {
     json_t *(*response)(const lg_skin_info_t *info, json_t *resp, const json_t *usage);
     /** Whole-body error. *status is the status to send (the skin may change it, e.g. 529); meta stolen, may be NULL. */
     json_t *(*error_body)(const lg_skin_error_t *e, int *status, json_t *meta);
-
-    /*
-     * Pass-through (optional, all NULL = this skin always translates): the skin speaks the wire format of plugins that
-     * declare LG_CAP_WIRE_OPENAI, so for an attempt whose plugin accepts it the upstream body is made from the client's
-     * bytes and the reply is forwarded, checked and with only the gateway-owned members rewritten; no plugin parse,
-     * no trees.
-     */
-    /** Append the upstream body for upstream_model from the client's bytes. 0, or -1 (not possible: translate). */
-    int (*wire_body)(const lg_gen_request_t *r, const char *upstream_model, int stream, lg_buf_t *out);
-    /** Check one upstream event's data (whole = 0) or a whole reply body (whole = 1); fill view and facts. */
-    lg_skin_wire_status_t (*wire_check)(const char *data, size_t len, int whole, lg_skin_wire_view_t *view,
-                                        lg_skin_wire_facts_t *facts, char *err, size_t errlen);
-    /** Whole-body success: the checked reply with owned members set and usage replaced by usage_json (raw JSON). */
-    int (*wire_response)(const lg_skin_wire_view_t *view, const lg_skin_info_t *info, const char *usage_json, size_t usage_len,
-                         lg_buf_t *out);
+    /** The client speaks OpenAI chat/completions wire format: an upstream that does too (LG_CAP_WIRE_OPENAI) may be
+     * passed through as bytes with only the gateway-owned members rewritten (src/pipeline/wire.h). */
+    int wire_openai;
 } lg_skin_t;
 
 #endif

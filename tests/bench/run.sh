@@ -23,6 +23,8 @@ GW_CPU=${GW_CPU:-0}
 MOCK_CPU=${MOCK_CPU:-1}
 LOAD_CPUS=${LOAD_CPUS:-} # e.g. "2,3" to pin h2load/curl; unpinned by default
 KEEP_TMP=${KEEP_TMP:-0}
+NGINX=${NGINX:-1}       # 1: also run a plain nginx reverse proxy (proxy_pass + upstream keep-alive, one worker, pinned
+                        # like the gateway) as a second reference; installs Debian's nginx-light when missing
 AUTH=${AUTH:-0}         # 1: also run a second llmgate with a required API key (created with `llmgate keys create` on a
                         # temp DB) and report its req/s and latency against the bare gateway
 
@@ -56,12 +58,13 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/llmgate-bench.XXXXXX")
 MOCK_PID=
 GW_PID=
 GA_PID=
+NG_PID=
 cleanup() {
     local rc=$?
-    for pid in $GA_PID $GW_PID $MOCK_PID; do
+    for pid in $NG_PID $GA_PID $GW_PID $MOCK_PID; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $GA_PID $GW_PID $MOCK_PID; do
+    for pid in $NG_PID $GA_PID $GW_PID $MOCK_PID; do
         wait "$pid" 2>/dev/null || true
     done
     if [ "$KEEP_TMP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -161,6 +164,65 @@ EOF
         KEEP_TMP=1
         die "smoke request through llmgate failed: HTTP $code: $(head -c 400 "$TMP/smoke.out")"
     fi
+fi
+
+# ---- nginx reference (NGINX=1): what a proxy that does no JSON work costs on the same core ----
+# One process (master_process off = the worker itself), pinned like the gateway, upstream keep-alive to the mock,
+# no buffering (SSE passes through as it arrives), no access log; config and temp paths in $TMP.
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+if [ "$NGINX" = 1 ] && [ ! -x "$NGINX_BIN" ]; then
+    echo "nginx not found: installing nginx-light (Debian)" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null ||
+        die "could not install nginx-light (set NGINX=0 to skip the nginx reference)"
+    NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+if [ "$NGINX" = 1 ]; then
+    NG_PORT=$(free_port)
+    NG_URL=http://127.0.0.1:$NG_PORT
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 256; }
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        client_max_body_size 16m;
+        client_body_buffer_size 1m;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    $PIN_GW "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/out.log" 2>&1 &
+    NG_PID=$!
+    up=0
+    code=
+    for _ in $(seq 1 100); do
+        kill -0 "$NG_PID" 2>/dev/null || { NG_PID=; KEEP_TMP=1; cat "$TMP/nginx/out.log" >&2; die "nginx exited"; }
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' -H 'content-type: application/json' \
+            --data-binary @"$TMP/direct_nonstream.json" "$NG_URL/v1/chat/completions" || true)
+        [ "$code" = 200 ] && { up=1; break; }
+        sleep 0.05
+    done
+    [ "$up" = 1 ] || { KEEP_TMP=1; die "nginx did not proxy a request to the mock (HTTP $code)"; }
 fi
 
 # ---- llmgate with API keys (AUTH=1) ----
@@ -264,6 +326,7 @@ ratio() {
 # ---- runs ----
 echo "mock: $MOCK_URL (pinned: ${PIN_MOCK:-no}); gateway: ${GW_URL:-skipped} (pinned: ${PIN_GW:-no}); load: h2load $([ "$H2" = 1 ] && echo h2c || echo --h1), cpus=$NCPU" >&2
 ROWS=()
+NG_ROWS=()
 AUTH_ROWS=()
 for mode in $MODES; do
     for c in $CONCURRENCY; do
@@ -271,12 +334,19 @@ for mode in $MODES; do
         run_load "direct_${mode}_c$c" "$MOCK_URL/v1/chat/completions" "$TMP/direct_$mode.json" "$c"
         d_rps=$R_RPS d_p50=$R_P50 d_p99=$R_P99 d_ttfb=$R_TTFB
         g_rps=- g_p50=- g_p99=- g_ttfb=-
+        n_rps=- n_p50=- n_p99=-
+        if [ -n "$NG_PID" ]; then
+            kill -0 "$NG_PID" 2>/dev/null || die "nginx died during the run"
+            run_load "nginx_${mode}_c$c" "$NG_URL/v1/chat/completions" "$TMP/direct_$mode.json" "$c"
+            n_rps=$R_RPS n_p50=$R_P50 n_p99=$R_P99
+        fi
         if [ "$MOCK_ONLY" != 1 ]; then
             kill -0 "$GW_PID" 2>/dev/null || die "llmgate died during the run (log: $TMP/llmgate.log)"
             run_load "gw_${mode}_c$c" "$GW_URL/v1/chat/completions" "$TMP/gw_$mode.json" "$c"
             g_rps=$R_RPS g_p50=$R_P50 g_p99=$R_P99 g_ttfb=$R_TTFB
         fi
         ROWS+=("| $mode | $c | $d_rps | $g_rps | $(ratio "$g_rps" "$d_rps") | $d_p50 / $d_p99 | $g_p50 / $g_p99 | $(diff_us "$g_p50" "$d_p50") / $(diff_us "$g_p99" "$d_p99") | $d_ttfb / $g_ttfb / $(diff_us "$g_ttfb" "$d_ttfb") |")
+        NG_ROWS+=("| $mode | $c | $d_rps | $n_rps | $g_rps | $(ratio "$n_rps" "$d_rps") | $(ratio "$g_rps" "$n_rps") | $(diff_us "$n_p50" "$d_p50") / $(diff_us "$n_p99" "$d_p99") | $(diff_us "$g_p50" "$d_p50") / $(diff_us "$g_p99" "$d_p99") |")
         if [ -n "$GA_PID" ]; then
             kill -0 "$GA_PID" 2>/dev/null || die "llmgate (auth) died during the run (log: $TMP/llmgate-auth.log)"
             AUTH_HDR="authorization: Bearer $AUTH_KEY"
@@ -291,6 +361,10 @@ echo "running TTFT probe ($PROBE_N sequential streamed requests each, time to th
 # Measured to the first SSE event with non-empty delta content on both legs: the gateway holds the upstream's role-only
 # first chunk until content arrives (so an early error can still fail over), so header time would compare unlike things.
 read -r t_d50 t_d99 < <(node "$(dirname "$0")/ttft.mjs" "$MOCK_URL/v1/chat/completions" "$BODY" echo "$PROBE_N")
+t_n50=- t_n99=-
+if [ -n "$NG_PID" ]; then
+    read -r t_n50 t_n99 < <(node "$(dirname "$0")/ttft.mjs" "$NG_URL/v1/chat/completions" "$BODY" echo "$PROBE_N")
+fi
 t_g50=- t_g99=-
 if [ "$MOCK_ONLY" != 1 ]; then
     read -r t_g50 t_g99 < <(node "$(dirname "$0")/ttft.mjs" "$GW_URL/v1/chat/completions" "$BODY" bench/echo "$PROBE_N")
@@ -318,6 +392,18 @@ echo "|---|---|---|"
 echo "| direct | $t_d50 | $t_d99 |"
 echo "| through llmgate | $t_g50 | $t_g99 |"
 echo "| added | $(diff_us "$t_g50" "$t_d50") | $(diff_us "$t_g99" "$t_d99") |"
+if [ -n "$NG_PID" ]; then
+    echo "| through nginx | $t_n50 | $t_n99 |"
+    echo "| added by nginx | $(diff_us "$t_n50" "$t_d50") | $(diff_us "$t_n99" "$t_d99") |"
+    echo
+    echo "### nginx reference (proxy_pass, upstream keep-alive, one worker on the gateway's core)"
+    echo
+    echo "| mode | c | direct req/s | nginx req/s | llmgate req/s | nginx / direct | llmgate / nginx | nginx added p50 / p99 µs | llmgate added p50 / p99 µs |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for row in "${NG_ROWS[@]}"; do
+        echo "$row"
+    done
+fi
 echo
 echo "llmgate peak RSS (VmHWM): $RSS"
 if [ -n "$GA_PID" ]; then

@@ -4,7 +4,8 @@
  * jansson as the oracle: validity must agree (apart from documented
  * differences: jansson rejects integers beyond int64 and reals beyond
  * double range, which RFC 8259 allows, and ends input at a NUL byte), every member jansson sees must be
- * found with the same type and string value, and a splice with edits must
+ * found with the same type and string value, the tree writer must print what
+ * json_dumps prints, and a splice with edits must
  * produce JSON that jansson reads as the expected object.
  */
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "json/splice.h"
+#include "json/tree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -122,6 +124,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (root.p < p || root.p + root.len > p + size)
         abort();
     compare(root, j);
+
+    /* the tree writer prints what json_dumps prints */
+    if (json_is_object(j) || json_is_array(j)) {
+        char *want = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        lg_buf_t tb;
+        lg_buf_init(&tb, 1 << 24);
+        int trc = lg_json_write_tree(&tb, j);
+        if (want != NULL && (trc != 0 || tb.len != strlen(want) || memcmp(tb.data, want, tb.len) != 0))
+            abort();
+        free(want);
+        lg_buf_dispose(&tb);
+    }
 
     if (root.type == LG_JSON_OBJECT) {
         /* splice: set "model", remove the first key jansson reports, append "x"; check with jansson */

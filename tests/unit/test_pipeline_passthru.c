@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for the OpenAI wire pass-through (src/http/passthru.c): the
+ * Unit tests for the OpenAI wire pass-through (src/pipeline/passthru.c): the
  * upstream body made from the client's bytes, usage read without a tree,
  * reply and chunk rewriting of the gateway-owned members only, and the
  * checks that turn malformed upstream output into an upstream failure.
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 #include <jansson.h>
-#include "http/passthru.h"
+#include "pipeline/passthru.h"
 
 static lg_json_span_t span_of(const char *s)
 {
@@ -127,21 +127,36 @@ static void test_passthru_usage_write(void **state)
     lg_pt_usage_read(in, &u);
     lg_buf_t b;
     lg_buf_init(&b, 4096);
-    assert_int_equal(lg_pt_write_usage(in, &u, 1500000, &b), 0);
+    lg_cost_t c1 = {.prompt = 1000000, .completion = 500000, .total = 1500000};
+    assert_int_equal(lg_pt_write_usage(in, &u, &c1, &b), 0);
     json_t *j = load(b.data, b.len);
     assert_int_equal(json_integer_value(json_object_get(j, "total_tokens")), 11);
     assert_true(json_is_real(json_object_get(j, "cost")));
     assert_true(json_real_value(json_object_get(j, "cost")) == 1.5e-6);
     assert_true(json_is_false(json_object_get(j, "is_byok")));
     assert_true(json_is_null(json_object_get(json_object_get(j, "cost_details"), "upstream_inference_cost")));
+    assert_true(json_real_value(json_object_get(json_object_get(j, "cost_details"), "upstream_inference_prompt_cost")) == 1e-6);
+    assert_true(json_real_value(json_object_get(json_object_get(j, "cost_details"), "upstream_inference_completions_cost")) ==
+                5e-7);
     assert_non_null(json_object_get(j, "prompt_tokens_details"));
     json_decref(j);
+    /* the cost is an exact decimal of the pico-USD integer */
+    lg_buf_reset(&b);
+    lg_cost_t c2 = {.prompt = 12000000000001, .completion = 0, .total = 12000000000001};
+    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &u, &c2, &b), 0);
+    assert_non_null(strstr(b.data, "\"cost\":12.000000000001,"));
+    lg_buf_reset(&b);
+    lg_cost_t c3 = {.prompt = 3000000000000, .completion = 0, .total = 3000000000000};
+    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &u, &c3, &b), 0);
+    assert_non_null(strstr(b.data, "\"cost\":3.0,"));
     /* no upstream usage: counts from the estimate */
     lg_buf_reset(&b);
     lg_pt_usage_t est = {.u = {.prompt_tokens = 3, .completion_tokens = 4}, .total_tokens = 7};
-    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &est, 0, &b), 0);
+    lg_cost_t c0 = {0, 0, 0};
+    assert_int_equal(lg_pt_write_usage((lg_json_span_t){0}, &est, &c0, &b), 0);
     assert_string_equal(b.data, "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7,\"cost\":0.0,\"is_byok\":false,"
-                                "\"cost_details\":{\"upstream_inference_cost\":null}}");
+                                "\"cost_details\":{\"upstream_inference_cost\":null,\"upstream_inference_prompt_cost\":0.0,"
+                                "\"upstream_inference_completions_cost\":0.0}}");
     lg_buf_dispose(&b);
 }
 
@@ -187,6 +202,22 @@ static void test_passthru_reply_rewrites_owned_members_only(void **state)
     assert_null(json_object_get(j, "usage"));
     assert_true(json_is_null(json_object_get(j, "system_fingerprint"))); /* OpenRouter's schema requires the member */
     assert_int_equal(json_object_size(j), 7);
+    json_decref(j);
+    /* more members than the writer keeps ranges for: the splice fallback gives the same object */
+    char many[2048];
+    size_t mo = (size_t)snprintf(many, sizeof(many), "{\"id\":\"u\",\"choices\":[]");
+    for (int m = 0; m < 20; ++m)
+        mo += (size_t)snprintf(many + mo, sizeof(many) - mo, ",\"x%d\":%d", m, m);
+    snprintf(many + mo, sizeof(many) - mo, ",\"usage\":{\"a\":1}}");
+    assert_int_equal(lg_pt_check_reply(many, strlen(many), &info, err, sizeof(err)), LG_PT_OK);
+    assert_int_equal(info.keep_overflow, 1);
+    lg_buf_reset(&b);
+    assert_int_equal(lg_pt_write_reply(&info, &OWN, "{\"b\":2}", 7, &b), 0);
+    j = load(b.data, b.len);
+    assert_int_equal(json_object_size(j), 5 + 1 + 20 + 1 + 1); /* + system_fingerprint */
+    assert_int_equal(json_integer_value(json_object_get(j, "x19")), 19);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "b")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "gen-abc");
     json_decref(j);
     /* the cap holds and rolls back */
     lg_buf_t small;

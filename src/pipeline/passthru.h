@@ -8,8 +8,8 @@
  * failure), usage read without a tree, and the client-facing reply/chunk with
  * only the members the gateway owns rewritten.
  */
-#ifndef LG_HTTP_PASSTHRU_H
-#define LG_HTTP_PASSTHRU_H
+#ifndef LG_PIPELINE_PASSTHRU_H
+#define LG_PIPELINE_PASSTHRU_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -75,7 +75,18 @@ typedef struct lg_pt_info {
     int has_content;        /* a choice carries content, a tool call, or a finish_reason (the stream commit point) */
     int64_t content_chars;  /* bytes of text in message/delta content (or legacy text) */
     char finish_reason[32]; /* last string finish_reason seen, "" if none */
+    /* the top-level members the writers copy (all but id/object/created/model/provider/usage), as byte ranges from the
+     * key's quote to the value's end; more than LG_PT_MAX_KEEP members fall back to a splice */
+    struct {
+        const char *p;
+        size_t len;
+    } keep[16];
+    size_t num_keep; /* a NULL p marks where the first usage member was */
+    int keep_overflow;
+    int has_usage_slot;
+    lg_json_type_t fingerprint; /* type of system_fingerprint, NONE if absent (a chunk's non-string one is not kept) */
 } lg_pt_info_t;
+#define LG_PT_MAX_KEEP 16
 
 /**
  * Check a complete non-stream chat/completions reply body: one valid JSON object (strict UTF-8), no error object,
@@ -99,15 +110,28 @@ lg_pt_status_t lg_pt_check_chunk(const char *data, size_t len, lg_pt_info_t *inf
  * forwarded byte for byte. 0, or -1 when out's cap is exceeded (rolled back).
  */
 int lg_pt_write_reply(const lg_pt_info_t *info, const lg_pt_owned_t *own, const char *usage_json, size_t usage_len, lg_buf_t *out);
+/** The same for the final usage chunk of a stream (an object, without the `data: ` framing): chunk rules for the
+ * members (a non-string system_fingerprint is left out). 0 or -1 (cap). */
+int lg_pt_write_usage_chunk(const lg_pt_info_t *info, const lg_pt_owned_t *own, const char *usage_json, size_t usage_len,
+                            lg_buf_t *out);
 
 /** Append one SSE event "data: <chunk>\n\n" for a checked chunk: owned members set, usage removed. 0 or -1 (cap). */
 int lg_pt_write_chunk(const lg_pt_info_t *info, const lg_pt_owned_t *own, lg_buf_t *out);
+
+/**
+ * Append the owned members as the start of an object, without the closing brace:
+ * {"id":…,"object":…,"created":…,"model":…,"provider":… — render it once per stream (the values do not change between
+ * chunks; `created` is the stream's, as OpenAI sends it) and pass it to lg_pt_write_chunk_head. 0 or -1 (cap).
+ */
+int lg_pt_write_head(const lg_pt_owned_t *own, lg_buf_t *out);
+/** lg_pt_write_chunk with a head from lg_pt_write_head (head_len bytes). 0 or -1 (cap). */
+int lg_pt_write_chunk_head(const lg_pt_info_t *info, const char *head, size_t head_len, lg_buf_t *out);
 
 /**
  * Append the usage object the client sees: the upstream usage span (NONE = {}) with the three totals filled from
  * final when the upstream did not send them, and OpenRouter's `cost` (USD from cost_pico), `is_byok:false`,
  * `cost_details:{upstream_inference_cost:null}` set. 0 or -1 (cap).
  */
-int lg_pt_write_usage(lg_json_span_t usage, const lg_pt_usage_t *final, int64_t cost_pico, lg_buf_t *out);
+int lg_pt_write_usage(lg_json_span_t usage, const lg_pt_usage_t *final, const lg_cost_t *cost, lg_buf_t *out);
 
 #endif
