@@ -370,7 +370,7 @@ static void builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_
     metric_server = lg_metrics_mcp_server_id(BUILTIN_NAME);
     metric_chat = lg_metrics_mcp_tool_id("chat");
     metric_list = lg_metrics_mcp_tool_id("list_models");
-    if (lg_mcp_registry_add(def, BUILTIN_NAME, BUILTIN_NAME, NULL, &builtin_ops, NULL) != 0)
+    if (lg_mcp_registry_add_builtin(def, BUILTIN_NAME, BUILTIN_NAME, NULL, &builtin_ops) != 0)
         LG_LOG(LG_LOG_ERR, "mcp", "cannot add the built-in tools");
 }
 

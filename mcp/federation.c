@@ -30,6 +30,7 @@
 #include "llmgate/version.h"
 #include "mcp/federation.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/naming.h"
 #include "mcp/registry.h"
 #include "mcp/server.h"
 #include "mcp/upstream_http.h"
@@ -184,14 +185,6 @@ static char **strv_dup(char *const *v)
     return lg_strv_dup(v != NULL ? v : none);
 }
 
-static int pattern_match(const char *pat, const char *name)
-{
-    size_t n = strlen(pat);
-    if (n > 0 && pat[n - 1] == '*')
-        return strncmp(pat, name, n - 1) == 0;
-    return strcmp(pat, name) == 0;
-}
-
 /* Exposed name = "<prefix>__<local>" or local; does the virtual server's pattern list take it? */
 static int tool_allowed(const struct upstream *up, char **patterns, const char *local)
 {
@@ -202,10 +195,7 @@ static int tool_allowed(const struct upstream *up, char **patterns, const char *
         snprintf(full, sizeof(full), "%s%s%s", up->prefix, LG_MCP_PREFIX_SEP, local);
     else
         snprintf(full, sizeof(full), "%s", local);
-    for (char **p = patterns; *p != NULL; ++p)
-        if (pattern_match(*p, full))
-            return 1;
-    return 0;
+    return lg_mcp_patterns_match(patterns, full);
 }
 
 static void notify_endpoints(struct upstream *up, const char *kind)
@@ -1054,8 +1044,13 @@ static void on_notification(struct upstream *up, const char *method, json_t *par
         queue_list(up, 1u << K_PROMPTS);
     } else if (strcmp(method, "notifications/resources/updated") == 0) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
-        if (uri != NULL)
+        if (uri != NULL && up->prefix != NULL) {
+            char *ns = lg_mcp_uri_namespace(up->prefix, uri); /* the name clients subscribed to */
+            notify_updated(ns);
+            free(ns);
+        } else if (uri != NULL) {
             notify_updated(uri);
+        }
     } else if (strcmp(method, "notifications/progress") == 0) {
         json_t *tok = json_object_get(params, "progressToken");
         struct pending *p = json_is_integer(tok) ? pending_find(up, json_integer_value(tok)) : NULL;
@@ -1596,6 +1591,7 @@ static void builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_
     for (size_t v = 0; v < conf->mcp.num_vservers; ++v) {
         const lg_mcp_vserver_conf_t *vs = &conf->mcp.vservers[v];
         lg_mcp_registry_t *r = lg_mcp_registry_create(vs->name);
+        lg_mcp_registry_set_tool_patterns(r, vs->tools);
         for (size_t i = 0; i < num_applied; ++i) {
             struct upstream *up = applied[i];
             /* only upstreams a pattern can possibly select: by prefix, or any pattern for unprefixed ones */

@@ -49,6 +49,10 @@ typedef struct lg_mcp_provider_ops {
     void (*destroy)(void *state);
 } lg_mcp_provider_ops_t;
 
+/** Items per merged list page (tools/list, resources/list, ...): one page spans every provider, so a client that
+ * lists once sees everything below this size; above it, nextCursor continues exactly where the page stopped. */
+#define LG_MCP_LIST_PAGE 1000
+
 /** Separator between a provider prefix and a tool/prompt name (Envoy/Docker style; within [A-Za-z0-9_.-]). */
 #define LG_MCP_PREFIX_SEP "__"
 
@@ -70,6 +74,15 @@ size_t lg_mcp_registry_num_providers(const lg_mcp_registry_t *r);
  */
 int lg_mcp_registry_add(lg_mcp_registry_t *r, const char *name, const char *prefix, const json_t *capabilities,
                         const lg_mcp_provider_ops_t *ops, void *state);
+
+/** Like lg_mcp_registry_add for a stateless built-in provider (state NULL, no destroy): every virtual server whose
+ * tool patterns are set also gets it, so the built-ins its patterns match show up there. */
+int lg_mcp_registry_add_builtin(lg_mcp_registry_t *r, const char *name, const char *prefix, const json_t *capabilities,
+                                const lg_mcp_provider_ops_t *ops);
+
+/** Virtual server: only tools whose exposed (prefixed) name matches one of the NULL-terminated patterns ("name",
+ * "prefix*") are listed and callable. Copied; NULL = every tool. Call before the registry is shared. */
+void lg_mcp_registry_set_tool_patterns(lg_mcp_registry_t *r, char *const *patterns);
 
 /** Server capabilities to advertise: the union of the providers' (+ logging and completions). Borrowed. */
 const json_t *lg_mcp_registry_capabilities(const lg_mcp_registry_t *r);

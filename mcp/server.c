@@ -252,6 +252,10 @@ void lg_mcp_call_error(lg_mcp_call_t *c, int code, const char *message, json_t *
         json_decref(data);
         return;
     }
+    if (c->route.op != 0 && lg__registry_on_error(c)) {
+        json_decref(data);
+        return;
+    }
     call_finish(c, lg_jsonrpc_make_error(c->id, code, message, data));
 }
 

@@ -61,7 +61,9 @@ typedef struct lg_mcp_route {
     json_t *args; /* arguments / ref / argument (owned reference) */
     json_t *args2;
     json_t *args3;
-    int on; /* subscribe flag */
+    int on;      /* subscribe flag */
+    size_t skip; /* lists: items of the current provider page already handed out on earlier pages */
+    json_t *acc; /* lists: the merged page being filled (owned) */
 } lg_mcp_route_t;
 
 struct lg_mcp_call {
@@ -168,6 +170,7 @@ void lg__registry_get_prompt(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char 
 void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, json_t *argument, json_t *context);
 int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
 int lg__registry_on_decline(lg_mcp_call_t *c);
+int lg__registry_on_error(lg_mcp_call_t *c);
 void lg__registry_route_dispose(lg_mcp_route_t *route);
 
 /** Parse our own outgoing request id ("lg.<worker>.<seq>") into the worker index; -1 if it is not ours. */
