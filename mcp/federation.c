@@ -144,6 +144,7 @@ struct fed_req {
     json_t *args2, *args3;
     int on;
     int has_progress;
+    int retried; /* re-sent once already after a lost session or transport failure */
     /* upstream side */
     int64_t upstream_id; /* != 0 while pending upstream */
     int parked;
@@ -907,7 +908,29 @@ static void http_on_message(void *ud, json_t *msg, int64_t rid)
 
 static void on_init_result(struct upstream *up, json_t *result, json_t *error);
 
-static void http_on_post_failed(void *ud, int64_t rid, int status, const char *why)
+static void send_initialize(struct upstream *up);
+
+/* Start over with a fresh upstream session (HTTP): the requests parked for a retry go out again once READY. */
+static void reinitialize(struct upstream *up, const char *why)
+{
+    if (up->state == ST_STARTING)
+        return; /* already under way */
+    LG_LOG(LG_LOG_INFO, "mcp", "upstream %s: %s; re-initializing", up->name, why);
+    lg__mcp_http_reset_session(up->http);
+    up->state = ST_STARTING;
+    up->first_start = lg_now_ms(); /* parked retries wait at most the start grace */
+    update_summary(up);
+    send_initialize(up);
+}
+
+static void park(struct upstream *up, struct fed_req *r)
+{
+    r->parked = 1;
+    r->pnext = up->parked;
+    up->parked = r;
+}
+
+static void http_on_post_failed(void *ud, int64_t rid, int status, int cause, const char *why)
 {
     struct upstream *up = ud;
     (void)status;
@@ -916,10 +939,22 @@ static void http_on_post_failed(void *ud, int64_t rid, int status, const char *w
         return;
     char msg[400];
     if (p->kind == P_CALL && p->req != NULL) {
+        struct fed_req *r = p->req;
+        r->upstream_id = 0;
+        if (cause != LG_MCP_HTTP_REFUSED && !r->retried && !up->retired && up->state != ST_STOPPED) {
+            /* the session or the connection is gone, not the request's fault: a new session, then once more */
+            r->retried = 1;
+            park(up, r);
+            free(p);
+            if (cause == LG_MCP_HTTP_TRANSPORT) {
+                circuit_failure(up, why);
+                reinitialize(up, why);
+            } /* a lost session: on_session_expired follows and re-initializes */
+            return;
+        }
         snprintf(msg, sizeof(msg), "upstream %s: %s", up->name, why);
-        p->req->upstream_id = 0;
-        req_set_tool_error(p->req, msg);
-        req_finish(p->req);
+        req_set_tool_error(r, msg);
+        req_finish(r);
         circuit_failure(up, why);
     } else if (p->kind == P_INIT || p->kind == P_LIST) {
         free(p);
@@ -931,16 +966,11 @@ static void http_on_post_failed(void *ud, int64_t rid, int status, const char *w
     free(p);
 }
 
-static void send_initialize(struct upstream *up);
-
 static void http_on_session_expired(void *ud)
 {
     struct upstream *up = ud;
-    if (up->state == ST_READY || up->state == ST_LISTING) {
-        LG_LOG(LG_LOG_INFO, "mcp", "upstream %s: session expired, re-initializing", up->name);
-        up->state = ST_STARTING;
-        send_initialize(up);
-    }
+    if (up->state == ST_READY || up->state == ST_LISTING)
+        reinitialize(up, "session expired");
 }
 
 static const lg_mcp_http_callbacks_t http_cb = {http_on_message, http_on_post_failed, http_on_session_expired};
@@ -1206,8 +1236,13 @@ static void on_tick(uv_timer_t *t)
             connect_upstream(up);
         if (up->circuit == CIRCUIT_OPEN && now >= up->open_until && up->state == ST_READY) {
             up->circuit = CIRCUIT_HALF;
-            if (up_request(up, "ping", NULL, P_PING, NULL) == NULL)
+            if (up->http != NULL) {
+                /* the probe is a fresh handshake: a restarted server has forgotten our session (READY closes the
+                 * circuit, a failure re-opens it) */
+                reinitialize(up, "circuit probe");
+            } else if (up_request(up, "ping", NULL, P_PING, NULL) == NULL) {
                 circuit_failure(up, "cannot send the probe");
+            }
         } else if (up->circuit == CIRCUIT_OPEN && now >= up->open_until && up->state != ST_READY) {
             /* nothing to probe yet: the restart's successful handshake will close it */
             up->open_until = now + up->circuit_open_ms;

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
-import { BUILD_DIR, gwTest, parseSse, sleep, startEnv } from './harness.mjs';
+import { spawn } from 'node:child_process';
+import { BUILD_DIR, GATEWAY_BIN, childEnv, gwTest, parseSse, sleep, startEnv } from './harness.mjs';
 
 const FAKE = process.env.LLMGATE_FAKE_MCP || path.join(BUILD_DIR, 'tests', 'mcp', 'fake_mcp_server');
 
@@ -199,7 +200,7 @@ describe('MCP federation (fake stdio upstreams)', () => {
     assert.equal(ok.result.content[0].text, 'Echo: v');
   });
 
-  test('upstream state (up, pid, tools) is visible in the admin view and in /metrics', async () => {
+  test('upstream state (up, pid, tools) is visible in the admin view, in /health and in /metrics', async () => {
     const s = new McpSession(env.base);
     await s.initialize();
     await s.listAllTools(); // waits for the first start of the stdio upstreams
@@ -213,6 +214,10 @@ describe('MCP federation (fake stdio upstreams)', () => {
     const metrics = await (await fetch(env.base + '/metrics')).text();
     assert.match(metrics, /^llmgate_mcp_upstream_up\{server="fake"\} 1$/m);
     assert.match(metrics, /^llmgate_mcp_upstream_circuit_open\{server="fake"\} 0$/m);
+    const health = await (await fetch(env.base + '/health')).json();
+    const h = health.mcp_upstreams.find((u) => u.name === 'fake');
+    assert.deepEqual(h, { name: 'fake', state: 'up', tools: fake.tools }, JSON.stringify(health.mcp_upstreams));
+    assert.ok(health.mcp_upstreams.some((u) => u.name === 'plain'));
   });
 
   test('HTTP upstream (Streamable HTTP client): listed with its prefix and callable', async () => {
@@ -261,5 +266,53 @@ describe('MCP federation (fake stdio upstreams)', () => {
     const r = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'again' } });
     assert.equal(r.result.content[0].text, 'Echo: again');
     stream.close();
+  });
+
+  test('llmgate mcp --stdio: an upstream list change reaches the stdio client as notifications/tools/list_changed', async () => {
+    const proc = spawn(GATEWAY_BIN, ['mcp', '--stdio', '--config', env.configPath], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
+    const msgs = [];
+    let buf = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (line) msgs.push(JSON.parse(line));
+      }
+    });
+    proc.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    const send = (m) => proc.stdin.write(JSON.stringify(m) + '\n');
+    const reply = async (id) => {
+      const m = await until(() => msgs.find((x) => x.id === id), 15000, 50);
+      assert.ok(m, `no reply to ${id}; stderr: ${stderr.slice(-2000)}`);
+      return m;
+    };
+    try {
+      send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+      await reply(1);
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      // wait for the stdio child upstream to be up, then make it change its list
+      let n = 10;
+      const listed = await until(async () => {
+        send({ jsonrpc: '2.0', id: ++n, method: 'tools/list' });
+        const r = await reply(n);
+        return r.result.tools.some((t) => t.name === 'fake__toggle');
+      }, 15000, 200);
+      assert.ok(listed, 'fake__toggle never listed');
+      const before = msgs.filter((m) => m.method === 'notifications/tools/list_changed').length;
+      send({ jsonrpc: '2.0', id: 500, method: 'tools/call', params: { name: 'fake__toggle', arguments: {} } });
+      assert.match((await reply(500)).result.content[0].text, /extra (on|off)/);
+      const got = await until(() => msgs.filter((m) => m.method === 'notifications/tools/list_changed').length > before, 10000, 50);
+      assert.ok(got, `no list_changed on stdout: ${JSON.stringify(msgs.slice(-5))}`);
+    } finally {
+      proc.stdin.end();
+      const code = await Promise.race([exited, sleep(15000).then(() => null)]);
+      if (code === null) proc.kill('SIGKILL');
+      assert.equal(code, 0, stderr.slice(-2000));
+    }
   });
 });
