@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "llmgate/version.h"
+#include "mcp/builtin.h"
 #include "mcp/federation.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/naming.h"
@@ -48,7 +49,7 @@ enum { ST_IDLE = 0, ST_STARTING, ST_LISTING, ST_READY, ST_BACKOFF, ST_STOPPED };
 enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN, CIRCUIT_HALF };
 enum { SUM_DOWN = 0, SUM_UP, SUM_OPEN };
 enum { K_TOOLS = 0, K_RESOURCES, K_TEMPLATES, K_PROMPTS, K__COUNT };
-enum { P_CALL = 1, P_INIT, P_LIST, P_PING };
+enum { P_CALL = 1, P_INIT, P_LIST, P_PING, P_LEVEL };
 enum {
     OP_LIST_TOOLS = 1,
     OP_LIST_RESOURCES,
@@ -160,6 +161,10 @@ struct fed_req {
 struct fed_event {
     struct fed_req *req; /* reference */
     int is_log;
+    int is_request;          /* an upstream request to relay to the client (sampling, elicitation, roots) */
+    char *method;            /* is_request */
+    json_t *upstream_id;     /* is_request: the upstream's request id (owned deep copy) */
+    struct upstream *up_ref; /* is_request: a reference, so the answer can still be sent */
     double progress, total;
     char *message;
     int level;
@@ -304,11 +309,111 @@ static void req_set_tool_error(struct fed_req *r, const char *msg)
     r->err_msg = lg_strdup(msg);
 }
 
+/* ---- upstream requests relayed to the client (mcp.md 8.1) ---- */
+
+static int up_send(struct upstream *up, json_t *msg, int64_t rid);
+static void up_unref(struct upstream *up);
+
+struct relay {
+    struct upstream *up; /* reference */
+    json_t *upstream_id; /* owned */
+    json_t *answer;      /* the response message to send upstream (owned) */
+};
+
+/* Upstream thread: send the client's (or the router's) answer to the upstream that asked. */
+static void job_relay_answer(void *arg)
+{
+    struct relay *rl = arg;
+    if (!rl->up->retired && rl->up->state != ST_STOPPED)
+        up_send(rl->up, rl->answer, 0);
+    else
+        json_decref(rl->answer);
+    json_decref(rl->upstream_id);
+    up_unref(rl->up);
+    free(rl);
+}
+
+static void relay_answer(struct relay *rl, json_t *result, json_t *error)
+{
+    if (error != NULL) {
+        json_t *code = json_object_get(error, "code");
+        const char *msg = json_string_value(json_object_get(error, "message"));
+        json_t *data = json_object_get(error, "data");
+        rl->answer = lg_jsonrpc_make_error(rl->upstream_id,
+                                           json_is_integer(code) ? (int)json_integer_value(code) : LG_JSONRPC_INTERNAL_ERROR,
+                                           msg != NULL ? msg : "client error", data != NULL ? json_deep_copy(data) : NULL);
+    } else {
+        rl->answer = lg_jsonrpc_make_result(rl->upstream_id, json_is_object(result) ? json_deep_copy(result) : json_object());
+    }
+    if (lg__mcp_upthread_post(job_relay_answer, rl) != 0) {
+        json_decref(rl->answer);
+        json_decref(rl->upstream_id);
+        up_unref(rl->up);
+        free(rl);
+    }
+}
+
+static void relay_reply(lg_mcp_call_t *c, void *ud, json_t *result, json_t *error)
+{
+    (void)c;
+    relay_answer(ud, result, error);
+}
+
+static void relay_refuse(struct relay *rl, int code, const char *msg)
+{
+    json_t *err = json_pack("{s:i,s:s}", "code", code, "message", msg);
+    relay_answer(rl, NULL, err);
+    json_decref(err);
+}
+
+static const char *relay_capability(const char *method)
+{
+    if (strcmp(method, "sampling/createMessage") == 0)
+        return "sampling";
+    if (strcmp(method, "elicitation/create") == 0)
+        return "elicitation";
+    if (strcmp(method, "roots/list") == 0)
+        return "roots";
+    return NULL;
+}
+
+/* Worker: the call this upstream request belongs to runs here; ask its client (on the call's own stream). */
+static void relay_on_worker(struct fed_event *ev)
+{
+    struct fed_req *r = ev->req;
+    struct relay *rl = lg_malloc(sizeof(*rl));
+    rl->up = ev->up_ref;
+    rl->upstream_id = ev->upstream_id;
+    rl->answer = NULL;
+    ev->up_ref = NULL;
+    ev->upstream_id = NULL;
+    const char *cap = relay_capability(ev->method);
+    json_t *params = ev->data;
+    ev->data = NULL;
+    if (r->delivered || lg_mcp_call_cancelled(r->call)) {
+        json_decref(params);
+        relay_refuse(rl, LG_MCP_REQUEST_CANCELLED, "the client call this request belongs to is over");
+    } else if (cap != NULL && lg_mcp_call_client_has(r->call, cap)) {
+        lg_mcp_call_request(r->call, ev->method, params, r->up->timeout_ms, relay_reply, rl);
+    } else if (strcmp(ev->method, "sampling/createMessage") == 0 && lg_mcp_builtin_can_sample(r->call)) {
+        /* the client cannot sample: the gateway's own router answers, on the caller's key */
+        lg_mcp_builtin_sample(r->call, params, relay_reply, rl);
+        json_decref(params);
+    } else {
+        json_decref(params);
+        char msg[200];
+        snprintf(msg, sizeof(msg), "the client did not declare the %s capability", cap != NULL ? cap : ev->method);
+        relay_refuse(rl, LG_JSONRPC_METHOD_NOT_FOUND, msg);
+    }
+}
+
 static void on_event_worker(void *arg)
 {
     struct fed_event *ev = arg;
     struct fed_req *r = ev->req;
-    if (!r->delivered) {
+    if (ev->is_request) {
+        relay_on_worker(ev);
+    } else if (!r->delivered) {
         if (ev->is_log)
             lg_mcp_call_log(r->call, ev->level, ev->logger, ev->data);
         else
@@ -318,6 +423,7 @@ static void on_event_worker(void *arg)
     json_decref(ev->data);
     free(ev->message);
     free(ev->logger);
+    free(ev->method);
     req_unref(r);
     free(ev);
 }
@@ -327,9 +433,16 @@ static void post_event(struct fed_req *r, struct fed_event *ev)
     atomic_fetch_add(&r->refcnt, 1);
     ev->req = r;
     if (lg__mcp_mailbox_post(r->loop, on_event_worker, ev) != 0) {
+        if (ev->up_ref != NULL) {
+            /* the worker is gone: nobody can answer */
+            up_send(ev->up_ref, lg_jsonrpc_make_error(ev->upstream_id, LG_MCP_REQUEST_CANCELLED, "client gone", NULL), 0);
+            json_decref(ev->upstream_id);
+            up_unref(ev->up_ref);
+        }
         json_decref(ev->data);
         free(ev->message);
         free(ev->logger);
+        free(ev->method);
         free(ev);
         req_unref(r);
     }
@@ -977,7 +1090,10 @@ static const lg_mcp_http_callbacks_t http_cb = {http_on_message, http_on_post_fa
 
 static void send_initialize(struct upstream *up)
 {
-    json_t *params = json_pack("{s:s,s:{},s:{s:s,s:s,s:s}}", "protocolVersion", PROTOCOL_VERSION, "capabilities", "clientInfo",
+    /* what the gateway can relay to the calling client (mcp.md 8.1): the upstream then offers its capability-gated
+     * tools; a request the calling client did not declare is answered -32601 (or, for sampling, by the router) */
+    json_t *params = json_pack("{s:s,s:{s:{},s:{s:{},s:{}},s:{s:b}},s:{s:s,s:s,s:s}}", "protocolVersion", PROTOCOL_VERSION,
+                               "capabilities", "sampling", "elicitation", "form", "url", "roots", "listChanged", 0, "clientInfo",
                                "name", "llmgate", "title", "llmgate MCP gateway", "version", LG_VERSION_STRING);
     if (up_request(up, "initialize", params, P_INIT, NULL) == NULL && up->http != NULL)
         conn_down(up, "cannot send initialize");
@@ -1137,6 +1253,8 @@ static void on_response(struct upstream *up, int64_t id, json_t *result, json_t 
         else
             circuit_failure(up, "ping failed");
         break;
+    case P_LEVEL:
+        break; /* an upstream that ignores the level is fine: the gateway filters per session anyway */
     default: {
         struct fed_req *r = p->req;
         r->upstream_id = 0;
@@ -1158,6 +1276,43 @@ static void on_response(struct upstream *up, int64_t id, json_t *result, json_t 
     free(p);
 }
 
+/* An upstream asks the client something (sampling/createMessage, elicitation/create, roots/list): relay it to the
+ * client session whose call it belongs to; unrelated requests have nobody to ask. */
+static void on_upstream_request(struct upstream *up, const lg_jsonrpc_msg_t *m, int64_t rid)
+{
+    const char *cap = relay_capability(m->method);
+    struct fed_req *r = cap != NULL ? related_call(up, rid) : NULL;
+    if (cap == NULL) {
+        up_send(up, lg_jsonrpc_make_error(m->id, LG_JSONRPC_METHOD_NOT_FOUND, "not supported by the llmgate gateway", NULL), 0);
+        return;
+    }
+    if (r == NULL) {
+        if (strcmp(cap, "roots") == 0) /* a gateway has no roots of its own */
+            up_send(up, lg_jsonrpc_make_result(m->id, json_pack("{s:[]}", "roots")), 0);
+        else
+            up_send(up,
+                    lg_jsonrpc_make_error(m->id, LG_JSONRPC_METHOD_NOT_FOUND,
+                                          "llmgate relays this only during one of the client's tool calls", NULL),
+                    0);
+        return;
+    }
+    /* the human may take a while to answer: the call's own deadline restarts */
+    struct pending *p = pending_find(up, r->upstream_id);
+    if (p != NULL)
+        p->deadline_ms = lg_now_ms() + up->timeout_ms;
+    struct fed_event *ev = lg_malloc(sizeof(*ev));
+    memset(ev, 0, sizeof(*ev));
+    ev->is_request = 1;
+    ev->method = lg_strdup(m->method);
+    ev->upstream_id = json_deep_copy(m->id);
+    ev->data = json_is_object(m->params) ? json_deep_copy(m->params) : json_object();
+    pthread_mutex_lock(&table_mu);
+    ++up->refcnt;
+    pthread_mutex_unlock(&table_mu);
+    ev->up_ref = up;
+    post_event(r, ev);
+}
+
 static void handle_message(struct upstream *up, json_t *msg, int64_t rid)
 {
     lg_jsonrpc_msg_t m;
@@ -1172,13 +1327,10 @@ static void handle_message(struct upstream *up, json_t *msg, int64_t rid)
     json_decref(msg); /* m holds its own reference */
     switch (m.kind) {
     case LG_JSONRPC_REQUEST:
-        if (strcmp(m.method, "ping") == 0) {
+        if (strcmp(m.method, "ping") == 0)
             up_send(up, lg_jsonrpc_make_result(m.id, json_object()), 0);
-        } else {
-            /* sampling, elicitation and roots are not offered to upstreams (we declare no client capabilities)
-             * TODO(#5): forward them to the calling client when it declared them */
-            up_send(up, lg_jsonrpc_make_error(m.id, LG_JSONRPC_METHOD_NOT_FOUND, "not supported by the llmgate gateway", NULL), 0);
-        }
+        else
+            on_upstream_request(up, &m, rid);
         break;
     case LG_JSONRPC_NOTIFICATION:
         on_notification(up, m.method, m.params, rid);
@@ -1213,6 +1365,8 @@ static void expire(struct upstream *up, int64_t now)
             circuit_failure(up, "timeout");
         } else if (p->kind == P_PING) {
             circuit_failure(up, "probe timeout");
+        } else if (p->kind == P_LEVEL) {
+            /* nothing waits for it */
         } else {
             /* handshake or listing hangs: the connection is not usable */
             free(p);
@@ -1565,6 +1719,38 @@ static void op_complete(void *state, lg_mcp_call_t *c, json_t *ref, json_t *argu
     submit(r);
 }
 
+struct level_job {
+    struct upstream *up; /* reference */
+    char level[16];
+};
+
+static void job_set_level(void *arg)
+{
+    struct level_job *j = arg;
+    struct upstream *up = j->up;
+    /* one upstream session serves every client: it gets the latest level asked for; the gateway still filters
+     * notifications/message per session */
+    if (up->state == ST_READY && json_object_get(up->caps, "logging") != NULL)
+        up_request(up, "logging/setLevel", json_pack("{s:s}", "level", j->level), P_LEVEL, NULL);
+    up_unref(up);
+    free(j);
+}
+
+static void op_set_log_level(void *state, const char *level)
+{
+    struct fed_provider *fp = state;
+    struct level_job *j = lg_malloc(sizeof(*j));
+    j->up = fp->up;
+    snprintf(j->level, sizeof(j->level), "%s", level);
+    pthread_mutex_lock(&table_mu);
+    ++fp->up->refcnt;
+    pthread_mutex_unlock(&table_mu);
+    if (lg__mcp_upthread_post(job_set_level, j) != 0) {
+        up_unref(j->up);
+        free(j);
+    }
+}
+
 static void op_destroy(void *state)
 {
     struct fed_provider *fp = state;
@@ -1584,6 +1770,7 @@ static const lg_mcp_provider_ops_t full_ops = {
     .get_prompt = op_get_prompt,
     .complete = op_complete,
     .destroy = op_destroy,
+    .set_log_level = op_set_log_level,
 };
 
 /* a virtual server is a curated set of tools: nothing else of the upstream shows through it */

@@ -561,6 +561,13 @@ int lg__registry_on_decline(lg_mcp_call_t *c)
     return 1;
 }
 
+void lg__registry_set_log_level(lg_mcp_registry_t *r, const char *level)
+{
+    for (size_t i = 0; i < r->n; ++i)
+        if (r->p[i].ops->set_log_level != NULL)
+            r->p[i].ops->set_log_level(r->p[i].state, level);
+}
+
 /* ---- the registries of the current config generation ---- */
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;

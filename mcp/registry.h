@@ -47,6 +47,8 @@ typedef struct lg_mcp_provider_ops {
     void (*complete)(void *state, lg_mcp_call_t *call, json_t *ref, json_t *argument, json_t *context);
     /* release state when the last registry holding the provider goes; may be NULL */
     void (*destroy)(void *state);
+    /* a client's logging/setLevel (RFC 5424 level name), passed on to upstreams; fire and forget; may be NULL */
+    void (*set_log_level)(void *state, const char *level);
 } lg_mcp_provider_ops_t;
 
 /** Items per merged list page (tools/list, resources/list, ...): one page spans every provider, so a client that

@@ -444,6 +444,7 @@ static void h_set_level(lg_mcp_call_t *c)
         return;
     }
     lg_mcp_session_set_log_level(c->session, level);
+    lg__registry_set_log_level(c->reg, lg_mcp_log_level_name(level)); /* federated upstreams get it too */
     lg_mcp_call_result(c, json_object());
 }
 

@@ -171,6 +171,7 @@ void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, 
 int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
 int lg__registry_on_decline(lg_mcp_call_t *c);
 int lg__registry_on_error(lg_mcp_call_t *c);
+void lg__registry_set_log_level(lg_mcp_registry_t *r, const char *level);
 void lg__registry_route_dispose(lg_mcp_route_t *route);
 
 /** Parse our own outgoing request id ("lg.<worker>.<seq>") into the worker index; -1 if it is not ours. */
