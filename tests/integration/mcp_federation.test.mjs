@@ -131,7 +131,7 @@ describe('MCP federation (fake stdio upstreams)', () => {
       mutate(conf) {
         conf.mcp = {
           servers: {
-            fake: { command: FAKE, timeout_ms: 1500 },
+            fake: { command: FAKE, timeout_ms: 1500, rest_path: '/api/fakesrv' },
             plain: { command: FAKE, prefix: false },
             // a Streamable HTTP upstream: the gateway's own virtual server (not listening yet at start: backoff + retry)
             loop: { url: `http://127.0.0.1:${conf.listeners[0].port}/mcp/sub`, headers: { 'X-Upstream-Token': 'own-secret' } },
@@ -314,5 +314,48 @@ describe('MCP federation (fake stdio upstreams)', () => {
       if (code === null) proc.kill('SIGKILL');
       assert.equal(code, 0, stderr.slice(-2000));
     }
+  });
+
+  test('REST facade over federated tools: error mapping, unprefixed names, a per-upstream mount', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    await until(async () => (await s.listAllTools()).names.includes('fake__echo'), 15000);
+    const post = async (p, body) => {
+      const r = await fetch(env.base + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: await r.json() };
+    };
+    // an upstream's argument validation error (-32603 "... must be one of ...") is the caller's mistake: 422
+    let r = await post('/api/mcp/fake__fail', { topology: 'blob' });
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /topology must be one of/);
+    assert.equal(r.json.error.metadata.mcp_code, -32603);
+    // any other upstream JSON-RPC error: 502
+    r = await post('/api/mcp/fake__fail', {});
+    assert.equal(r.status, 502, JSON.stringify(r.json));
+    // a tool's isError result is its answer: 200 with the result
+    r = await post('/api/mcp/fake__bad', {});
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.data.isError, true);
+    assert.equal(r.json.data.content[0].text, 'bad things');
+    // the unprefixed name, when exactly one tool has it
+    r = await post('/api/mcp/toggle', {});
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.match(r.json.data.content[0].text, /extra (on|off)/);
+    // "echo" is both fake__echo and plain's unprefixed echo: the exact name wins
+    r = await post('/api/mcp/echo', { message: 'plain one' });
+    assert.equal(r.json.data.content[0].text, 'Echo: plain one');
+    r = await post('/api/mcp/no_such_tool_anywhere', {});
+    assert.equal(r.status, 404);
+    // the upstream's own mount: POST /api/fakesrv/<tool>, GET /api/fakesrv lists only its tools
+    r = await post('/api/fakesrv/echo', { message: 'mounted' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.data.content[0].text, 'Echo: mounted');
+    const list = await (await fetch(env.base + '/api/fakesrv')).json();
+    assert.ok(list.data.length > 0 && list.data.every((t) => t.name.startsWith('fake__')), JSON.stringify(list.data.map((t) => t.name)));
+    r = await post('/api/fakesrv/add', { a: 1, b: 2 }); // fake__add (plain has an "add" too: the mount picks fake's)
+    assert.deepEqual(r.json.data.structuredContent, { sum: 3 });
+    r = await post('/api/fakesrv/toggle_nothing', {});
+    assert.equal(r.status, 404, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /fake__toggle_nothing/);
   });
 });
