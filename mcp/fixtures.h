@@ -13,6 +13,9 @@
 #include "mcp/registry.h"
 
 extern const lg_mcp_provider_ops_t lg_mcp_fixtures_ops;
+/** The 2026-07-28 fixtures (fixtures_mrtr.c): stateless-era diagnostic tools and input-required results; empty for
+ * legacy sessions. Registered right after lg_mcp_fixtures_ops, unprefixed. */
+extern const lg_mcp_provider_ops_t lg_mcp_fixtures_mrtr_ops;
 
 /** Capabilities the fixtures need: tools{listChanged}, resources{subscribe,listChanged}, prompts{listChanged},
  * logging, completions. Borrowed, static. */

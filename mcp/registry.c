@@ -622,6 +622,7 @@ static void rebuild_locked(const lg_config_t *conf)
     if (conf->mcp.conformance_fixtures) {
         lg_mcp_registry_t *fx = lg_mcp_registry_create("conformance");
         lg_mcp_registry_add(fx, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
+        lg_mcp_registry_add(fx, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
         cache_add(fx);
     }
     for (size_t i = 0; i < num_builders; ++i)
@@ -648,8 +649,10 @@ static void rebuild_locked(const lg_config_t *conf)
     for (size_t i = 0; i < def->n; ++i)
         if (def->p[i].prefix == NULL)
             ++unprefixed;
-    if (conf->mcp.conformance_fixtures && unprefixed == 0)
+    if (conf->mcp.conformance_fixtures && unprefixed == 0) {
         lg_mcp_registry_add(def, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
+        lg_mcp_registry_add(def, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
+    }
 }
 
 lg_mcp_registry_t *lg_mcp_registry_for(const lg_config_t *conf, uint64_t generation, const char *name, size_t len)

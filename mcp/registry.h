@@ -135,6 +135,14 @@ const json_t *lg_mcp_call_progress_token(const lg_mcp_call_t *c);
 typedef void (*lg_mcp_reply_fn)(lg_mcp_call_t *c, void *ud, json_t *result, json_t *error);
 void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, uint32_t timeout_ms, lg_mcp_reply_fn cb, void *ud);
 
+/** The call is a stateless 2026-07-28 request (server->client requests become input-required results). */
+int lg_mcp_call_modern(const lg_mcp_call_t *c);
+/** The request's params object (borrowed, never NULL): inputResponses and requestState of a modern retry live here. */
+const json_t *lg_mcp_call_params(const lg_mcp_call_t *c);
+
+/** The endpoint the call came to ("" = /mcp, else the virtual server's name). */
+const char *lg_mcp_call_server(const lg_mcp_call_t *c);
+
 /** The client declared this capability at initialize ("sampling", "elicitation", "roots"). */
 int lg_mcp_call_client_has(const lg_mcp_call_t *c, const char *capability);
 /** The worker loop the call runs on (for timers). */

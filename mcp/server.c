@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "llmgate/version.h"
+#include "mcp/era.h"
 #include "mcp/server.h"
 
 const char *const lg_mcp_supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -135,6 +136,12 @@ void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, u
     if (c->cancelled || c->sink == NULL) {
         json_decref(params);
         waiter_fail(w, LG_MCP_REQUEST_CANCELLED, "request cancelled");
+        return;
+    }
+    if (lg_mcp_call_modern(c)) {
+        /* 2026-07-28 has no server->client requests on any stream (input-required results instead) */
+        json_decref(params);
+        waiter_fail(w, LG_JSONRPC_METHOD_NOT_FOUND, "a stateless (2026-07-28) request cannot carry a request to the client");
         return;
     }
     json_t *id = json_string(w->id);
@@ -677,6 +684,14 @@ int lg_mcp_invoke(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_i
 
 /* ---- initialize ---- */
 
+static json_t *server_info(const lg_mcp_registry_t *reg)
+{
+    const char *name = lg_mcp_registry_name(reg);
+    char full[160];
+    snprintf(full, sizeof(full), name[0] != '\0' ? "llmgate/%s" : "llmgate", name);
+    return json_pack("{s:s,s:s,s:s}", "name", full, "title", "llmgate MCP gateway", "version", LG_VERSION_STRING);
+}
+
 json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg, const char *key_id, uint32_t ttl_s,
                                  lg_mcp_session_t **session_out, int *status)
 {
@@ -700,16 +715,40 @@ json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t 
     json_t *result = json_object();
     json_object_set_new(result, "protocolVersion", json_string(version));
     json_object_set_new(result, "capabilities", json_deep_copy(lg_mcp_registry_capabilities(reg)));
-    const char *name = lg_mcp_registry_name(reg);
-    json_t *info = json_object();
-    char full[160];
-    snprintf(full, sizeof(full), name[0] != '\0' ? "llmgate/%s" : "llmgate", name);
-    json_object_set_new(info, "name", json_string(full));
-    json_object_set_new(info, "title", json_string("llmgate MCP gateway"));
-    json_object_set_new(info, "version", json_string(LG_VERSION_STRING));
-    json_object_set_new(result, "serverInfo", info);
+    json_object_set_new(result, "serverInfo", server_info(reg));
     *session_out = s;
     return lg_jsonrpc_make_result(msg->id, result);
+}
+
+/* ---- 2026-07-28: stateless requests ---- */
+
+json_t *lg_mcp_server_discover(lg_mcp_registry_t *reg, const json_t *id)
+{
+    json_t *result = json_object();
+    json_object_set_new(result, "supportedVersions", lg_mcp_era_supported());
+    json_object_set_new(result, "capabilities", json_deep_copy(lg_mcp_registry_capabilities(reg)));
+    json_object_set_new(result, "serverInfo", server_info(reg)); /* the pre-#3002 place, for older modern clients */
+    json_object_set_new(result, "_meta", json_pack("{s:o}", LG_MCP_META_SERVER_INFO, server_info(reg)));
+    return lg_jsonrpc_make_result(id, result);
+}
+
+int lg_mcp_server_dispatch_modern(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const lg_jsonrpc_msg_t *msg,
+                                  lg_mcp_sink_t *sink)
+{
+    const json_t *meta = json_object_get(msg->params, "_meta");
+    lg_mcp_session_t *s =
+        lg_mcp_session_create(key_id, lg_mcp_registry_name(reg), LG_MCP_MODERN_VERSION, json_object_get(meta, LG_MCP_META_CAPS),
+                              json_object_get(meta, LG_MCP_META_INFO), 60);
+    if (s == NULL)
+        return -1;
+    lg_mcp_session_close(s); /* the request is its own session: never addressable by id */
+    lg_mcp_session_set_initialized(s);
+    /* no notifications/message unless the request asks for a level */
+    int level = lg_mcp_log_level_parse(json_string_value(json_object_get(meta, LG_MCP_META_LOG_LEVEL)));
+    lg_mcp_session_set_log_level(s, level >= 0 ? level : LG_MCP_LOG_NONE);
+    lg_mcp_server_dispatch(mw, s, reg, msg, sink);
+    lg_mcp_session_unref(s);
+    return 0;
 }
 
 /* ---- client notifications and responses ---- */
@@ -765,6 +804,7 @@ struct notify_ctx {
     const char *server;
     const char *uri;
     const char *method;
+    unsigned listen_bit; /* what a 2026-07-28 subscriptions/listen stream must have asked for */
 };
 
 static void notify_one(lg_mcp_session_t *s, void *ud)
@@ -774,7 +814,16 @@ static void notify_one(lg_mcp_session_t *s, void *ud)
         return;
     if (n->uri != NULL && !lg_mcp_session_subscribed(s, n->uri))
         return;
+    char sub[64];
+    unsigned listen = lg_mcp_session_listen(s, sub, sizeof(sub));
+    if (listen != 0 && !(listen & n->listen_bit))
+        return; /* a listen stream gets only the notification types it opted in to */
     json_t *params = n->uri != NULL ? json_pack("{s:s}", "uri", n->uri) : NULL;
+    if (listen != 0) {
+        if (params == NULL)
+            params = json_object();
+        json_object_set_new(params, "_meta", json_pack("{s:s}", "io.modelcontextprotocol/subscriptionId", sub));
+    }
     lg_mcp_notify_session(s, lg_jsonrpc_make_notification(n->method, params));
 }
 
@@ -782,12 +831,15 @@ void lg_mcp_notify_list_changed(const char *server, const char *kind)
 {
     char method[64];
     snprintf(method, sizeof(method), "notifications/%s/list_changed", kind);
-    struct notify_ctx n = {.server = server, .method = method};
+    unsigned bit = strcmp(kind, "tools") == 0     ? LG_MCP_LISTEN_TOOLS
+                   : strcmp(kind, "prompts") == 0 ? LG_MCP_LISTEN_PROMPTS
+                                                  : LG_MCP_LISTEN_RESOURCES;
+    struct notify_ctx n = {.server = server, .method = method, .listen_bit = bit};
     lg_mcp_session_foreach(notify_one, &n);
 }
 
 void lg_mcp_notify_resource_updated(const char *uri)
 {
-    struct notify_ctx n = {.uri = uri, .method = "notifications/resources/updated"};
+    struct notify_ctx n = {.uri = uri, .method = "notifications/resources/updated", .listen_bit = LG_MCP_LISTEN_UPDATES};
     lg_mcp_session_foreach(notify_one, &n);
 }

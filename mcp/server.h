@@ -94,6 +94,17 @@ struct lg_mcp_call {
 json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg, const char *key_id, uint32_t ttl_s,
                                  lg_mcp_session_t **session_out, int *status);
 
+/**
+ * 2026-07-28: dispatch one stateless request (already checked with lg_mcp_era_check) as its own ephemeral session:
+ * client capabilities and info from params._meta, notifications/message only when _meta carries a logLevel. The
+ * answer reaches sink->respond (possibly before this returns); the caller stamps it (lg_mcp_era_stamp). Returns 0, or
+ * -1 when no session could be made (sink->respond is not called).
+ */
+int lg_mcp_server_dispatch_modern(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const lg_jsonrpc_msg_t *msg,
+                                  lg_mcp_sink_t *sink);
+/** server/discover's answer for reg (new reference). */
+json_t *lg_mcp_server_discover(lg_mcp_registry_t *reg, const json_t *id);
+
 /** Dispatch one request of an established session; its response reaches sink->respond (possibly before this returns). */
 void lg_mcp_server_dispatch(lg_mcp_worker_t *mw, lg_mcp_session_t *s, lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg,
                             lg_mcp_sink_t *sink);
