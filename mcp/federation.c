@@ -1854,6 +1854,29 @@ void lg_mcp_federation_foreach(void (*fn)(const char *name, const char *state, i
     pthread_mutex_unlock(&table_mu);
 }
 
+static void upstream_gauges(const char *name, const char *state, int pid, size_t tools, void *arg)
+{
+    lg_metrics_writer_t *w = arg;
+    (void)pid;
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_up", "1 while the upstream MCP server is connected", strcmp(state, "up") == 0,
+                           "server", name, NULL);
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_circuit_open", "1 while the upstream's circuit breaker is open",
+                           strcmp(state, "circuit_open") == 0, "server", name, NULL);
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_tools", "Tools the upstream MCP server currently offers", (double)tools,
+                           "server", name, NULL);
+}
+
+static void federation_collector(lg_metrics_writer_t *w, void *arg)
+{
+    (void)arg;
+    lg_mcp_federation_foreach(upstream_gauges, w);
+}
+
+void lg_mcp_federation_register_metrics(void)
+{
+    lg_metrics_add_collector(federation_collector, NULL);
+}
+
 static void job_shutdown(void *arg)
 {
     (void)arg;

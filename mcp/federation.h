@@ -32,6 +32,10 @@ void lg_mcp_federation_apply(const struct lg_config *conf);
  */
 void lg_mcp_federation_foreach(void (*fn)(const char *name, const char *state, int pid, size_t tools, void *arg), void *arg);
 
+/** Register the /metrics collector of the upstreams (llmgate_mcp_upstream_up, _circuit_open, _tools). Main, once,
+ * before the workers start. */
+void lg_mcp_federation_register_metrics(void);
+
 /**
  * Stop every upstream (stdio: close stdin, 2 s, SIGTERM, 2 s, SIGKILL), fail calls still in flight, and join the
  * upstream thread. Call from main once, after the workers drained (lg_server_shutdown). Blocks up to ~5 s.

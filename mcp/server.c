@@ -5,6 +5,7 @@
  * which routes it to a provider; providers complete it now or later.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,6 +788,35 @@ void lg_mcp_server_client_response(lg_mcp_worker_t *mw, lg_mcp_session_t *s, con
     }
     if (lg__mcp_post((unsigned)w, LG_MCP_POST_RESPONSE, lg_mcp_session_id(s), NULL, json_incref(msg->root)) != 0)
         LG_LOG(LG_LOG_DEBUG, "mcp", "client response for worker %d dropped", w);
+}
+
+/* ---- the transport's cross-worker delivery ---- */
+
+static const lg_mcp_transport_ops_t *_Atomic transport;
+
+void lg_mcp_server_set_transport(const lg_mcp_transport_ops_t *ops)
+{
+    atomic_store(&transport, ops);
+}
+
+int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
+{
+    const lg_mcp_transport_ops_t *t = atomic_load(&transport);
+    if (t == NULL) {
+        json_decref(msg);
+        return -1;
+    }
+    return t->post(worker, type, session_id, key, msg);
+}
+
+void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg)
+{
+    const lg_mcp_transport_ops_t *t = atomic_load(&transport);
+    if (t == NULL) {
+        json_decref(msg);
+        return;
+    }
+    t->post_all(type, session_id, key, msg);
 }
 
 /* ---- server-initiated notifications ---- */

@@ -151,17 +151,26 @@ void lg__mcp_server_deliver_response(lg_mcp_worker_t *mw, const char *session_id
 void lg__mcp_server_cancel(lg_mcp_worker_t *mw, const char *session_id, const char *id_key);
 void lg__mcp_server_session_gone(lg_mcp_worker_t *mw, const char *session_id);
 
-/* ---- implemented by the transport: deliver to another (or the same) worker's loop ---- */
+/* ---- delivered by the registered transport to another (or the same) worker's loop ---- */
 enum lg_mcp_post_type {
     LG_MCP_POST_RESPONSE = 1, /* client response for a waiter: msg */
     LG_MCP_POST_CANCEL,       /* cancel the call key on session */
     LG_MCP_POST_STREAM_SEND,  /* send msg on the session's GET stream */
     LG_MCP_POST_SESSION_GONE  /* session deleted/expired: close its GET stream, cancel its calls */
 };
-/** Post to worker (index); msg stolen (may be NULL); key may be NULL. Returns 0, -1 if that worker has no MCP state. */
+/** Post to worker (index); msg stolen (may be NULL); key may be NULL. Returns 0, -1 if that worker has no MCP state (or
+ * no transport registered). Delegates to the registered transport. */
 int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg);
 /** Post to every worker with MCP state. msg is copied per worker and released. */
 void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg);
+
+/** What a transport supplies so the core can reach other workers' loops (the core never includes a transport). */
+typedef struct lg_mcp_transport_ops {
+    int (*post)(unsigned worker, int type, const char *session_id, const char *key, json_t *msg);
+    void (*post_all)(int type, const char *session_id, const char *key, json_t *msg);
+} lg_mcp_transport_ops_t;
+/** Register the transport (transport_http.c does it when its first worker starts). NULL unregisters. Thread-safe. */
+void lg_mcp_server_set_transport(const lg_mcp_transport_ops_t *ops);
 
 /* ---- server-initiated notifications for the later stages ---- */
 /** Send a notification to one session's GET stream (dropped when it has none). msg stolen. */

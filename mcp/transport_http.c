@@ -102,6 +102,8 @@ static void on_inbox(uv_async_t *a)
     }
 }
 
+static const lg_mcp_transport_ops_t http_transport;
+
 static struct tworker *tworker_get(lg_worker_t *w)
 {
     if (w->index >= LG_MCP_MAX_WORKERS)
@@ -110,6 +112,7 @@ static struct tworker *tworker_get(lg_worker_t *w)
     if (tw != NULL)
         return tw;
     /* only this worker's own thread creates its entry, so there is no race on it */
+    lg_mcp_server_set_transport(&http_transport); /* idempotent: the same ops every time */
     tw = lg_malloc(sizeof(*tw));
     memset(tw, 0, sizeof(*tw));
     tw->mw.index = w->index;
@@ -130,7 +133,7 @@ lg_mcp_worker_t *lg_mcp_worker_of(lg_worker_t *w)
     return tw != NULL ? &tw->mw : NULL;
 }
 
-int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
+static int http_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
 {
     struct tworker *tw = worker < LG_MCP_MAX_WORKERS ? atomic_load(&workers_tab[worker]) : NULL;
     if (tw == NULL) {
@@ -154,13 +157,16 @@ int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *
     return 0;
 }
 
-void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg)
+static void http_post_all(int type, const char *session_id, const char *key, json_t *msg)
 {
     for (unsigned i = 0; i < LG_MCP_MAX_WORKERS; ++i)
         if (atomic_load(&workers_tab[i]) != NULL)
-            lg__mcp_post(i, type, session_id, key, msg != NULL ? json_deep_copy(msg) : NULL);
+            http_post(i, type, session_id, key, msg != NULL ? json_deep_copy(msg) : NULL);
     json_decref(msg);
 }
+
+/* the server core reaches other workers through these (it does not know this transport) */
+static const lg_mcp_transport_ops_t http_transport = {http_post, http_post_all};
 
 /* ---- small HTTP helpers ---- */
 

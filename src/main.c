@@ -159,6 +159,7 @@ int main(int argc, char **argv)
     lg_mcp_builtin_register(); /* llmgate__chat, llmgate__list_models on /mcp */
     /* upstream MCP servers start before the listeners so their tools are there for the first client */
     lg_mcp_federation_register();
+    lg_mcp_federation_register_metrics(); /* each module registers its own /metrics collector */
     lg_mcp_federation_apply(snap->conf);
     if (lg_server_start(snap, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: %s\n", err);

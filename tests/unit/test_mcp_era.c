@@ -53,8 +53,8 @@ static void test_era_of(void **state)
 
 static int check_code(const char *hver, const char *hmethod, const char *hname, const char *method, json_t *params)
 {
-    lg_mcp_era_headers_t h = {hver, hmethod, hname, hver ? strlen(hver) : 0, hmethod ? strlen(hmethod) : 0,
-                              hname ? strlen(hname) : 0};
+    lg_mcp_era_headers_t h = {
+        hver, hmethod, hname, hver ? strlen(hver) : 0, hmethod ? strlen(hmethod) : 0, hname ? strlen(hname) : 0};
     json_t *e = lg_mcp_era_check(&h, method, params);
     int code = e != NULL ? (int)json_integer_value(json_object_get(e, "code")) : 0;
     json_decref(e);
@@ -160,7 +160,7 @@ static void test_mrtr_seal_open(void **state)
     /* another key, no key, any changed byte, a truncated MAC, garbage: refused */
     assert_null(lg_mcp_mrtr_open(sealed, strlen(sealed), "key_b"));
     assert_null(lg_mcp_mrtr_open(sealed, strlen(sealed), NULL));
-    for (size_t i = 0; sealed[i] != '\0'; i += 7) {
+    for (size_t i = 0, len = strlen(sealed); i < len; i += 7) {
         char *t = strdup(sealed);
         t[i] = t[i] == 'A' ? 'B' : 'A';
         assert_null(lg_mcp_mrtr_open(t, strlen(t), "key_a"));
