@@ -21,6 +21,10 @@ extern const lg_mcp_provider_ops_t lg_mcp_fixtures_mrtr_ops;
  * logging, completions. Borrowed, static. */
 const json_t *lg_mcp_fixtures_capabilities(void);
 
+/** Register the fixtures' registry builder (mcp.conformance_fixtures: /mcp/conformance, and /mcp unless another
+ * unprefixed provider is there). Main, after every other MCP builder. */
+void lg_mcp_fixtures_register(void);
+
 /** Delay between the notifications of test_tool_with_logging / test_tool_with_progress (ms). */
 #define LG_MCP_FIXTURE_STEP_MS 50
 

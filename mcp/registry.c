@@ -13,7 +13,6 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "mcp/fixtures.h"
 #include "mcp/naming.h"
 #include "mcp/server.h"
 
@@ -619,12 +618,6 @@ static void rebuild_locked(const lg_config_t *conf)
 
     lg_mcp_registry_t *def = lg_mcp_registry_create("");
     cache_add(def);
-    if (conf->mcp.conformance_fixtures) {
-        lg_mcp_registry_t *fx = lg_mcp_registry_create("conformance");
-        lg_mcp_registry_add(fx, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
-        lg_mcp_registry_add(fx, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
-        cache_add(fx);
-    }
     for (size_t i = 0; i < num_builders; ++i)
         builders[i](conf, def, cache_add);
     /* virtual servers show the built-in tools their patterns match (the registry's patterns do the filtering) */
@@ -643,16 +636,15 @@ static void rebuild_locked(const lg_config_t *conf)
                 lg_mcp_registry_add_builtin(vs, p->name, p->ns, NULL, p->ops);
         }
     }
-    /* a test gateway offers the fixtures at /mcp too, unprefixed, unless another unprefixed provider owns those
-     * names (prefixed upstreams and the llmgate__ built-ins live beside them) */
-    size_t unprefixed = 0;
-    for (size_t i = 0; i < def->n; ++i)
-        if (def->p[i].prefix == NULL)
-            ++unprefixed;
-    if (conf->mcp.conformance_fixtures && unprefixed == 0) {
-        lg_mcp_registry_add(def, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
-        lg_mcp_registry_add(def, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
-    }
+}
+
+size_t lg_mcp_registry_num_unprefixed(const lg_mcp_registry_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; ++i)
+        if (r->p[i].prefix == NULL)
+            ++n;
+    return n;
 }
 
 lg_mcp_registry_t *lg_mcp_registry_for(const lg_config_t *conf, uint64_t generation, const char *name, size_t len)

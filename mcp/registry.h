@@ -66,6 +66,8 @@ lg_mcp_registry_t *lg_mcp_registry_ref(lg_mcp_registry_t *r);
 void lg_mcp_registry_unref(lg_mcp_registry_t *r);
 const char *lg_mcp_registry_name(const lg_mcp_registry_t *r);
 size_t lg_mcp_registry_num_providers(const lg_mcp_registry_t *r);
+/** Providers whose names are not prefixed. */
+size_t lg_mcp_registry_num_unprefixed(const lg_mcp_registry_t *r);
 
 /**
  * Append a provider. name: slug for logs and cursors; prefix: NULL = names as the provider has them, else
@@ -103,7 +105,8 @@ lg_mcp_registry_t *lg_mcp_registry_for(const struct lg_config *conf, uint64_t ge
  */
 typedef void (*lg_mcp_registry_builder_fn)(const struct lg_config *conf, lg_mcp_registry_t *def,
                                            void (*add_registry)(lg_mcp_registry_t *r));
-/* Builders are kept in a small list (up to 8) and run in registration order: registering the same fn twice is a no-op,
+/* Builders are kept in a small list (up to 8) and run in registration order (the conformance fixtures register
+ * last: they join /mcp only when no other unprefixed provider is there): registering the same fn twice is a no-op,
  * NULL clears every builder. Either way the cached registries are rebuilt on next use. */
 void lg_mcp_registry_set_builder(lg_mcp_registry_builder_fn fn);
 

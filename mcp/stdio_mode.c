@@ -21,6 +21,7 @@
 #include "mcp/auth.h"
 #include "mcp/builtin.h"
 #include "mcp/federation.h"
+#include "mcp/fixtures.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
 #include "mcp/stdio_mode.h"
@@ -364,6 +365,7 @@ int lg_mcp_stdio_main(int argc, char **argv)
     lg_mcp_builtin_set_standalone(snap);
     lg_mcp_builtin_register();
     lg_mcp_federation_register();
+    lg_mcp_fixtures_register();
     lg_mcp_federation_apply(snap->conf);
     reg = lg_mcp_registry_for(snap->conf, snap->generation, "", 0);
     if (reg == NULL) {

@@ -25,7 +25,6 @@
 #include <sys/socket.h>
 #include "core/log.h"
 #include "core/util.h"
-#include "http/handlers.h"
 #include "http/respond.h"
 #include "mcp/era.h"
 #include "mcp/server.h"

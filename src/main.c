@@ -19,6 +19,7 @@
 #include "mcp/auth.h"
 #include "mcp/builtin.h"
 #include "mcp/federation.h"
+#include "mcp/fixtures.h"
 #include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
 #include "upstream/client.h"
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
     /* upstream MCP servers start before the listeners so their tools are there for the first client */
     lg_mcp_federation_register();
     lg_mcp_federation_register_metrics(); /* each module registers its own /metrics collector */
+    lg_mcp_fixtures_register();           /* last: the fixtures join /mcp only beside prefixed providers */
     lg_mcp_federation_apply(snap->conf);
     if (lg_server_start(snap, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: %s\n", err);

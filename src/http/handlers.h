@@ -47,8 +47,4 @@ void lg__http_respond_status(h2o_req_t *req, int status, json_t *obj);
 /** Endpoint view with live stats (shared by /v1/models/{id}/endpoints and the admin provider view). */
 json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now);
 
-/** Worker bookkeeping for requests that outlive on_req. */
-void lg__worker_request_begin(lg_worker_t *w);
-void lg__worker_request_done(lg_worker_t *w);
-
 #endif

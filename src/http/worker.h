@@ -58,4 +58,8 @@ typedef struct lg_worker {
 lg_runtime_t *lg_runtime_ref(lg_runtime_t *rt);
 void lg_runtime_unref(lg_runtime_t *rt);
 
+/** Worker bookkeeping for requests that outlive on_req (graceful shutdown waits for them). */
+void lg__worker_request_begin(lg_worker_t *w);
+void lg__worker_request_done(lg_worker_t *w);
+
 #endif
