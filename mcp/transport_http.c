@@ -1156,6 +1156,27 @@ static int valid_server_name(const char *s, size_t n)
     return 1;
 }
 
+/* Step (2), the API-key path: Authorization: Bearer <llmgate key> checked by the auth hook (mcp/auth.c). Returns 0
+ * with *key_id set (NULL when auth is off or the hook names no key), or -1 with the 401 already sent. Kept in one place
+ * so another authentication scheme (OAuth) can sit beside it. */
+static int authenticate(h2o_req_t *req, char *key_buf, size_t key_len, const char **key_id)
+{
+    *key_id = NULL;
+    if (auth_hook == NULL)
+        return 0;
+    size_t alen;
+    const char *authz = header(req, "authorization", &alen);
+    if (auth_hook(req, authz, alen, key_buf, key_len) != 0) {
+        add_header(req, "www-authenticate", "Bearer realm=\"llmgate\"", 22);
+        respond_rpc_error(req, 401, NULL, LG_JSONRPC_UNAUTHORIZED, "Unauthorized: invalid or missing API key");
+        return -1;
+    }
+    key_buf[key_len - 1] = '\0';
+    if (key_buf[0] != '\0')
+        *key_id = key_buf;
+    return 0;
+}
+
 void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len)
 {
     const lg_config_t *conf = w->rt->snap->conf;
@@ -1191,18 +1212,8 @@ void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len)
     /* (2) auth */
     char key_buf[128] = "";
     const char *key_id = NULL;
-    if (auth_hook != NULL) {
-        size_t alen;
-        const char *authz = header(req, "authorization", &alen);
-        if (auth_hook(req, authz, alen, key_buf, sizeof(key_buf)) != 0) {
-            add_header(req, "www-authenticate", "Bearer realm=\"llmgate\"", 22);
-            respond_rpc_error(req, 401, NULL, LG_JSONRPC_UNAUTHORIZED, "Unauthorized: invalid or missing API key");
-            return;
-        }
-        key_buf[sizeof(key_buf) - 1] = '\0';
-        if (key_buf[0] != '\0')
-            key_id = key_buf;
-    }
+    if (authenticate(req, key_buf, sizeof(key_buf), &key_id) != 0)
+        return;
 
     lg_mcp_registry_t *reg = lg_mcp_registry_for(conf, w->rt->snap->generation, name, len);
     if (reg == NULL) {
