@@ -42,10 +42,11 @@ void lg_mcp_federation_register_metrics(void);
  */
 void lg_mcp_federation_shutdown(void);
 
+/** Replace the list_changed / resources-updated notifiers (NULL = the server's lg_mcp_notify_*): stdio mode delivers
+ * them to its stdout; tests record them. Called on the upstream thread: they must be thread-safe. */
+void lg__mcp_federation_set_notifiers(void (*list_changed)(const char *server, const char *kind), void (*updated)(const char *uri));
 /* ---- tests ---- */
 
-/** Replace the list_changed / resources-updated notifiers (NULL = the server's lg_mcp_notify_*). */
-void lg__mcp_federation_set_notifiers(void (*list_changed)(const char *server, const char *kind), void (*updated)(const char *uri));
 /** Backoff and grace overrides in ms (0 = default): first restart delay, max restart delay, first-start grace. */
 void lg__mcp_federation_set_timing(unsigned backoff_min_ms, unsigned backoff_max_ms, unsigned start_grace_ms);
 

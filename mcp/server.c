@@ -768,9 +768,8 @@ void lg_mcp_server_notification(lg_mcp_worker_t *mw, lg_mcp_session_t *s, const 
         /* the request may be running on any worker: each checks its own calls */
         lg__mcp_post_all(LG_MCP_POST_CANCEL, lg_mcp_session_id(s), key, NULL);
     } else if (strcmp(msg->method, "notifications/progress") == 0) {
-        /* progress about a server->client request (sampling, elicitation). The built-in fixtures do not ask for it, and
-         * upstream-initiated client requests are not forwarded yet (federation answers them -32601), so no upstream can
-         * be waiting for it. TODO(#5): route it to the owning upstream when those requests are forwarded. */
+        /* progress about a server->client request (sampling, elicitation). Relayed upstream requests are sent with
+         * no progressToken, so nothing upstream waits for such progress: it is dropped. */
         LG_LOG(LG_LOG_DEBUG, "mcp", "client progress notification ignored");
     } else {
         /* roots/list_changed and unknown notifications: nothing to do, never an error */
