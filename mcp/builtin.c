@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "mcp/builtin.h"
+#include "mcp/jsonrpc.h"
 #include "mcp/registry.h"
 #include "metrics/metrics.h"
 #include "runtime/worker.h"
@@ -23,7 +24,7 @@
 #define CHAT_TIMEOUT_MS 300000
 
 static lg_snapshot_t *standalone; /* stdio mode */
-static int metric_server, metric_chat, metric_list;
+static int metric_server, metric_chat, metric_list, metric_sample;
 
 void lg_mcp_builtin_set_standalone(lg_snapshot_t *snap)
 {
@@ -133,6 +134,9 @@ struct chat_x {
     size_t len, cap;
     int status;
     int64_t started_us;
+    /* sampling on behalf of an upstream (lg_mcp_builtin_sample): the answer goes to reply, not to the call */
+    lg_mcp_reply_fn reply;
+    void *reply_ud;
 };
 
 static void chat_free(struct chat_x *cx)
@@ -185,11 +189,49 @@ static char *message_text(json_t *content)
     return out;
 }
 
+/* The router's chat completion as a sampling/createMessage result (CreateMessageResult), or an error object. */
+static void sample_done(struct chat_x *cx, int result, const char *msg)
+{
+    json_t *doc = cx->len != 0 ? json_loadb(cx->buf, cx->len, 0, NULL) : NULL;
+    json_t *res = NULL, *err = NULL;
+    char text[400];
+    if (result != 0 || cx->status != 200 || !json_is_object(doc)) {
+        const char *em = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+        snprintf(text, sizeof(text), "sampling through the llmgate router failed (%s%d): %s", result != 0 ? "transport, " : "HTTP ",
+                 result != 0 ? 0 : cx->status,
+                 result != 0  ? msg
+                 : em != NULL ? em
+                              : "invalid response");
+        err = json_pack("{s:i,s:s}", "code", LG_JSONRPC_INTERNAL_ERROR, "message", text);
+    } else {
+        json_t *choice = json_array_get(json_object_get(doc, "choices"), 0);
+        char *completion = message_text(json_object_get(json_object_get(choice, "message"), "content"));
+        const char *fr = json_string_value(json_object_get(choice, "finish_reason"));
+        const char *model = json_string_value(json_object_get(doc, "model"));
+        res = json_pack("{s:s,s:{s:s,s:s},s:s,s:s}", "role", "assistant", "content", "type", "text", "text", completion, "model",
+                        model != NULL ? model : "", "stopReason",
+                        fr == NULL || strcmp(fr, "stop") == 0 ? "endTurn"
+                        : strcmp(fr, "length") == 0           ? "maxTokens"
+                                                              : fr);
+        free(completion);
+    }
+    count(cx->c, metric_sample, res != NULL, cx->started_us);
+    cx->reply(cx->c, cx->reply_ud, res, err);
+    json_decref(res);
+    json_decref(err);
+    json_decref(doc);
+}
+
 static void chat_on_done(void *ctx, lg_xfer_t *x, int result, const char *msg)
 {
     (void)x;
     struct chat_x *cx = ctx;
     lg_mcp_call_t *c = cx->c;
+    if (cx->reply != NULL) {
+        sample_done(cx, result, msg);
+        chat_free(cx);
+        return;
+    }
     lg_mcp_call_on_cancel(c, NULL, NULL);
     json_t *doc = cx->len != 0 ? json_loadb(cx->buf, cx->len, 0, NULL) : NULL;
     char text[600];
@@ -262,6 +304,57 @@ static int self_url(const lg_config_t *conf, char *out, size_t n)
     return -1;
 }
 
+/* POST body (stolen) to the gateway's own /v1/chat/completions as the call's key. Returns the exchange, or NULL with
+ * the reason in err. */
+static struct chat_x *start_internal_chat(lg_mcp_call_t *c, json_t *body, const char *title, lg_mcp_reply_fn reply, void *reply_ud,
+                                          int64_t t0, char *err, size_t errlen)
+{
+    lg_worker_t *w = worker_of(c);
+    const char *token = lg_gate_internal_token();
+    char url[300];
+    if (w->up == NULL || w->rt == NULL || token == NULL || self_url(w->rt->snap->conf, url, sizeof(url)) != 0) {
+        json_decref(body);
+        snprintf(err, errlen, "%s", "chat is unavailable: the gateway has no cleartext listener to route through");
+        return NULL;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *key_id = lg_mcp_call_key_id(c);
+
+    lg_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    req.method = (char *)"POST";
+    req.url = url;
+    req.body = text;
+    req.body_len = strlen(text);
+    req.headers[0] = (lg_header_t){(char *)"content-type", (char *)"application/json"};
+    req.headers[1] = (lg_header_t){(char *)"x-llmgate-internal", (char *)token};
+    req.headers[2] = (lg_header_t){(char *)"x-llmgate-key-id", (char *)(key_id != NULL ? key_id : "")};
+    req.headers[3] = (lg_header_t){(char *)"x-title", (char *)title};
+    req.num_headers = 4;
+    lg_xfer_opts_t opts = {.connect_timeout_ms = 5000,
+                           .first_byte_timeout_ms = CHAT_TIMEOUT_MS,
+                           .idle_timeout_ms = CHAT_TIMEOUT_MS,
+                           .total_timeout_ms = CHAT_TIMEOUT_MS,
+                           .max_response_bytes = CHAT_MAX_RESPONSE};
+    static const lg_xfer_callbacks_t cbs = {chat_on_head, chat_on_data, chat_on_done};
+    struct chat_x *cx = lg_malloc(sizeof(*cx));
+    memset(cx, 0, sizeof(*cx));
+    cx->c = lg_mcp_call_ref(c);
+    cx->started_us = t0;
+    cx->reply = reply;
+    cx->reply_ud = reply_ud;
+    char xerr[160] = "";
+    cx->x = lg_xfer_start(w->up, &req, &opts, &cbs, cx, xerr, sizeof(xerr));
+    free(text);
+    if (cx->x == NULL) {
+        chat_free(cx);
+        snprintf(err, errlen, "%s", "chat failed: cannot start the internal request");
+        return NULL;
+    }
+    return cx;
+}
+
 static void call_chat(lg_mcp_call_t *c, json_t *args)
 {
     int64_t t0 = lg_now_us();
@@ -286,19 +379,11 @@ static void call_chat(lg_mcp_call_t *c, json_t *args)
         bad = "\"max_tokens\" must be an integer";
     else if (temp != NULL && !json_is_number(temp))
         bad = "\"temperature\" must be a number";
+    char m[200];
     if (bad != NULL) {
-        char m[160];
         snprintf(m, sizeof(m), "invalid arguments: %s", bad);
         count(c, metric_chat, 0, t0);
         lg_mcp_call_tool_error(c, m);
-        return;
-    }
-    lg_worker_t *w = worker_of(c);
-    const char *token = lg_gate_internal_token();
-    char url[300];
-    if (w->up == NULL || w->rt == NULL || token == NULL || self_url(w->rt->snap->conf, url, sizeof(url)) != 0) {
-        count(c, metric_chat, 0, t0);
-        lg_mcp_call_tool_error(c, "chat is unavailable: the gateway has no cleartext listener to route through");
         return;
     }
     json_t *body = json_pack("{s:s,s:b}", "model", model, "stream", 0);
@@ -310,41 +395,84 @@ static void call_chat(lg_mcp_call_t *c, json_t *args)
         json_object_set(body, "max_tokens", mt);
     if (temp != NULL)
         json_object_set(body, "temperature", temp);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    const char *key_id = lg_mcp_call_key_id(c);
-
-    lg_http_req_t req;
-    memset(&req, 0, sizeof(req));
-    req.method = (char *)"POST";
-    req.url = url;
-    req.body = text;
-    req.body_len = strlen(text);
-    req.headers[0] = (lg_header_t){(char *)"content-type", (char *)"application/json"};
-    req.headers[1] = (lg_header_t){(char *)"x-llmgate-internal", (char *)token};
-    req.headers[2] = (lg_header_t){(char *)"x-llmgate-key-id", (char *)(key_id != NULL ? key_id : "")};
-    req.headers[3] = (lg_header_t){(char *)"x-title", (char *)"llmgate MCP chat tool"};
-    req.num_headers = 4;
-    lg_xfer_opts_t opts = {.connect_timeout_ms = 5000,
-                           .first_byte_timeout_ms = CHAT_TIMEOUT_MS,
-                           .idle_timeout_ms = CHAT_TIMEOUT_MS,
-                           .total_timeout_ms = CHAT_TIMEOUT_MS,
-                           .max_response_bytes = CHAT_MAX_RESPONSE};
-    static const lg_xfer_callbacks_t cbs = {chat_on_head, chat_on_data, chat_on_done};
-    struct chat_x *cx = lg_malloc(sizeof(*cx));
-    memset(cx, 0, sizeof(*cx));
-    cx->c = lg_mcp_call_ref(c);
-    cx->started_us = t0;
-    char err[160] = "";
-    cx->x = lg_xfer_start(w->up, &req, &opts, &cbs, cx, err, sizeof(err));
-    free(text);
-    if (cx->x == NULL) {
-        chat_free(cx);
+    struct chat_x *cx = start_internal_chat(c, body, "llmgate MCP chat tool", NULL, NULL, t0, m, sizeof(m));
+    if (cx == NULL) {
         count(c, metric_chat, 0, t0);
-        lg_mcp_call_tool_error(c, "chat failed: cannot start the internal request");
+        lg_mcp_call_tool_error(c, m);
         return;
     }
     lg_mcp_call_on_cancel(c, chat_on_cancel, cx);
+}
+
+/* ---- sampling for upstreams (mcp.sampling_model) ---- */
+
+int lg_mcp_builtin_can_sample(lg_mcp_call_t *c)
+{
+    if (standalone != NULL)
+        return 0;
+    lg_worker_t *w = worker_of(c);
+    return w->rt != NULL && w->rt->snap->conf->mcp.sampling_model != NULL;
+}
+
+/* sampling content (one block or an array of blocks) -> chat content text; non-text blocks are named, not sent */
+static json_t *sampling_text(json_t *content)
+{
+    if (json_is_object(content)) {
+        const char *t = json_string_value(json_object_get(content, "text"));
+        if (t != NULL)
+            return json_string(t);
+        const char *type = json_string_value(json_object_get(content, "type"));
+        char note[80];
+        snprintf(note, sizeof(note), "[%s content omitted]", type != NULL ? type : "non-text");
+        return json_string(note);
+    }
+    json_t *parts = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+        json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "text", "text", sampling_text(b)));
+    return parts;
+}
+
+void lg_mcp_builtin_sample(lg_mcp_call_t *c, const json_t *params, lg_mcp_reply_fn reply, void *ud)
+{
+    int64_t t0 = lg_now_us();
+    const lg_config_t *conf = worker_of(c)->rt->snap->conf;
+    json_t *messages = json_array();
+    const char *sys = json_string_value(json_object_get(params, "systemPrompt"));
+    if (sys != NULL)
+        json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "system", "content", sys));
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(params, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_array_append_new(messages,
+                              json_pack("{s:s,s:o}", "role", role != NULL && strcmp(role, "assistant") == 0 ? "assistant" : "user",
+                                        "content", sampling_text(json_object_get(m, "content"))));
+    }
+    char err[200];
+    if (json_array_size(messages) == 0) {
+        json_decref(messages);
+        json_t *e = json_pack("{s:i,s:s}", "code", LG_JSONRPC_INVALID_PARAMS, "message", "sampling/createMessage without messages");
+        reply(c, ud, NULL, e);
+        json_decref(e);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:b,s:o}", "model", conf->mcp.sampling_model, "stream", 0, "messages", messages);
+    json_t *v;
+    if (json_is_integer(v = json_object_get(params, "maxTokens")) && json_integer_value(v) > 0)
+        json_object_set(body, "max_tokens", v);
+    if (json_is_number(v = json_object_get(params, "temperature")))
+        json_object_set(body, "temperature", v);
+    if (json_is_array(v = json_object_get(params, "stopSequences")))
+        json_object_set(body, "stop", v);
+    if (start_internal_chat(c, body, "llmgate MCP sampling", reply, ud, t0, err, sizeof(err)) == NULL) {
+        count(c, metric_sample, 0, t0);
+        json_t *e = json_pack("{s:i,s:s}", "code", LG_JSONRPC_INTERNAL_ERROR, "message", err);
+        reply(c, ud, NULL, e);
+        json_decref(e);
+    }
 }
 
 static void call_tool(void *state, lg_mcp_call_t *c, const char *name, json_t *args)
@@ -370,7 +498,8 @@ static void builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_
     metric_server = lg_metrics_mcp_server_id(BUILTIN_NAME);
     metric_chat = lg_metrics_mcp_tool_id("chat");
     metric_list = lg_metrics_mcp_tool_id("list_models");
-    if (lg_mcp_registry_add(def, BUILTIN_NAME, BUILTIN_NAME, NULL, &builtin_ops, NULL) != 0)
+    metric_sample = lg_metrics_mcp_tool_id("sampling");
+    if (lg_mcp_registry_add_builtin(def, BUILTIN_NAME, BUILTIN_NAME, NULL, &builtin_ops) != 0)
         LG_LOG(LG_LOG_ERR, "mcp", "cannot add the built-in tools");
 }
 

@@ -15,6 +15,8 @@
 #ifndef LG_MCP_BUILTIN_H
 #define LG_MCP_BUILTIN_H
 
+#include <jansson.h>
+#include "mcp/registry.h"
 #include "runtime/snapshot.h"
 
 /** Add the built-in provider to every /mcp registry (lg_mcp_registry_set_builder). Main, before the workers start. */
@@ -25,5 +27,16 @@ void lg_mcp_builtin_register(void);
  * answers isError "chat needs the HTTP gateway". Call before the first registry is built.
  */
 void lg_mcp_builtin_set_standalone(lg_snapshot_t *snap);
+
+/** 1 if an upstream's sampling/createMessage may be answered by the router for call c (mcp.sampling_model is set and
+ * the HTTP gateway runs). */
+int lg_mcp_builtin_can_sample(lg_mcp_call_t *c);
+
+/**
+ * Answer a sampling/createMessage (params borrowed) with a chat completion of mcp.sampling_model through the gateway's
+ * own router, as the call's key (its allow-list, limits, credit and ledger apply). reply runs once on the call's loop
+ * with a CreateMessageResult or a JSON-RPC error object (both borrowed).
+ */
+void lg_mcp_builtin_sample(lg_mcp_call_t *c, const json_t *params, lg_mcp_reply_fn reply, void *ud);
 
 #endif

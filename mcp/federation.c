@@ -28,8 +28,10 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "llmgate/version.h"
+#include "mcp/builtin.h"
 #include "mcp/federation.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/naming.h"
 #include "mcp/registry.h"
 #include "mcp/server.h"
 #include "mcp/upstream_http.h"
@@ -47,7 +49,7 @@ enum { ST_IDLE = 0, ST_STARTING, ST_LISTING, ST_READY, ST_BACKOFF, ST_STOPPED };
 enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN, CIRCUIT_HALF };
 enum { SUM_DOWN = 0, SUM_UP, SUM_OPEN };
 enum { K_TOOLS = 0, K_RESOURCES, K_TEMPLATES, K_PROMPTS, K__COUNT };
-enum { P_CALL = 1, P_INIT, P_LIST, P_PING };
+enum { P_CALL = 1, P_INIT, P_LIST, P_PING, P_LEVEL };
 enum {
     OP_LIST_TOOLS = 1,
     OP_LIST_RESOURCES,
@@ -143,6 +145,7 @@ struct fed_req {
     json_t *args2, *args3;
     int on;
     int has_progress;
+    int retried; /* re-sent once already after a lost session or transport failure */
     /* upstream side */
     int64_t upstream_id; /* != 0 while pending upstream */
     int parked;
@@ -158,6 +161,10 @@ struct fed_req {
 struct fed_event {
     struct fed_req *req; /* reference */
     int is_log;
+    int is_request;          /* an upstream request to relay to the client (sampling, elicitation, roots) */
+    char *method;            /* is_request */
+    json_t *upstream_id;     /* is_request: the upstream's request id (owned deep copy) */
+    struct upstream *up_ref; /* is_request: a reference, so the answer can still be sent */
     double progress, total;
     char *message;
     int level;
@@ -184,14 +191,6 @@ static char **strv_dup(char *const *v)
     return lg_strv_dup(v != NULL ? v : none);
 }
 
-static int pattern_match(const char *pat, const char *name)
-{
-    size_t n = strlen(pat);
-    if (n > 0 && pat[n - 1] == '*')
-        return strncmp(pat, name, n - 1) == 0;
-    return strcmp(pat, name) == 0;
-}
-
 /* Exposed name = "<prefix>__<local>" or local; does the virtual server's pattern list take it? */
 static int tool_allowed(const struct upstream *up, char **patterns, const char *local)
 {
@@ -202,10 +201,7 @@ static int tool_allowed(const struct upstream *up, char **patterns, const char *
         snprintf(full, sizeof(full), "%s%s%s", up->prefix, LG_MCP_PREFIX_SEP, local);
     else
         snprintf(full, sizeof(full), "%s", local);
-    for (char **p = patterns; *p != NULL; ++p)
-        if (pattern_match(*p, full))
-            return 1;
-    return 0;
+    return lg_mcp_patterns_match(patterns, full);
 }
 
 static void notify_endpoints(struct upstream *up, const char *kind)
@@ -313,11 +309,111 @@ static void req_set_tool_error(struct fed_req *r, const char *msg)
     r->err_msg = lg_strdup(msg);
 }
 
+/* ---- upstream requests relayed to the client (mcp.md 8.1) ---- */
+
+static int up_send(struct upstream *up, json_t *msg, int64_t rid);
+static void up_unref(struct upstream *up);
+
+struct relay {
+    struct upstream *up; /* reference */
+    json_t *upstream_id; /* owned */
+    json_t *answer;      /* the response message to send upstream (owned) */
+};
+
+/* Upstream thread: send the client's (or the router's) answer to the upstream that asked. */
+static void job_relay_answer(void *arg)
+{
+    struct relay *rl = arg;
+    if (!rl->up->retired && rl->up->state != ST_STOPPED)
+        up_send(rl->up, rl->answer, 0);
+    else
+        json_decref(rl->answer);
+    json_decref(rl->upstream_id);
+    up_unref(rl->up);
+    free(rl);
+}
+
+static void relay_answer(struct relay *rl, json_t *result, json_t *error)
+{
+    if (error != NULL) {
+        json_t *code = json_object_get(error, "code");
+        const char *msg = json_string_value(json_object_get(error, "message"));
+        json_t *data = json_object_get(error, "data");
+        rl->answer = lg_jsonrpc_make_error(rl->upstream_id,
+                                           json_is_integer(code) ? (int)json_integer_value(code) : LG_JSONRPC_INTERNAL_ERROR,
+                                           msg != NULL ? msg : "client error", data != NULL ? json_deep_copy(data) : NULL);
+    } else {
+        rl->answer = lg_jsonrpc_make_result(rl->upstream_id, json_is_object(result) ? json_deep_copy(result) : json_object());
+    }
+    if (lg__mcp_upthread_post(job_relay_answer, rl) != 0) {
+        json_decref(rl->answer);
+        json_decref(rl->upstream_id);
+        up_unref(rl->up);
+        free(rl);
+    }
+}
+
+static void relay_reply(lg_mcp_call_t *c, void *ud, json_t *result, json_t *error)
+{
+    (void)c;
+    relay_answer(ud, result, error);
+}
+
+static void relay_refuse(struct relay *rl, int code, const char *msg)
+{
+    json_t *err = json_pack("{s:i,s:s}", "code", code, "message", msg);
+    relay_answer(rl, NULL, err);
+    json_decref(err);
+}
+
+static const char *relay_capability(const char *method)
+{
+    if (strcmp(method, "sampling/createMessage") == 0)
+        return "sampling";
+    if (strcmp(method, "elicitation/create") == 0)
+        return "elicitation";
+    if (strcmp(method, "roots/list") == 0)
+        return "roots";
+    return NULL;
+}
+
+/* Worker: the call this upstream request belongs to runs here; ask its client (on the call's own stream). */
+static void relay_on_worker(struct fed_event *ev)
+{
+    struct fed_req *r = ev->req;
+    struct relay *rl = lg_malloc(sizeof(*rl));
+    rl->up = ev->up_ref;
+    rl->upstream_id = ev->upstream_id;
+    rl->answer = NULL;
+    ev->up_ref = NULL;
+    ev->upstream_id = NULL;
+    const char *cap = relay_capability(ev->method);
+    json_t *params = ev->data;
+    ev->data = NULL;
+    if (r->delivered || lg_mcp_call_cancelled(r->call)) {
+        json_decref(params);
+        relay_refuse(rl, LG_MCP_REQUEST_CANCELLED, "the client call this request belongs to is over");
+    } else if (cap != NULL && lg_mcp_call_client_has(r->call, cap)) {
+        lg_mcp_call_request(r->call, ev->method, params, r->up->timeout_ms, relay_reply, rl);
+    } else if (strcmp(ev->method, "sampling/createMessage") == 0 && lg_mcp_builtin_can_sample(r->call)) {
+        /* the client cannot sample: the gateway's own router answers, on the caller's key */
+        lg_mcp_builtin_sample(r->call, params, relay_reply, rl);
+        json_decref(params);
+    } else {
+        json_decref(params);
+        char msg[200];
+        snprintf(msg, sizeof(msg), "the client did not declare the %s capability", cap != NULL ? cap : ev->method);
+        relay_refuse(rl, LG_JSONRPC_METHOD_NOT_FOUND, msg);
+    }
+}
+
 static void on_event_worker(void *arg)
 {
     struct fed_event *ev = arg;
     struct fed_req *r = ev->req;
-    if (!r->delivered) {
+    if (ev->is_request) {
+        relay_on_worker(ev);
+    } else if (!r->delivered) {
         if (ev->is_log)
             lg_mcp_call_log(r->call, ev->level, ev->logger, ev->data);
         else
@@ -327,6 +423,7 @@ static void on_event_worker(void *arg)
     json_decref(ev->data);
     free(ev->message);
     free(ev->logger);
+    free(ev->method);
     req_unref(r);
     free(ev);
 }
@@ -336,9 +433,16 @@ static void post_event(struct fed_req *r, struct fed_event *ev)
     atomic_fetch_add(&r->refcnt, 1);
     ev->req = r;
     if (lg__mcp_mailbox_post(r->loop, on_event_worker, ev) != 0) {
+        if (ev->up_ref != NULL) {
+            /* the worker is gone: nobody can answer */
+            up_send(ev->up_ref, lg_jsonrpc_make_error(ev->upstream_id, LG_MCP_REQUEST_CANCELLED, "client gone", NULL), 0);
+            json_decref(ev->upstream_id);
+            up_unref(ev->up_ref);
+        }
         json_decref(ev->data);
         free(ev->message);
         free(ev->logger);
+        free(ev->method);
         free(ev);
         req_unref(r);
     }
@@ -917,7 +1021,29 @@ static void http_on_message(void *ud, json_t *msg, int64_t rid)
 
 static void on_init_result(struct upstream *up, json_t *result, json_t *error);
 
-static void http_on_post_failed(void *ud, int64_t rid, int status, const char *why)
+static void send_initialize(struct upstream *up);
+
+/* Start over with a fresh upstream session (HTTP): the requests parked for a retry go out again once READY. */
+static void reinitialize(struct upstream *up, const char *why)
+{
+    if (up->state == ST_STARTING)
+        return; /* already under way */
+    LG_LOG(LG_LOG_INFO, "mcp", "upstream %s: %s; re-initializing", up->name, why);
+    lg__mcp_http_reset_session(up->http);
+    up->state = ST_STARTING;
+    up->first_start = lg_now_ms(); /* parked retries wait at most the start grace */
+    update_summary(up);
+    send_initialize(up);
+}
+
+static void park(struct upstream *up, struct fed_req *r)
+{
+    r->parked = 1;
+    r->pnext = up->parked;
+    up->parked = r;
+}
+
+static void http_on_post_failed(void *ud, int64_t rid, int status, int cause, const char *why)
 {
     struct upstream *up = ud;
     (void)status;
@@ -926,10 +1052,22 @@ static void http_on_post_failed(void *ud, int64_t rid, int status, const char *w
         return;
     char msg[400];
     if (p->kind == P_CALL && p->req != NULL) {
+        struct fed_req *r = p->req;
+        r->upstream_id = 0;
+        if (cause != LG_MCP_HTTP_REFUSED && !r->retried && !up->retired && up->state != ST_STOPPED) {
+            /* the session or the connection is gone, not the request's fault: a new session, then once more */
+            r->retried = 1;
+            park(up, r);
+            free(p);
+            if (cause == LG_MCP_HTTP_TRANSPORT) {
+                circuit_failure(up, why);
+                reinitialize(up, why);
+            } /* a lost session: on_session_expired follows and re-initializes */
+            return;
+        }
         snprintf(msg, sizeof(msg), "upstream %s: %s", up->name, why);
-        p->req->upstream_id = 0;
-        req_set_tool_error(p->req, msg);
-        req_finish(p->req);
+        req_set_tool_error(r, msg);
+        req_finish(r);
         circuit_failure(up, why);
     } else if (p->kind == P_INIT || p->kind == P_LIST) {
         free(p);
@@ -941,23 +1079,21 @@ static void http_on_post_failed(void *ud, int64_t rid, int status, const char *w
     free(p);
 }
 
-static void send_initialize(struct upstream *up);
-
 static void http_on_session_expired(void *ud)
 {
     struct upstream *up = ud;
-    if (up->state == ST_READY || up->state == ST_LISTING) {
-        LG_LOG(LG_LOG_INFO, "mcp", "upstream %s: session expired, re-initializing", up->name);
-        up->state = ST_STARTING;
-        send_initialize(up);
-    }
+    if (up->state == ST_READY || up->state == ST_LISTING)
+        reinitialize(up, "session expired");
 }
 
 static const lg_mcp_http_callbacks_t http_cb = {http_on_message, http_on_post_failed, http_on_session_expired};
 
 static void send_initialize(struct upstream *up)
 {
-    json_t *params = json_pack("{s:s,s:{},s:{s:s,s:s,s:s}}", "protocolVersion", PROTOCOL_VERSION, "capabilities", "clientInfo",
+    /* what the gateway can relay to the calling client (mcp.md 8.1): the upstream then offers its capability-gated
+     * tools; a request the calling client did not declare is answered -32601 (or, for sampling, by the router) */
+    json_t *params = json_pack("{s:s,s:{s:{},s:{s:{},s:{}},s:{s:b}},s:{s:s,s:s,s:s}}", "protocolVersion", PROTOCOL_VERSION,
+                               "capabilities", "sampling", "elicitation", "form", "url", "roots", "listChanged", 0, "clientInfo",
                                "name", "llmgate", "title", "llmgate MCP gateway", "version", LG_VERSION_STRING);
     if (up_request(up, "initialize", params, P_INIT, NULL) == NULL && up->http != NULL)
         conn_down(up, "cannot send initialize");
@@ -1054,8 +1190,13 @@ static void on_notification(struct upstream *up, const char *method, json_t *par
         queue_list(up, 1u << K_PROMPTS);
     } else if (strcmp(method, "notifications/resources/updated") == 0) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
-        if (uri != NULL)
+        if (uri != NULL && up->prefix != NULL) {
+            char *ns = lg_mcp_uri_namespace(up->prefix, uri); /* the name clients subscribed to */
+            notify_updated(ns);
+            free(ns);
+        } else if (uri != NULL) {
             notify_updated(uri);
+        }
     } else if (strcmp(method, "notifications/progress") == 0) {
         json_t *tok = json_object_get(params, "progressToken");
         struct pending *p = json_is_integer(tok) ? pending_find(up, json_integer_value(tok)) : NULL;
@@ -1112,6 +1253,8 @@ static void on_response(struct upstream *up, int64_t id, json_t *result, json_t 
         else
             circuit_failure(up, "ping failed");
         break;
+    case P_LEVEL:
+        break; /* an upstream that ignores the level is fine: the gateway filters per session anyway */
     default: {
         struct fed_req *r = p->req;
         r->upstream_id = 0;
@@ -1133,6 +1276,43 @@ static void on_response(struct upstream *up, int64_t id, json_t *result, json_t 
     free(p);
 }
 
+/* An upstream asks the client something (sampling/createMessage, elicitation/create, roots/list): relay it to the
+ * client session whose call it belongs to; unrelated requests have nobody to ask. */
+static void on_upstream_request(struct upstream *up, const lg_jsonrpc_msg_t *m, int64_t rid)
+{
+    const char *cap = relay_capability(m->method);
+    struct fed_req *r = cap != NULL ? related_call(up, rid) : NULL;
+    if (cap == NULL) {
+        up_send(up, lg_jsonrpc_make_error(m->id, LG_JSONRPC_METHOD_NOT_FOUND, "not supported by the llmgate gateway", NULL), 0);
+        return;
+    }
+    if (r == NULL) {
+        if (strcmp(cap, "roots") == 0) /* a gateway has no roots of its own */
+            up_send(up, lg_jsonrpc_make_result(m->id, json_pack("{s:[]}", "roots")), 0);
+        else
+            up_send(up,
+                    lg_jsonrpc_make_error(m->id, LG_JSONRPC_METHOD_NOT_FOUND,
+                                          "llmgate relays this only during one of the client's tool calls", NULL),
+                    0);
+        return;
+    }
+    /* the human may take a while to answer: the call's own deadline restarts */
+    struct pending *p = pending_find(up, r->upstream_id);
+    if (p != NULL)
+        p->deadline_ms = lg_now_ms() + up->timeout_ms;
+    struct fed_event *ev = lg_malloc(sizeof(*ev));
+    memset(ev, 0, sizeof(*ev));
+    ev->is_request = 1;
+    ev->method = lg_strdup(m->method);
+    ev->upstream_id = json_deep_copy(m->id);
+    ev->data = json_is_object(m->params) ? json_deep_copy(m->params) : json_object();
+    pthread_mutex_lock(&table_mu);
+    ++up->refcnt;
+    pthread_mutex_unlock(&table_mu);
+    ev->up_ref = up;
+    post_event(r, ev);
+}
+
 static void handle_message(struct upstream *up, json_t *msg, int64_t rid)
 {
     lg_jsonrpc_msg_t m;
@@ -1147,13 +1327,10 @@ static void handle_message(struct upstream *up, json_t *msg, int64_t rid)
     json_decref(msg); /* m holds its own reference */
     switch (m.kind) {
     case LG_JSONRPC_REQUEST:
-        if (strcmp(m.method, "ping") == 0) {
+        if (strcmp(m.method, "ping") == 0)
             up_send(up, lg_jsonrpc_make_result(m.id, json_object()), 0);
-        } else {
-            /* sampling, elicitation and roots are not offered to upstreams (we declare no client capabilities)
-             * TODO(#5): forward them to the calling client when it declared them */
-            up_send(up, lg_jsonrpc_make_error(m.id, LG_JSONRPC_METHOD_NOT_FOUND, "not supported by the llmgate gateway", NULL), 0);
-        }
+        else
+            on_upstream_request(up, &m, rid);
         break;
     case LG_JSONRPC_NOTIFICATION:
         on_notification(up, m.method, m.params, rid);
@@ -1188,6 +1365,8 @@ static void expire(struct upstream *up, int64_t now)
             circuit_failure(up, "timeout");
         } else if (p->kind == P_PING) {
             circuit_failure(up, "probe timeout");
+        } else if (p->kind == P_LEVEL) {
+            /* nothing waits for it */
         } else {
             /* handshake or listing hangs: the connection is not usable */
             free(p);
@@ -1211,8 +1390,13 @@ static void on_tick(uv_timer_t *t)
             connect_upstream(up);
         if (up->circuit == CIRCUIT_OPEN && now >= up->open_until && up->state == ST_READY) {
             up->circuit = CIRCUIT_HALF;
-            if (up_request(up, "ping", NULL, P_PING, NULL) == NULL)
+            if (up->http != NULL) {
+                /* the probe is a fresh handshake: a restarted server has forgotten our session (READY closes the
+                 * circuit, a failure re-opens it) */
+                reinitialize(up, "circuit probe");
+            } else if (up_request(up, "ping", NULL, P_PING, NULL) == NULL) {
                 circuit_failure(up, "cannot send the probe");
+            }
         } else if (up->circuit == CIRCUIT_OPEN && now >= up->open_until && up->state != ST_READY) {
             /* nothing to probe yet: the restart's successful handshake will close it */
             up->open_until = now + up->circuit_open_ms;
@@ -1535,6 +1719,38 @@ static void op_complete(void *state, lg_mcp_call_t *c, json_t *ref, json_t *argu
     submit(r);
 }
 
+struct level_job {
+    struct upstream *up; /* reference */
+    char level[16];
+};
+
+static void job_set_level(void *arg)
+{
+    struct level_job *j = arg;
+    struct upstream *up = j->up;
+    /* one upstream session serves every client: it gets the latest level asked for; the gateway still filters
+     * notifications/message per session */
+    if (up->state == ST_READY && json_object_get(up->caps, "logging") != NULL)
+        up_request(up, "logging/setLevel", json_pack("{s:s}", "level", j->level), P_LEVEL, NULL);
+    up_unref(up);
+    free(j);
+}
+
+static void op_set_log_level(void *state, const char *level)
+{
+    struct fed_provider *fp = state;
+    struct level_job *j = lg_malloc(sizeof(*j));
+    j->up = fp->up;
+    snprintf(j->level, sizeof(j->level), "%s", level);
+    pthread_mutex_lock(&table_mu);
+    ++fp->up->refcnt;
+    pthread_mutex_unlock(&table_mu);
+    if (lg__mcp_upthread_post(job_set_level, j) != 0) {
+        up_unref(j->up);
+        free(j);
+    }
+}
+
 static void op_destroy(void *state)
 {
     struct fed_provider *fp = state;
@@ -1554,6 +1770,7 @@ static const lg_mcp_provider_ops_t full_ops = {
     .get_prompt = op_get_prompt,
     .complete = op_complete,
     .destroy = op_destroy,
+    .set_log_level = op_set_log_level,
 };
 
 /* a virtual server is a curated set of tools: nothing else of the upstream shows through it */
@@ -1596,6 +1813,7 @@ static void builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_
     for (size_t v = 0; v < conf->mcp.num_vservers; ++v) {
         const lg_mcp_vserver_conf_t *vs = &conf->mcp.vservers[v];
         lg_mcp_registry_t *r = lg_mcp_registry_create(vs->name);
+        lg_mcp_registry_set_tool_patterns(r, vs->tools);
         for (size_t i = 0; i < num_applied; ++i) {
             struct upstream *up = applied[i];
             /* only upstreams a pattern can possibly select: by prefix, or any pattern for unprefixed ones */
@@ -1634,6 +1852,29 @@ void lg_mcp_federation_foreach(void (*fn)(const char *name, const char *state, i
         fn(up->name, words[atomic_load(&up->sum_state)], atomic_load(&up->sum_pid), atomic_load(&up->sum_tools), arg);
     }
     pthread_mutex_unlock(&table_mu);
+}
+
+static void upstream_gauges(const char *name, const char *state, int pid, size_t tools, void *arg)
+{
+    lg_metrics_writer_t *w = arg;
+    (void)pid;
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_up", "1 while the upstream MCP server is connected", strcmp(state, "up") == 0,
+                           "server", name, NULL);
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_circuit_open", "1 while the upstream's circuit breaker is open",
+                           strcmp(state, "circuit_open") == 0, "server", name, NULL);
+    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_tools", "Tools the upstream MCP server currently offers", (double)tools,
+                           "server", name, NULL);
+}
+
+static void federation_collector(lg_metrics_writer_t *w, void *arg)
+{
+    (void)arg;
+    lg_mcp_federation_foreach(upstream_gauges, w);
+}
+
+void lg_mcp_federation_register_metrics(void)
+{
+    lg_metrics_add_collector(federation_collector, NULL);
 }
 
 static void job_shutdown(void *arg)

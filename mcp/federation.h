@@ -32,16 +32,21 @@ void lg_mcp_federation_apply(const struct lg_config *conf);
  */
 void lg_mcp_federation_foreach(void (*fn)(const char *name, const char *state, int pid, size_t tools, void *arg), void *arg);
 
+/** Register the /metrics collector of the upstreams (llmgate_mcp_upstream_up, _circuit_open, _tools). Main, once,
+ * before the workers start. */
+void lg_mcp_federation_register_metrics(void);
+
 /**
  * Stop every upstream (stdio: close stdin, 2 s, SIGTERM, 2 s, SIGKILL), fail calls still in flight, and join the
  * upstream thread. Call from main once, after the workers drained (lg_server_shutdown). Blocks up to ~5 s.
  */
 void lg_mcp_federation_shutdown(void);
 
+/** Replace the list_changed / resources-updated notifiers (NULL = the server's lg_mcp_notify_*): stdio mode delivers
+ * them to its stdout; tests record them. Called on the upstream thread: they must be thread-safe. */
+void lg__mcp_federation_set_notifiers(void (*list_changed)(const char *server, const char *kind), void (*updated)(const char *uri));
 /* ---- tests ---- */
 
-/** Replace the list_changed / resources-updated notifiers (NULL = the server's lg_mcp_notify_*). */
-void lg__mcp_federation_set_notifiers(void (*list_changed)(const char *server, const char *kind), void (*updated)(const char *uri));
 /** Backoff and grace overrides in ms (0 = default): first restart delay, max restart delay, first-start grace. */
 void lg__mcp_federation_set_timing(unsigned backoff_min_ms, unsigned backoff_max_ms, unsigned start_grace_ms);
 

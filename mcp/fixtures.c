@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/config.h"
 #include "core/util.h"
 #include "mcp/fixtures.h"
 #include "mcp/jsonrpc.h"
@@ -50,10 +51,16 @@ static const char tools_json[] =
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{}}},"
     "{\"name\":\"json_schema_2020_12_tool\","
     "\"description\":\"Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)\","
+    /* the suite's canonical 2020-12 schema (SEP-1613, SEP-2106): $defs/$anchor/$ref, allOf/anyOf, if/then/else */
     "\"inputSchema\":{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
-    "\"$defs\":{\"address\":{\"type\":\"object\",\"properties\":{\"street\":{\"type\":\"string\"},"
+    "\"$defs\":{\"address\":{\"$anchor\":\"addressDef\",\"type\":\"object\",\"properties\":{\"street\":{\"type\":\"string\"},"
     "\"city\":{\"type\":\"string\"}}}},"
-    "\"properties\":{\"name\":{\"type\":\"string\"},\"address\":{\"$ref\":\"#/$defs/address\"}},"
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"address\":{\"$ref\":\"#/$defs/address\"},"
+    "\"contactMethod\":{\"type\":\"string\",\"enum\":[\"phone\",\"email\"]},\"phone\":{\"type\":\"string\"},"
+    "\"email\":{\"type\":\"string\"}},"
+    "\"allOf\":[{\"anyOf\":[{\"required\":[\"phone\"]},{\"required\":[\"email\"]}]}],"
+    "\"if\":{\"properties\":{\"contactMethod\":{\"const\":\"phone\"}},\"required\":[\"contactMethod\"]},"
+    "\"then\":{\"required\":[\"phone\"]},\"else\":{\"required\":[\"email\"]},"
     "\"additionalProperties\":false}}"
     "]";
 
@@ -514,3 +521,26 @@ const lg_mcp_provider_ops_t lg_mcp_fixtures_ops = {
     .complete = fx_complete,
     .destroy = NULL,
 };
+
+/* ---- the builder: /mcp/conformance, and /mcp beside prefixed providers ---- */
+
+static void fixtures_builder(const lg_config_t *conf, lg_mcp_registry_t *def, void (*add_registry)(lg_mcp_registry_t *r))
+{
+    if (!conf->mcp.conformance_fixtures)
+        return;
+    lg_mcp_registry_t *fx = lg_mcp_registry_create("conformance");
+    lg_mcp_registry_add(fx, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
+    lg_mcp_registry_add(fx, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
+    add_registry(fx);
+    /* a test gateway offers them at /mcp too, unprefixed, unless another unprefixed provider owns those names (prefixed
+     * upstreams and the llmgate__ built-ins live beside them) */
+    if (lg_mcp_registry_num_unprefixed(def) == 0) {
+        lg_mcp_registry_add(def, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
+        lg_mcp_registry_add(def, "conformance-2026", NULL, NULL, &lg_mcp_fixtures_mrtr_ops, NULL);
+    }
+}
+
+void lg_mcp_fixtures_register(void)
+{
+    lg_mcp_registry_set_builder(fixtures_builder);
+}

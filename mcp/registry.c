@@ -13,15 +13,17 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "mcp/fixtures.h"
+#include "mcp/naming.h"
 #include "mcp/server.h"
 
 enum { OP_NONE = 0, OP_LIST, OP_CALL_TOOL, OP_READ, OP_SUBSCRIBE, OP_GET_PROMPT, OP_COMPLETE };
 
 struct provider {
     char *name;
-    char *prefix; /* NULL = unprefixed */
+    char *prefix; /* "<prefix>__" or NULL = unprefixed */
     size_t prefix_len;
+    char *ns;    /* the bare prefix, for resource URIs (NULL = URIs as the provider has them) */
+    int builtin; /* stateless built-in: virtual servers whose patterns match its tools include it */
     const lg_mcp_provider_ops_t *ops;
     void *state;
 };
@@ -29,6 +31,7 @@ struct provider {
 struct lg_mcp_registry {
     _Atomic unsigned refcnt;
     char *name;
+    char **tool_patterns; /* virtual server: tools shown and callable (full names); NULL = all */
     struct provider *p;
     size_t n;
     json_t *caps;
@@ -85,8 +88,10 @@ void lg_mcp_registry_unref(lg_mcp_registry_t *r)
             r->p[i].ops->destroy(r->p[i].state);
         free(r->p[i].name);
         free(r->p[i].prefix);
+        free(r->p[i].ns);
     }
     free(r->p);
+    lg_strv_free(r->tool_patterns);
     free(r->name);
     json_decref(r->caps);
     free(r);
@@ -133,6 +138,7 @@ int lg_mcp_registry_add(lg_mcp_registry_t *r, const char *name, const char *pref
         p->prefix = lg_malloc(n);
         snprintf(p->prefix, n, "%s%s", prefix, LG_MCP_PREFIX_SEP);
         p->prefix_len = n - 1;
+        p->ns = lg_strdup(prefix);
     }
     p->ops = ops;
     p->state = state;
@@ -141,95 +147,19 @@ int lg_mcp_registry_add(lg_mcp_registry_t *r, const char *name, const char *pref
     return 0;
 }
 
-/* ---- cursors: base64url("<index>:<provider name>:<provider cursor>") ---- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *b64_encode(const char *s, size_t n)
+int lg_mcp_registry_add_builtin(lg_mcp_registry_t *r, const char *name, const char *prefix, const json_t *capabilities,
+                                const lg_mcp_provider_ops_t *ops)
 {
-    char *out = lg_malloc(n / 3 * 4 + 5), *o = out;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = b64[(v >> 6) & 63];
-        *o++ = b64[v & 63];
-    }
-    if (i < n) {
-        unsigned v = (unsigned char)s[i] << 16 | (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0);
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        if (i + 1 < n)
-            *o++ = b64[(v >> 6) & 63];
-    }
-    *o = '\0';
-    return out;
-}
-
-static int b64_val(char c)
-{
-    const char *p = c != '\0' ? strchr(b64, c) : NULL;
-    return p != NULL ? (int)(p - b64) : -1;
-}
-
-/* returns a NUL-terminated malloc'd buffer or NULL if s is not base64url */
-static char *b64_decode(const char *s, size_t *outlen)
-{
-    size_t n = strlen(s);
-    if (n % 4 == 1)
-        return NULL;
-    char *out = lg_malloc(n / 4 * 3 + 4), *o = out;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; ++i) {
-        int v = b64_val(s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *o++ = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *o = '\0';
-    *outlen = (size_t)(o - out);
-    return out;
-}
-
-static char *make_cursor(const lg_mcp_registry_t *r, size_t index, const char *pcursor)
-{
-    size_t n = strlen(r->p[index].name) + strlen(pcursor) + 32;
-    char *raw = lg_malloc(n);
-    int len = snprintf(raw, n, "%zu:%s:%s", index, r->p[index].name, pcursor);
-    char *c = b64_encode(raw, (size_t)len);
-    free(raw);
-    return c;
-}
-
-static int parse_cursor(const lg_mcp_registry_t *r, const char *cursor, size_t *index, char **pcursor)
-{
-    size_t len;
-    char *raw = b64_decode(cursor, &len);
-    if (raw == NULL)
+    if (lg_mcp_registry_add(r, name, prefix, capabilities, ops, NULL) != 0)
         return -1;
-    char *end;
-    unsigned long idx = strtoul(raw, &end, 10);
-    int ok = end != raw && *end == ':' && idx < r->n && memchr(raw, '\0', len) == NULL;
-    if (ok) {
-        const char *name = end + 1, *colon = strchr(name, ':');
-        size_t nl = strlen(r->p[idx].name);
-        ok = colon != NULL && (size_t)(colon - name) == nl && memcmp(name, r->p[idx].name, nl) == 0;
-        if (ok) {
-            *index = idx;
-            *pcursor = colon[1] != '\0' ? lg_strdup(colon + 1) : NULL;
-        }
-    }
-    free(raw);
-    return ok ? 0 : -1;
+    r->p[r->n - 1].builtin = 1;
+    return 0;
+}
+
+void lg_mcp_registry_set_tool_patterns(lg_mcp_registry_t *r, char *const *patterns)
+{
+    lg_strv_free(r->tool_patterns);
+    r->tool_patterns = patterns != NULL ? lg_strv_dup(patterns) : NULL;
 }
 
 /* ---- routing ---- */
@@ -241,6 +171,7 @@ void lg__registry_route_dispose(lg_mcp_route_t *route)
     json_decref(route->args);
     json_decref(route->args2);
     json_decref(route->args3);
+    json_decref(route->acc);
     memset(route, 0, sizeof(*route));
 }
 
@@ -285,28 +216,38 @@ static void list_step(lg_mcp_call_t *c)
             return;
         }
         ++c->route.index;
+        c->route.skip = 0;
         free(c->route.cursor);
         c->route.cursor = NULL;
     }
-    /* past the last provider (or none at all): an empty, final page */
+    /* past the last provider: the merged page is final */
     c->route.op = OP_NONE;
     json_t *res = json_object();
-    json_object_set_new(res, list_key(kind), json_array());
+    json_object_set_new(res, list_key(kind), c->route.acc != NULL ? c->route.acc : json_array());
+    c->route.acc = NULL;
     lg_mcp_call_result(c, res);
 }
 
 void lg__registry_list(lg_mcp_registry_t *r, lg_mcp_call_t *c, int kind, const char *cursor)
 {
-    size_t index = 0;
-    char *pcursor = NULL;
-    if (cursor != NULL && parse_cursor(r, cursor, &index, &pcursor) != 0) {
-        lg_mcp_call_error(c, LG_JSONRPC_INVALID_PARAMS, "Invalid cursor", NULL);
-        return;
+    lg_mcp_cursor_t cur;
+    memset(&cur, 0, sizeof(cur));
+    if (cursor != NULL) {
+        if (lg_mcp_cursor_decode(cursor, strlen(cursor), &cur) != 0 || cur.index >= r->n ||
+            strcmp(cur.provider, r->p[cur.index].name) != 0) {
+            lg_mcp_cursor_dispose(&cur);
+            lg_mcp_call_error(c, LG_JSONRPC_INVALID_PARAMS, "Invalid cursor", NULL);
+            return;
+        }
     }
     c->route.op = OP_LIST;
     c->route.on = kind;
-    c->route.index = index;
-    c->route.cursor = pcursor;
+    c->route.index = cur.index;
+    c->route.skip = cur.skip;
+    c->route.cursor = cur.pcursor;
+    cur.pcursor = NULL;
+    lg_mcp_cursor_dispose(&cur);
+    c->route.acc = json_array();
     list_step(c);
 }
 
@@ -321,6 +262,25 @@ static int name_matches(const struct provider *p, const char *name, const char *
         return 0;
     *local = name + p->prefix_len;
     return 1;
+}
+
+/* Does provider p serve resource uri? *local = the provider's own URI. A namespaced URI ("mcp://<prefix>/...") of a
+ * provider in this registry goes to that provider only; any other URI to the providers whose URIs are not namespaced. */
+static int uri_matches(const lg_mcp_registry_t *r, const struct provider *p, const char *uri, const char **local)
+{
+    const char *pre, *rest;
+    size_t pl;
+    if (lg_mcp_uri_split(uri, &pre, &pl, &rest)) {
+        for (size_t i = 0; i < r->n; ++i) {
+            const char *ns = r->p[i].ns;
+            if (ns != NULL && strlen(ns) == pl && memcmp(ns, pre, pl) == 0) {
+                *local = rest;
+                return &r->p[i] == p;
+            }
+        }
+    }
+    *local = uri;
+    return p->ns == NULL;
 }
 
 /* Try providers from route.index on; returns when one was asked, or answers not-found when none is left. */
@@ -343,14 +303,14 @@ static void targeted_step(lg_mcp_call_t *c)
             p->ops->get_prompt(p->state, c, local, c->route.args);
             return;
         case OP_READ:
-            if (p->ops->read_resource == NULL)
+            if (p->ops->read_resource == NULL || !uri_matches(r, p, c->route.name, &local))
                 continue;
-            p->ops->read_resource(p->state, c, c->route.name);
+            p->ops->read_resource(p->state, c, local);
             return;
         case OP_SUBSCRIBE:
-            if (p->ops->subscribe == NULL)
+            if (p->ops->subscribe == NULL || !uri_matches(r, p, c->route.name, &local))
                 continue;
-            p->ops->subscribe(p->state, c, c->route.name, c->route.on);
+            p->ops->subscribe(p->state, c, local, c->route.on);
             return;
         case OP_COMPLETE: {
             if (p->ops->complete == NULL)
@@ -365,7 +325,17 @@ static void targeted_step(lg_mcp_call_t *c)
                 p->ops->complete(p->state, c, copy, c->route.args2, c->route.args3);
                 json_decref(copy);
             } else {
-                p->ops->complete(p->state, c, ref, c->route.args2, c->route.args3);
+                const char *ruri = json_string_value(json_object_get(ref, "uri"));
+                if (ruri != NULL && !uri_matches(r, p, ruri, &local))
+                    continue;
+                if (ruri != NULL && local != ruri) {
+                    json_t *copy = json_deep_copy(ref);
+                    json_object_set_new(copy, "uri", json_string(local));
+                    p->ops->complete(p->state, c, copy, c->route.args2, c->route.args3);
+                    json_decref(copy);
+                } else {
+                    p->ops->complete(p->state, c, ref, c->route.args2, c->route.args3);
+                }
             }
             return;
         }
@@ -388,7 +358,10 @@ static void start_targeted(lg_mcp_call_t *c, int op, const char *name, json_t *a
 
 void lg__registry_call_tool(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char *name, json_t *args)
 {
-    (void)r;
+    if (r->tool_patterns != NULL && (name == NULL || !lg_mcp_patterns_match(r->tool_patterns, name))) {
+        lg_mcp_call_decline(c); /* not part of this virtual server: unknown tool */
+        return;
+    }
     start_targeted(c, OP_CALL_TOOL, name, args);
 }
 
@@ -420,8 +393,53 @@ void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, 
     start_targeted(c, OP_COMPLETE, uri, ref);
 }
 
-/* Rewrite a provider's page: prefix names, replace nextCursor by ours. Returns 1 if the page was consumed and the next
- * provider asked instead. */
+/* One item of provider p's page as the client sees it: prefixed name, namespaced URI. New reference, or NULL when a
+ * virtual server's patterns hide it. */
+static json_t *expose_item(const lg_mcp_registry_t *r, const struct provider *p, int kind, json_t *it)
+{
+    if (!json_is_object(it))
+        return NULL;
+    const char *field = NULL, *sep_prefix = NULL;
+    switch (kind) {
+    case LG__LIST_TOOLS:
+    case LG__LIST_PROMPTS:
+        field = "name";
+        sep_prefix = p->prefix;
+        break;
+    case LG__LIST_RESOURCES:
+        field = "uri";
+        break;
+    default:
+        field = "uriTemplate";
+        break;
+    }
+    const char *v = json_string_value(json_object_get(it, field));
+    char *renamed = NULL;
+    if (v != NULL && sep_prefix != NULL) {
+        size_t n = p->prefix_len + strlen(v) + 1;
+        renamed = lg_malloc(n);
+        snprintf(renamed, n, "%s%s", sep_prefix, v);
+    } else if (v != NULL && p->ns != NULL && (kind == LG__LIST_RESOURCES || kind == LG__LIST_TEMPLATES)) {
+        renamed = lg_mcp_uri_namespace(p->ns, v);
+    }
+    const char *shown = renamed != NULL ? renamed : v;
+    if (kind == LG__LIST_TOOLS && r->tool_patterns != NULL && (shown == NULL || !lg_mcp_patterns_match(r->tool_patterns, shown))) {
+        free(renamed);
+        return NULL;
+    }
+    json_t *out;
+    if (renamed != NULL) {
+        out = json_copy(it); /* shallow: the provider may hand out a cached array */
+        json_object_set_new(out, field, json_string(renamed));
+        free(renamed);
+    } else {
+        out = json_incref(it);
+    }
+    return out;
+}
+
+/* Take a provider's page into the merged page (route.acc, up to LG_MCP_LIST_PAGE items). Returns 1 if the registry
+ * went on to the next provider page (the call is not finished), 0 when *resultp is the merged page to send. */
 static int list_result(lg_mcp_call_t *c, json_t **resultp)
 {
     lg_mcp_registry_t *r = c->reg;
@@ -432,62 +450,96 @@ static int list_result(lg_mcp_call_t *c, json_t **resultp)
     json_t *items = json_object_get(result, key);
     if (!json_is_array(items)) {
         LG_LOG(LG_LOG_WARN, "mcp", "provider %s: %s page without a \"%s\" array; treated as empty", p->name, c->method, key);
-        items = json_array();
-        json_object_set_new(result, key, items);
+        items = NULL;
     }
     const char *next = json_string_value(json_object_get(result, "nextCursor"));
     if (next != NULL && next[0] == '\0')
         next = NULL;
-    int last_provider = c->route.index + 1 >= r->n;
-    if (json_array_size(items) == 0 && next == NULL && !last_provider) {
-        /* nothing here: go straight to the next provider rather than hand out an empty page */
-        json_decref(result);
-        *resultp = NULL;
-        ++c->route.index;
-        free(c->route.cursor);
-        c->route.cursor = NULL;
-        list_step(c);
-        return 1;
-    }
-    if (p->prefix != NULL && (kind == LG__LIST_TOOLS || kind == LG__LIST_PROMPTS)) {
-        /* the provider may hand out a cached array: prefix a copy */
-        json_t *copy = json_deep_copy(items);
-        size_t i;
-        json_t *it;
-        json_array_foreach(copy, i, it)
-        {
-            const char *nm = json_string_value(json_object_get(it, "name"));
-            if (nm == NULL)
-                continue;
-            size_t n = p->prefix_len + strlen(nm) + 1;
-            char *full = lg_malloc(n);
-            snprintf(full, n, "%s%s", p->prefix, nm);
-            json_object_set_new(it, "name", json_string(full));
-            free(full);
-        }
-        json_object_set_new(result, key, copy);
+    if (c->route.acc == NULL)
+        c->route.acc = json_array();
+    size_t total = json_array_size(items), i = c->route.skip;
+    for (; i < total && json_array_size(c->route.acc) < LG_MCP_LIST_PAGE; ++i) {
+        json_t *shown = expose_item(r, p, kind, json_array_get(items, i));
+        if (shown != NULL)
+            json_array_append_new(c->route.acc, shown);
     }
     char *ours = NULL;
-    if (next != NULL)
-        ours = make_cursor(r, c->route.index, next);
-    else if (!last_provider)
-        ours = make_cursor(r, c->route.index + 1, "");
+    int full = json_array_size(c->route.acc) >= LG_MCP_LIST_PAGE;
+    if (i < total) {
+        /* the page is full in the middle of this provider page: resume right here */
+        ours = lg_mcp_cursor_encode(c->route.index, p->name, c->route.cursor, i);
+    } else if (next != NULL) {
+        if (full) {
+            ours = lg_mcp_cursor_encode(c->route.index, p->name, next, 0);
+        } else {
+            free(c->route.cursor);
+            c->route.cursor = lg_strdup(next);
+            c->route.skip = 0;
+            json_decref(result);
+            *resultp = NULL;
+            list_step(c);
+            return 1;
+        }
+    } else if (c->route.index + 1 < r->n) {
+        if (full) {
+            ours = lg_mcp_cursor_encode(c->route.index + 1, r->p[c->route.index + 1].name, NULL, 0);
+        } else {
+            ++c->route.index;
+            c->route.skip = 0;
+            free(c->route.cursor);
+            c->route.cursor = NULL;
+            json_decref(result);
+            *resultp = NULL;
+            list_step(c);
+            return 1;
+        }
+    }
+    json_decref(result);
+    result = json_object();
+    json_object_set_new(result, key, c->route.acc);
+    c->route.acc = NULL;
     if (ours != NULL) {
         json_object_set_new(result, "nextCursor", json_string(ours));
         free(ours);
-    } else {
-        json_object_del(result, "nextCursor");
     }
+    *resultp = result;
     c->route.op = OP_NONE;
     return 0;
+}
+
+/* resources/read of a namespaced provider: the contents carry the URI the client asked for */
+static void namespace_contents(const struct provider *p, json_t *result)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(result, "contents"), i, it)
+    {
+        const char *u = json_string_value(json_object_get(it, "uri"));
+        if (u == NULL)
+            continue;
+        char *ns = lg_mcp_uri_namespace(p->ns, u);
+        json_object_set_new(it, "uri", json_string(ns));
+        free(ns);
+    }
 }
 
 int lg__registry_on_result(lg_mcp_call_t *c, json_t **result)
 {
     if (c->route.op == OP_LIST)
         return list_result(c, result);
+    if (c->route.op == OP_READ && c->route.index < c->reg->n && c->reg->p[c->route.index].ns != NULL)
+        namespace_contents(&c->reg->p[c->route.index], *result);
     c->route.op = OP_NONE;
     return 0;
+}
+
+int lg__registry_on_error(lg_mcp_call_t *c)
+{
+    if (c->route.op != OP_LIST)
+        return 0;
+    /* one provider failing to list does not fail the merged list: it has nothing to show now */
+    LG_LOG(LG_LOG_WARN, "mcp", "provider %s: %s failed; left out of the list", c->reg->p[c->route.index].name, c->method);
+    return lg__registry_on_decline(c);
 }
 
 int lg__registry_on_decline(lg_mcp_call_t *c)
@@ -495,6 +547,7 @@ int lg__registry_on_decline(lg_mcp_call_t *c)
     if (c->route.op == OP_LIST) {
         /* a provider that declines a list has nothing to list */
         ++c->route.index;
+        c->route.skip = 0;
         free(c->route.cursor);
         c->route.cursor = NULL;
         list_step(c);
@@ -505,6 +558,13 @@ int lg__registry_on_decline(lg_mcp_call_t *c)
     ++c->route.index;
     targeted_step(c);
     return 1;
+}
+
+void lg__registry_set_log_level(lg_mcp_registry_t *r, const char *level)
+{
+    for (size_t i = 0; i < r->n; ++i)
+        if (r->p[i].ops->set_log_level != NULL)
+            r->p[i].ops->set_log_level(r->p[i].state, level);
 }
 
 /* ---- the registries of the current config generation ---- */
@@ -558,21 +618,33 @@ static void rebuild_locked(const lg_config_t *conf)
 
     lg_mcp_registry_t *def = lg_mcp_registry_create("");
     cache_add(def);
-    if (conf->mcp.conformance_fixtures) {
-        lg_mcp_registry_t *fx = lg_mcp_registry_create("conformance");
-        lg_mcp_registry_add(fx, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
-        cache_add(fx);
-    }
     for (size_t i = 0; i < num_builders; ++i)
         builders[i](conf, def, cache_add);
-    /* a test gateway with nothing else to serve offers the fixtures at /mcp too (the built-in llmgate__ tools are
-     * prefixed, so they do not count) */
-    size_t others = 0;
-    for (size_t i = 0; i < def->n; ++i)
-        if (def->p[i].prefix == NULL || strcmp(def->p[i].name, "llmgate") != 0)
-            ++others;
-    if (conf->mcp.conformance_fixtures && others == 0)
-        lg_mcp_registry_add(def, "conformance", NULL, lg_mcp_fixtures_capabilities(), &lg_mcp_fixtures_ops, NULL);
+    /* virtual servers show the built-in tools their patterns match (the registry's patterns do the filtering) */
+    for (size_t v = 0; v < cache_n; ++v) {
+        lg_mcp_registry_t *vs = cache[v];
+        if (vs == def || vs->tool_patterns == NULL)
+            continue;
+        for (size_t i = 0; i < def->n; ++i) {
+            const struct provider *p = &def->p[i];
+            if (!p->builtin)
+                continue;
+            int have = 0;
+            for (size_t j = 0; j < vs->n && !have; ++j)
+                have = strcmp(vs->p[j].name, p->name) == 0;
+            if (!have)
+                lg_mcp_registry_add_builtin(vs, p->name, p->ns, NULL, p->ops);
+        }
+    }
+}
+
+size_t lg_mcp_registry_num_unprefixed(const lg_mcp_registry_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; ++i)
+        if (r->p[i].prefix == NULL)
+            ++n;
+    return n;
 }
 
 lg_mcp_registry_t *lg_mcp_registry_for(const lg_config_t *conf, uint64_t generation, const char *name, size_t len)

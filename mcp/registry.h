@@ -47,7 +47,13 @@ typedef struct lg_mcp_provider_ops {
     void (*complete)(void *state, lg_mcp_call_t *call, json_t *ref, json_t *argument, json_t *context);
     /* release state when the last registry holding the provider goes; may be NULL */
     void (*destroy)(void *state);
+    /* a client's logging/setLevel (RFC 5424 level name), passed on to upstreams; fire and forget; may be NULL */
+    void (*set_log_level)(void *state, const char *level);
 } lg_mcp_provider_ops_t;
+
+/** Items per merged list page (tools/list, resources/list, ...): one page spans every provider, so a client that
+ * lists once sees everything below this size; above it, nextCursor continues exactly where the page stopped. */
+#define LG_MCP_LIST_PAGE 1000
 
 /** Separator between a provider prefix and a tool/prompt name (Envoy/Docker style; within [A-Za-z0-9_.-]). */
 #define LG_MCP_PREFIX_SEP "__"
@@ -60,6 +66,8 @@ lg_mcp_registry_t *lg_mcp_registry_ref(lg_mcp_registry_t *r);
 void lg_mcp_registry_unref(lg_mcp_registry_t *r);
 const char *lg_mcp_registry_name(const lg_mcp_registry_t *r);
 size_t lg_mcp_registry_num_providers(const lg_mcp_registry_t *r);
+/** Providers whose names are not prefixed. */
+size_t lg_mcp_registry_num_unprefixed(const lg_mcp_registry_t *r);
 
 /**
  * Append a provider. name: slug for logs and cursors; prefix: NULL = names as the provider has them, else
@@ -70,6 +78,15 @@ size_t lg_mcp_registry_num_providers(const lg_mcp_registry_t *r);
  */
 int lg_mcp_registry_add(lg_mcp_registry_t *r, const char *name, const char *prefix, const json_t *capabilities,
                         const lg_mcp_provider_ops_t *ops, void *state);
+
+/** Like lg_mcp_registry_add for a stateless built-in provider (state NULL, no destroy): every virtual server whose
+ * tool patterns are set also gets it, so the built-ins its patterns match show up there. */
+int lg_mcp_registry_add_builtin(lg_mcp_registry_t *r, const char *name, const char *prefix, const json_t *capabilities,
+                                const lg_mcp_provider_ops_t *ops);
+
+/** Virtual server: only tools whose exposed (prefixed) name matches one of the NULL-terminated patterns ("name",
+ * "prefix*") are listed and callable. Copied; NULL = every tool. Call before the registry is shared. */
+void lg_mcp_registry_set_tool_patterns(lg_mcp_registry_t *r, char *const *patterns);
 
 /** Server capabilities to advertise: the union of the providers' (+ logging and completions). Borrowed. */
 const json_t *lg_mcp_registry_capabilities(const lg_mcp_registry_t *r);
@@ -88,7 +105,8 @@ lg_mcp_registry_t *lg_mcp_registry_for(const struct lg_config *conf, uint64_t ge
  */
 typedef void (*lg_mcp_registry_builder_fn)(const struct lg_config *conf, lg_mcp_registry_t *def,
                                            void (*add_registry)(lg_mcp_registry_t *r));
-/* Builders are kept in a small list (up to 8) and run in registration order: registering the same fn twice is a no-op,
+/* Builders are kept in a small list (up to 8) and run in registration order (the conformance fixtures register
+ * last: they join /mcp only when no other unprefixed provider is there): registering the same fn twice is a no-op,
  * NULL clears every builder. Either way the cached registries are rebuilt on next use. */
 void lg_mcp_registry_set_builder(lg_mcp_registry_builder_fn fn);
 
@@ -119,6 +137,14 @@ const json_t *lg_mcp_call_progress_token(const lg_mcp_call_t *c);
  */
 typedef void (*lg_mcp_reply_fn)(lg_mcp_call_t *c, void *ud, json_t *result, json_t *error);
 void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, uint32_t timeout_ms, lg_mcp_reply_fn cb, void *ud);
+
+/** The call is a stateless 2026-07-28 request (server->client requests become input-required results). */
+int lg_mcp_call_modern(const lg_mcp_call_t *c);
+/** The request's params object (borrowed, never NULL): inputResponses and requestState of a modern retry live here. */
+const json_t *lg_mcp_call_params(const lg_mcp_call_t *c);
+
+/** The endpoint the call came to ("" = /mcp, else the virtual server's name). */
+const char *lg_mcp_call_server(const lg_mcp_call_t *c);
 
 /** The client declared this capability at initialize ("sampling", "elicitation", "roots"). */
 int lg_mcp_call_client_has(const lg_mcp_call_t *c, const char *capability);

@@ -32,6 +32,9 @@ struct rest_x {
     json_t *tools;
     unsigned pages;
     int pending;
+    json_t *args;      /* the call's arguments, kept for a second try under the resolved name */
+    int resolving;     /* listing to resolve an unprefixed tool name */
+    char *list_prefix; /* GET <rest_path>: only the tools of this prefix ("<prefix>__") */
 };
 
 static void rest_on_dispose(void *p)
@@ -42,7 +45,9 @@ static void rest_on_dispose(void *p)
         lg_mcp_server_detach_sink(x->mw, &x->sink); /* cancels the call; sink->respond is not called */
     lg_mcp_registry_unref(x->reg);
     json_decref(x->tools);
+    json_decref(x->args);
     free(x->tool);
+    free(x->list_prefix);
     free(x);
 }
 
@@ -63,6 +68,19 @@ static int upstream_down(const char *text)
     return 0;
 }
 
+/* An upstream that rejects the arguments often says so with -32603 and a validation message ("topology must be one
+ * of ..."): that is the caller's mistake (422), not an unavailable provider. */
+static int looks_like_validation(const char *m)
+{
+    static const char *const marks[] = {"must be",       "must have",      "is required",   "required property", "invalid argument",
+                                        "invalid input", "invalid params", "invalid value", "expected",          "validation",
+                                        "not one of",    "not allowed",    "unrecognized",  "missing",           NULL};
+    for (const char *const *k = marks; m != NULL && *k != NULL; ++k)
+        if (strcasestr(m, *k) != NULL)
+            return 1;
+    return 0;
+}
+
 static void answer_error(struct rest_x *x, json_t *err)
 {
     int code = (int)json_integer_value(json_object_get(err, "code"));
@@ -72,6 +90,8 @@ static void answer_error(struct rest_x *x, json_t *err)
     json_t *meta = json_pack("{s:i}", "mcp_code", code);
     if (x->tool != NULL)
         json_object_set_new(meta, "tool", json_string(x->tool));
+    if (data != NULL && reason == NULL)
+        json_object_set(meta, "mcp_data", data);
     if (reason != NULL && strcmp(reason, "forbidden") == 0) {
         lg_respond_error(x->req, LG_EFORBIDDEN, 403, "tool not permitted for this key", meta);
     } else if (reason != NULL && strcmp(reason, "rate_limited") == 0) {
@@ -90,6 +110,8 @@ static void answer_error(struct rest_x *x, json_t *err)
         lg_respond_error(x->req, LG_ENOTFOUND, 404, m, meta);
     } else if (code == LG_JSONRPC_INVALID_PARAMS) {
         lg_respond_error(x->req, LG_EINVAL, 400, message, meta);
+    } else if (looks_like_validation(message)) {
+        lg_respond_error(x->req, LG_EINVAL, 422, message, meta);
     } else {
         lg_respond_error(x->req, LG_EUPSTREAM, 502, message != NULL ? message : "tool call failed", meta);
     }
@@ -101,7 +123,7 @@ static void answer_call(struct rest_x *x, json_t *result)
         lg_respond_json(x->req, 200, json_pack("{s:O}", "data", result));
         return;
     }
-    /* the tool's own error text: first text content */
+    /* a tool error is the tool's answer (200, isError in the data) unless the gateway could not reach its upstream */
     const char *text = NULL;
     size_t i;
     json_t *part;
@@ -110,12 +132,16 @@ static void answer_call(struct rest_x *x, json_t *result)
         if ((text = json_string_value(json_object_get(part, "text"))) != NULL)
             break;
     }
-    json_t *meta = json_pack("{s:s,s:O}", "tool", x->tool, "result", result);
-    int down = upstream_down(text);
-    lg_respond_error(x->req, down ? LG_EUPSTREAM : LG_EINVAL, down ? 502 : 422, text != NULL ? text : "tool error", meta);
+    if (text != NULL && strncmp(text, "upstream ", 9) == 0 && upstream_down(text)) {
+        json_t *meta = json_pack("{s:s,s:O}", "tool", x->tool, "result", result);
+        lg_respond_error(x->req, LG_EUPSTREAM, 502, text, meta);
+        return;
+    }
+    lg_respond_json(x->req, 200, json_pack("{s:O}", "data", result));
 }
 
 static void list_next(struct rest_x *x, const char *cursor);
+static void resolve_and_call(struct rest_x *x);
 
 static void rest_respond(lg_mcp_sink_t *sink, json_t *msg)
 {
@@ -129,15 +155,29 @@ static void rest_respond(lg_mcp_sink_t *sink, json_t *msg)
     }
     json_t *err = json_object_get(msg, "error");
     json_t *result = json_object_get(msg, "result");
+    if (err != NULL && x->tool != NULL && !x->resolving && x->args != NULL &&
+        json_integer_value(json_object_get(err, "code")) == LG_JSONRPC_INVALID_PARAMS &&
+        strcmp(json_string_value(json_object_get(err, "message")) != NULL ? json_string_value(json_object_get(err, "message")) : "",
+               "Unknown tool") == 0) {
+        /* maybe an unprefixed name ("parse_prd" for "taskmaster__parse_prd"): list, and call it if only one matches */
+        json_decref(msg);
+        x->resolving = 1;
+        x->tools = json_array();
+        list_next(x, NULL);
+        return;
+    }
     if (err != NULL) {
         answer_error(x, err);
-    } else if (x->tool != NULL) {
+    } else if (x->tool != NULL && x->resolving != 1) {
         answer_call(x, result);
     } else {
         size_t i;
         json_t *t;
         json_array_foreach(json_object_get(result, "tools"), i, t)
         {
+            const char *nm = json_string_value(json_object_get(t, "name"));
+            if (x->list_prefix != NULL && (nm == NULL || strncmp(nm, x->list_prefix, strlen(x->list_prefix)) != 0))
+                continue;
             json_t *o = json_object();
             static const char *const keep[] = {"name", "title", "description", "inputSchema", "outputSchema", NULL};
             for (const char *const *k = keep; *k != NULL; ++k)
@@ -151,6 +191,11 @@ static void rest_respond(lg_mcp_sink_t *sink, json_t *msg)
             json_decref(msg);
             list_next(x, cur);
             free(cur);
+            return;
+        }
+        if (x->resolving == 1) {
+            json_decref(msg);
+            resolve_and_call(x);
             return;
         }
         lg_respond_json(x->req, 200, json_pack("{s:O}", "data", x->tools));
@@ -174,7 +219,48 @@ static void list_next(struct rest_x *x, const char *cursor)
     json_decref(params);
 }
 
-void lg_mcp_rest_handle(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t len)
+static void call_named(struct rest_x *x)
+{
+    json_t *params = json_pack("{s:s,s:O}", "name", x->tool, "arguments", x->args);
+    invoke(x, "tools/call", params);
+    json_decref(params);
+}
+
+/* After the list: exactly one "<prefix>__<tool>" -> call it; none -> 404; several -> 409 naming them. */
+static void resolve_and_call(struct rest_x *x)
+{
+    json_t *matches = json_array();
+    size_t tl = strlen(x->tool), sl = strlen(LG_MCP_PREFIX_SEP), i;
+    json_t *t;
+    json_array_foreach(x->tools, i, t)
+    {
+        const char *nm = json_string_value(json_object_get(t, "name"));
+        size_t n = nm != NULL ? strlen(nm) : 0;
+        if (n > tl + sl && strcmp(nm + n - tl, x->tool) == 0 && memcmp(nm + n - tl - sl, LG_MCP_PREFIX_SEP, sl) == 0)
+            json_array_append_new(matches, json_string(nm));
+    }
+    size_t found = json_array_size(matches);
+    if (found == 1) {
+        free(x->tool);
+        x->tool = lg_strdup(json_string_value(json_array_get(matches, 0)));
+        json_decref(matches);
+        x->resolving = 2; /* resolved: the call's answer is final */
+        call_named(x);
+        return;
+    }
+    char m[300];
+    if (found == 0) {
+        snprintf(m, sizeof(m), "unknown tool: %.200s", x->tool);
+        json_decref(matches);
+        lg_respond_error(x->req, LG_ENOTFOUND, 404, m, json_pack("{s:s}", "tool", x->tool));
+    } else {
+        snprintf(m, sizeof(m), "tool name %.200s is ambiguous: use one of the prefixed names", x->tool);
+        lg_respond_error(x->req, LG_EINVAL, 409, m, json_pack("{s:s,s:o}", "tool", x->tool, "candidates", matches));
+    }
+}
+
+/* tool (len bytes, may be empty = list) under prefix (the mounted upstream's "<prefix>__", or "") */
+static void rest_serve(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t len, const char *prefix, size_t prefix_len)
 {
     const lg_config_t *conf = w->rt->snap->conf;
     if (!conf->mcp.enabled) {
@@ -237,13 +323,44 @@ void lg_mcp_rest_handle(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t
     *(struct rest_x **)h2o_mem_alloc_shared(&req->pool, sizeof(struct rest_x *), rest_on_dispose) = x;
     if (len == 0) {
         x->tools = json_array();
+        if (prefix_len != 0)
+            x->list_prefix = lg_strdup(prefix);
         list_next(x, NULL);
         return;
     }
-    x->tool = lg_malloc(len + 1);
-    memcpy(x->tool, tool, len);
-    x->tool[len] = '\0';
-    json_t *params = json_pack("{s:s,s:o}", "name", x->tool, "arguments", args);
-    invoke(x, "tools/call", params);
-    json_decref(params);
+    x->tool = lg_malloc(prefix_len + len + 1);
+    memcpy(x->tool, prefix, prefix_len);
+    memcpy(x->tool + prefix_len, tool, len);
+    x->tool[prefix_len + len] = '\0';
+    x->args = args;
+    if (prefix_len != 0)
+        x->resolving = 2; /* a mounted upstream's tool: no guessing */
+    call_named(x);
+}
+
+void lg_mcp_rest_handle(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t len)
+{
+    rest_serve(w, req, tool, len, "", 0);
+}
+
+int lg_mcp_rest_mount(lg_worker_t *w, h2o_req_t *req, const char *path, size_t len)
+{
+    const lg_config_t *conf = w->rt->snap->conf;
+    for (size_t i = 0; i < conf->mcp.num_servers; ++i) {
+        const lg_mcp_server_conf_t *sc = &conf->mcp.servers[i];
+        if (sc->rest_path == NULL || !sc->enabled)
+            continue;
+        size_t rl = strlen(sc->rest_path);
+        if (len < rl || memcmp(path, sc->rest_path, rl) != 0 || (len > rl && path[rl] != '/'))
+            continue;
+        size_t off = len > rl ? rl + 1 : rl, tl = len - off;
+        if (tl > 0 && path[off + tl - 1] == '/')
+            --tl;
+        char prefix[80] = "";
+        if (sc->prefix != NULL)
+            snprintf(prefix, sizeof(prefix), "%s%s", sc->prefix, LG_MCP_PREFIX_SEP);
+        rest_serve(w, req, path + off, tl, prefix, strlen(prefix));
+        return 1;
+    }
+    return 0;
 }

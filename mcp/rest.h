@@ -16,7 +16,13 @@
 #include <h2o.h>
 #include "runtime/worker.h"
 
-/** Serve /api/mcp (tool = NULL/len 0) or /api/mcp/<tool>. Always answers (possibly later, on w's loop). */
+/** Serve /api/mcp (tool = NULL/len 0) or /api/mcp/<tool>. Always answers (possibly later, on w's loop). An unknown
+ * <tool> that is the unprefixed name of exactly one tool ("parse_prd" for "taskmaster__parse_prd") calls that one. */
 void lg_mcp_rest_handle(lg_worker_t *w, h2o_req_t *req, const char *tool, size_t len);
+
+/** A path under an upstream's "rest_path" mount (mcp.servers.<n>.rest_path, e.g. "/api/swarm"): GET <mount> lists
+ * that upstream's tools, POST <mount>/<tool> calls "<prefix>__<tool>". Returns 1 if the path was one (answered), 0 if
+ * not (nothing sent). */
+int lg_mcp_rest_mount(lg_worker_t *w, h2o_req_t *req, const char *path, size_t len);
 
 #endif

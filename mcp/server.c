@@ -5,12 +5,14 @@
  * which routes it to a provider; providers complete it now or later.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/log.h"
 #include "core/util.h"
 #include "llmgate/version.h"
+#include "mcp/era.h"
 #include "mcp/server.h"
 
 const char *const lg_mcp_supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -137,6 +139,12 @@ void lg_mcp_call_request(lg_mcp_call_t *c, const char *method, json_t *params, u
         waiter_fail(w, LG_MCP_REQUEST_CANCELLED, "request cancelled");
         return;
     }
+    if (lg_mcp_call_modern(c)) {
+        /* 2026-07-28 has no server->client requests on any stream (input-required results instead) */
+        json_decref(params);
+        waiter_fail(w, LG_JSONRPC_METHOD_NOT_FOUND, "a stateless (2026-07-28) request cannot carry a request to the client");
+        return;
+    }
     json_t *id = json_string(w->id);
     json_t *msg = lg_jsonrpc_make_request(id, method, params);
     json_decref(id);
@@ -249,6 +257,10 @@ void lg_mcp_call_result(lg_mcp_call_t *c, json_t *result)
 void lg_mcp_call_error(lg_mcp_call_t *c, int code, const char *message, json_t *data)
 {
     if (c->completed) {
+        json_decref(data);
+        return;
+    }
+    if (c->route.op != 0 && lg__registry_on_error(c)) {
         json_decref(data);
         return;
     }
@@ -440,6 +452,7 @@ static void h_set_level(lg_mcp_call_t *c)
         return;
     }
     lg_mcp_session_set_log_level(c->session, level);
+    lg__registry_set_log_level(c->reg, lg_mcp_log_level_name(level)); /* federated upstreams get it too */
     lg_mcp_call_result(c, json_object());
 }
 
@@ -672,6 +685,14 @@ int lg_mcp_invoke(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_i
 
 /* ---- initialize ---- */
 
+static json_t *server_info(const lg_mcp_registry_t *reg)
+{
+    const char *name = lg_mcp_registry_name(reg);
+    char full[160];
+    snprintf(full, sizeof(full), name[0] != '\0' ? "llmgate/%s" : "llmgate", name);
+    return json_pack("{s:s,s:s,s:s}", "name", full, "title", "llmgate MCP gateway", "version", LG_VERSION_STRING);
+}
+
 json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg, const char *key_id, uint32_t ttl_s,
                                  lg_mcp_session_t **session_out, int *status)
 {
@@ -695,16 +716,40 @@ json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t 
     json_t *result = json_object();
     json_object_set_new(result, "protocolVersion", json_string(version));
     json_object_set_new(result, "capabilities", json_deep_copy(lg_mcp_registry_capabilities(reg)));
-    const char *name = lg_mcp_registry_name(reg);
-    json_t *info = json_object();
-    char full[160];
-    snprintf(full, sizeof(full), name[0] != '\0' ? "llmgate/%s" : "llmgate", name);
-    json_object_set_new(info, "name", json_string(full));
-    json_object_set_new(info, "title", json_string("llmgate MCP gateway"));
-    json_object_set_new(info, "version", json_string(LG_VERSION_STRING));
-    json_object_set_new(result, "serverInfo", info);
+    json_object_set_new(result, "serverInfo", server_info(reg));
     *session_out = s;
     return lg_jsonrpc_make_result(msg->id, result);
+}
+
+/* ---- 2026-07-28: stateless requests ---- */
+
+json_t *lg_mcp_server_discover(lg_mcp_registry_t *reg, const json_t *id)
+{
+    json_t *result = json_object();
+    json_object_set_new(result, "supportedVersions", lg_mcp_era_supported());
+    json_object_set_new(result, "capabilities", json_deep_copy(lg_mcp_registry_capabilities(reg)));
+    json_object_set_new(result, "serverInfo", server_info(reg)); /* the pre-#3002 place, for older modern clients */
+    json_object_set_new(result, "_meta", json_pack("{s:o}", LG_MCP_META_SERVER_INFO, server_info(reg)));
+    return lg_jsonrpc_make_result(id, result);
+}
+
+int lg_mcp_server_dispatch_modern(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const lg_jsonrpc_msg_t *msg,
+                                  lg_mcp_sink_t *sink)
+{
+    const json_t *meta = json_object_get(msg->params, "_meta");
+    lg_mcp_session_t *s =
+        lg_mcp_session_create(key_id, lg_mcp_registry_name(reg), LG_MCP_MODERN_VERSION, json_object_get(meta, LG_MCP_META_CAPS),
+                              json_object_get(meta, LG_MCP_META_INFO), 60);
+    if (s == NULL)
+        return -1;
+    lg_mcp_session_close(s); /* the request is its own session: never addressable by id */
+    lg_mcp_session_set_initialized(s);
+    /* no notifications/message unless the request asks for a level */
+    int level = lg_mcp_log_level_parse(json_string_value(json_object_get(meta, LG_MCP_META_LOG_LEVEL)));
+    lg_mcp_session_set_log_level(s, level >= 0 ? level : LG_MCP_LOG_NONE);
+    lg_mcp_server_dispatch(mw, s, reg, msg, sink);
+    lg_mcp_session_unref(s);
+    return 0;
 }
 
 /* ---- client notifications and responses ---- */
@@ -723,9 +768,8 @@ void lg_mcp_server_notification(lg_mcp_worker_t *mw, lg_mcp_session_t *s, const 
         /* the request may be running on any worker: each checks its own calls */
         lg__mcp_post_all(LG_MCP_POST_CANCEL, lg_mcp_session_id(s), key, NULL);
     } else if (strcmp(msg->method, "notifications/progress") == 0) {
-        /* progress about a server->client request (sampling, elicitation). The built-in fixtures do not ask for it, and
-         * upstream-initiated client requests are not forwarded yet (federation answers them -32601), so no upstream can
-         * be waiting for it. TODO(#5): route it to the owning upstream when those requests are forwarded. */
+        /* progress about a server->client request (sampling, elicitation). Relayed upstream requests are sent with
+         * no progressToken, so nothing upstream waits for such progress: it is dropped. */
         LG_LOG(LG_LOG_DEBUG, "mcp", "client progress notification ignored");
     } else {
         /* roots/list_changed and unknown notifications: nothing to do, never an error */
@@ -745,6 +789,35 @@ void lg_mcp_server_client_response(lg_mcp_worker_t *mw, lg_mcp_session_t *s, con
         LG_LOG(LG_LOG_DEBUG, "mcp", "client response for worker %d dropped", w);
 }
 
+/* ---- the transport's cross-worker delivery ---- */
+
+static const lg_mcp_transport_ops_t *_Atomic transport;
+
+void lg_mcp_server_set_transport(const lg_mcp_transport_ops_t *ops)
+{
+    atomic_store(&transport, ops);
+}
+
+int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
+{
+    const lg_mcp_transport_ops_t *t = atomic_load(&transport);
+    if (t == NULL) {
+        json_decref(msg);
+        return -1;
+    }
+    return t->post(worker, type, session_id, key, msg);
+}
+
+void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg)
+{
+    const lg_mcp_transport_ops_t *t = atomic_load(&transport);
+    if (t == NULL) {
+        json_decref(msg);
+        return;
+    }
+    t->post_all(type, session_id, key, msg);
+}
+
 /* ---- server-initiated notifications ---- */
 
 void lg_mcp_notify_session(lg_mcp_session_t *s, json_t *msg)
@@ -760,6 +833,7 @@ struct notify_ctx {
     const char *server;
     const char *uri;
     const char *method;
+    unsigned listen_bit; /* what a 2026-07-28 subscriptions/listen stream must have asked for */
 };
 
 static void notify_one(lg_mcp_session_t *s, void *ud)
@@ -769,7 +843,16 @@ static void notify_one(lg_mcp_session_t *s, void *ud)
         return;
     if (n->uri != NULL && !lg_mcp_session_subscribed(s, n->uri))
         return;
+    char sub[64];
+    unsigned listen = lg_mcp_session_listen(s, sub, sizeof(sub));
+    if (listen != 0 && !(listen & n->listen_bit))
+        return; /* a listen stream gets only the notification types it opted in to */
     json_t *params = n->uri != NULL ? json_pack("{s:s}", "uri", n->uri) : NULL;
+    if (listen != 0) {
+        if (params == NULL)
+            params = json_object();
+        json_object_set_new(params, "_meta", json_pack("{s:s}", "io.modelcontextprotocol/subscriptionId", sub));
+    }
     lg_mcp_notify_session(s, lg_jsonrpc_make_notification(n->method, params));
 }
 
@@ -777,12 +860,15 @@ void lg_mcp_notify_list_changed(const char *server, const char *kind)
 {
     char method[64];
     snprintf(method, sizeof(method), "notifications/%s/list_changed", kind);
-    struct notify_ctx n = {.server = server, .method = method};
+    unsigned bit = strcmp(kind, "tools") == 0     ? LG_MCP_LISTEN_TOOLS
+                   : strcmp(kind, "prompts") == 0 ? LG_MCP_LISTEN_PROMPTS
+                                                  : LG_MCP_LISTEN_RESOURCES;
+    struct notify_ctx n = {.server = server, .method = method, .listen_bit = bit};
     lg_mcp_session_foreach(notify_one, &n);
 }
 
 void lg_mcp_notify_resource_updated(const char *uri)
 {
-    struct notify_ctx n = {.uri = uri, .method = "notifications/resources/updated"};
+    struct notify_ctx n = {.uri = uri, .method = "notifications/resources/updated", .listen_bit = LG_MCP_LISTEN_UPDATES};
     lg_mcp_session_foreach(notify_one, &n);
 }

@@ -61,7 +61,9 @@ typedef struct lg_mcp_route {
     json_t *args; /* arguments / ref / argument (owned reference) */
     json_t *args2;
     json_t *args3;
-    int on; /* subscribe flag */
+    int on;      /* subscribe flag */
+    size_t skip; /* lists: items of the current provider page already handed out on earlier pages */
+    json_t *acc; /* lists: the merged page being filled (owned) */
 } lg_mcp_route_t;
 
 struct lg_mcp_call {
@@ -91,6 +93,17 @@ struct lg_mcp_call {
  */
 json_t *lg_mcp_server_initialize(lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg, const char *key_id, uint32_t ttl_s,
                                  lg_mcp_session_t **session_out, int *status);
+
+/**
+ * 2026-07-28: dispatch one stateless request (already checked with lg_mcp_era_check) as its own ephemeral session:
+ * client capabilities and info from params._meta, notifications/message only when _meta carries a logLevel. The
+ * answer reaches sink->respond (possibly before this returns); the caller stamps it (lg_mcp_era_stamp). Returns 0, or
+ * -1 when no session could be made (sink->respond is not called).
+ */
+int lg_mcp_server_dispatch_modern(lg_mcp_worker_t *mw, lg_mcp_registry_t *reg, const char *key_id, const lg_jsonrpc_msg_t *msg,
+                                  lg_mcp_sink_t *sink);
+/** server/discover's answer for reg (new reference). */
+json_t *lg_mcp_server_discover(lg_mcp_registry_t *reg, const json_t *id);
 
 /** Dispatch one request of an established session; its response reaches sink->respond (possibly before this returns). */
 void lg_mcp_server_dispatch(lg_mcp_worker_t *mw, lg_mcp_session_t *s, lg_mcp_registry_t *reg, const lg_jsonrpc_msg_t *msg,
@@ -138,17 +151,26 @@ void lg__mcp_server_deliver_response(lg_mcp_worker_t *mw, const char *session_id
 void lg__mcp_server_cancel(lg_mcp_worker_t *mw, const char *session_id, const char *id_key);
 void lg__mcp_server_session_gone(lg_mcp_worker_t *mw, const char *session_id);
 
-/* ---- implemented by the transport: deliver to another (or the same) worker's loop ---- */
+/* ---- delivered by the registered transport to another (or the same) worker's loop ---- */
 enum lg_mcp_post_type {
     LG_MCP_POST_RESPONSE = 1, /* client response for a waiter: msg */
     LG_MCP_POST_CANCEL,       /* cancel the call key on session */
     LG_MCP_POST_STREAM_SEND,  /* send msg on the session's GET stream */
     LG_MCP_POST_SESSION_GONE  /* session deleted/expired: close its GET stream, cancel its calls */
 };
-/** Post to worker (index); msg stolen (may be NULL); key may be NULL. Returns 0, -1 if that worker has no MCP state. */
+/** Post to worker (index); msg stolen (may be NULL); key may be NULL. Returns 0, -1 if that worker has no MCP state (or
+ * no transport registered). Delegates to the registered transport. */
 int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg);
 /** Post to every worker with MCP state. msg is copied per worker and released. */
 void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg);
+
+/** What a transport supplies so the core can reach other workers' loops (the core never includes a transport). */
+typedef struct lg_mcp_transport_ops {
+    int (*post)(unsigned worker, int type, const char *session_id, const char *key, json_t *msg);
+    void (*post_all)(int type, const char *session_id, const char *key, json_t *msg);
+} lg_mcp_transport_ops_t;
+/** Register the transport (transport_http.c does it when its first worker starts). NULL unregisters. Thread-safe. */
+void lg_mcp_server_set_transport(const lg_mcp_transport_ops_t *ops);
 
 /* ---- server-initiated notifications for the later stages ---- */
 /** Send a notification to one session's GET stream (dropped when it has none). msg stolen. */
@@ -168,6 +190,8 @@ void lg__registry_get_prompt(lg_mcp_registry_t *r, lg_mcp_call_t *c, const char 
 void lg__registry_complete(lg_mcp_registry_t *r, lg_mcp_call_t *c, json_t *ref, json_t *argument, json_t *context);
 int lg__registry_on_result(lg_mcp_call_t *c, json_t **result);
 int lg__registry_on_decline(lg_mcp_call_t *c);
+int lg__registry_on_error(lg_mcp_call_t *c);
+void lg__registry_set_log_level(lg_mcp_registry_t *r, const char *level);
 void lg__registry_route_dispose(lg_mcp_route_t *route);
 
 /** Parse our own outgoing request id ("lg.<worker>.<seq>") into the worker index; -1 if it is not ours. */

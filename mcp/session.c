@@ -38,6 +38,8 @@ struct lg_mcp_session {
     uint64_t stream_serial;
     char **subs;
     size_t num_subs;
+    unsigned listen_mask; /* 2026-07-28 subscriptions/listen: LG_MCP_LISTEN_* wanted, 0 = not a listen stream */
+    char listen_id[64];
     struct lg_mcp_session *next; /* bucket chain */
 };
 
@@ -376,6 +378,24 @@ int lg_mcp_session_log_level(lg_mcp_session_t *s)
     int v = s->log_level;
     pthread_mutex_unlock(&table_mu);
     return v;
+}
+
+void lg_mcp_session_set_listen(lg_mcp_session_t *s, unsigned mask, const char *subscription_id)
+{
+    pthread_mutex_lock(&table_mu);
+    s->listen_mask = mask;
+    snprintf(s->listen_id, sizeof(s->listen_id), "%s", subscription_id != NULL ? subscription_id : "");
+    pthread_mutex_unlock(&table_mu);
+}
+
+unsigned lg_mcp_session_listen(lg_mcp_session_t *s, char *id_out, size_t n)
+{
+    pthread_mutex_lock(&table_mu);
+    unsigned m = s->listen_mask;
+    if (id_out != NULL && n > 0)
+        snprintf(id_out, n, "%s", s->listen_id);
+    pthread_mutex_unlock(&table_mu);
+    return m;
 }
 
 int lg_mcp_session_log_wanted(lg_mcp_session_t *s, int level)

@@ -26,7 +26,8 @@ typedef enum {
     LG_MCP_LOG_ERROR,
     LG_MCP_LOG_CRITICAL,
     LG_MCP_LOG_ALERT,
-    LG_MCP_LOG_EMERGENCY
+    LG_MCP_LOG_EMERGENCY,
+    LG_MCP_LOG_NONE /* a level above every message: nothing is sent */
 } lg_mcp_log_level_t;
 
 /** Level by MCP name ("debug" ... "emergency"), -1 if unknown. */
@@ -75,6 +76,12 @@ void lg_mcp_session_set_log_level(lg_mcp_session_t *s, int level);
 int lg_mcp_session_log_level(lg_mcp_session_t *s);
 /** 1 if a notifications/message of this level should reach the client. */
 int lg_mcp_session_log_wanted(lg_mcp_session_t *s, int level);
+
+/** 2026-07-28 subscriptions/listen: the stream's session records what it asked for and its subscription id. */
+enum { LG_MCP_LISTEN_TOOLS = 1, LG_MCP_LISTEN_PROMPTS = 2, LG_MCP_LISTEN_RESOURCES = 4, LG_MCP_LISTEN_UPDATES = 8 };
+void lg_mcp_session_set_listen(lg_mcp_session_t *s, unsigned mask, const char *subscription_id);
+/** The listen mask (0 = an ordinary session); the subscription id is copied to id_out (may be NULL). */
+unsigned lg_mcp_session_listen(lg_mcp_session_t *s, char *id_out, size_t n);
 
 /** resources/subscribe (on = 1) and unsubscribe (on = 0). Returns 0, or -1 when over the per-session cap (256). */
 int lg_mcp_session_subscribe(lg_mcp_session_t *s, const char *uri, int on);

@@ -6,6 +6,7 @@
  * line. Client responses and cancellations are delivered straight to this
  * loop's worker state (there is no inbox: a single loop serves everything).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "mcp/auth.h"
 #include "mcp/builtin.h"
 #include "mcp/federation.h"
+#include "mcp/fixtures.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
 #include "mcp/stdio_mode.h"
@@ -30,7 +32,6 @@
 static uv_loop_t loop;
 static lg_mcp_worker_t mw;
 static lg_mcp_registry_t *reg;
-static lg_mcp_session_t *session;
 static uint32_t ttl_s = 604800, max_bytes;
 static char *line;
 static size_t line_len, line_cap;
@@ -41,6 +42,84 @@ static union {
     uv_pipe_t pipe;
     uv_tty_t tty;
 } in;
+
+/* ---- notifications from the upstream thread (list_changed, resources/updated) ---- */
+
+struct note {
+    char *method;
+    char *uri; /* resources/updated only */
+    struct note *next;
+};
+
+static pthread_mutex_t notes_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct note *notes_head, **notes_tail = &notes_head;
+static size_t notes_len;
+static uv_async_t notes_async;
+static int notes_ready;
+
+static void write_msg(json_t *msg);
+
+static void queue_note(const char *method, const char *uri)
+{
+    struct note *n = lg_malloc(sizeof(*n));
+    n->method = lg_strdup(method);
+    n->uri = uri != NULL ? lg_strdup(uri) : NULL;
+    n->next = NULL;
+    pthread_mutex_lock(&notes_mu);
+    if (notes_len < 1024) { /* a client that never reads stdout: keep the newest few, drop the flood */
+        *notes_tail = n;
+        notes_tail = &n->next;
+        ++notes_len;
+        n = NULL;
+    }
+    int ready = notes_ready;
+    pthread_mutex_unlock(&notes_mu);
+    if (n != NULL) {
+        free(n->method);
+        free(n->uri);
+        free(n);
+    }
+    if (ready)
+        uv_async_send(&notes_async);
+}
+
+/* Runs on the upstream thread: only the default endpoint is served on stdio. */
+static void stdio_list_changed(const char *server, const char *kind)
+{
+    if (server != NULL && server[0] != '\0')
+        return;
+    char method[64];
+    snprintf(method, sizeof(method), "notifications/%s/list_changed", kind);
+    queue_note(method, NULL);
+}
+
+static void stdio_resource_updated(const char *uri)
+{
+    queue_note("notifications/resources/updated", uri);
+}
+
+static lg_mcp_session_t *session;
+
+static void on_notes(uv_async_t *a)
+{
+    (void)a;
+    pthread_mutex_lock(&notes_mu);
+    struct note *list = notes_head;
+    notes_head = NULL;
+    notes_tail = &notes_head;
+    notes_len = 0;
+    pthread_mutex_unlock(&notes_mu);
+    while (list != NULL) {
+        struct note *n = list->next;
+        /* nothing before the client's initialize (it would not expect a notification yet) */
+        if (session != NULL && (list->uri == NULL || lg_mcp_session_subscribed(session, list->uri)))
+            write_msg(lg_jsonrpc_make_notification(list->method, list->uri != NULL ? json_pack("{s:s}", "uri", list->uri) : NULL));
+        free(list->method);
+        free(list->uri);
+        free(list);
+        list = n;
+    }
+}
 
 static void write_msg(json_t *msg)
 {
@@ -276,10 +355,17 @@ int lg_mcp_stdio_main(int argc, char **argv)
     mw.index = 0;
     mw.loop = &loop;
 
+    uv_async_init(&loop, &notes_async, on_notes);
+    uv_unref((uv_handle_t *)&notes_async); /* stdin keeps the loop alive, not this */
+    pthread_mutex_lock(&notes_mu);
+    notes_ready = 1;
+    pthread_mutex_unlock(&notes_mu);
+    lg__mcp_federation_set_notifiers(stdio_list_changed, stdio_resource_updated);
     lg_mcp_auth_install(); /* no keys on stdio (the local user owns the process): the audit log line per tool call */
     lg_mcp_builtin_set_standalone(snap);
     lg_mcp_builtin_register();
     lg_mcp_federation_register();
+    lg_mcp_fixtures_register();
     lg_mcp_federation_apply(snap->conf);
     reg = lg_mcp_registry_for(snap->conf, snap->generation, "", 0);
     if (reg == NULL) {

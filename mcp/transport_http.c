@@ -25,8 +25,8 @@
 #include <sys/socket.h>
 #include "core/log.h"
 #include "core/util.h"
-#include "http/handlers.h"
 #include "http/respond.h"
+#include "mcp/era.h"
 #include "mcp/oauth_server.h"
 #include "mcp/server.h"
 #include "mcp/transport_http.h"
@@ -102,6 +102,8 @@ static void on_inbox(uv_async_t *a)
     }
 }
 
+static const lg_mcp_transport_ops_t http_transport;
+
 static struct tworker *tworker_get(lg_worker_t *w)
 {
     if (w->index >= LG_MCP_MAX_WORKERS)
@@ -110,6 +112,7 @@ static struct tworker *tworker_get(lg_worker_t *w)
     if (tw != NULL)
         return tw;
     /* only this worker's own thread creates its entry, so there is no race on it */
+    lg_mcp_server_set_transport(&http_transport); /* idempotent: the same ops every time */
     tw = lg_malloc(sizeof(*tw));
     memset(tw, 0, sizeof(*tw));
     tw->mw.index = w->index;
@@ -130,7 +133,7 @@ lg_mcp_worker_t *lg_mcp_worker_of(lg_worker_t *w)
     return tw != NULL ? &tw->mw : NULL;
 }
 
-int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
+static int http_post(unsigned worker, int type, const char *session_id, const char *key, json_t *msg)
 {
     struct tworker *tw = worker < LG_MCP_MAX_WORKERS ? atomic_load(&workers_tab[worker]) : NULL;
     if (tw == NULL) {
@@ -154,13 +157,16 @@ int lg__mcp_post(unsigned worker, int type, const char *session_id, const char *
     return 0;
 }
 
-void lg__mcp_post_all(int type, const char *session_id, const char *key, json_t *msg)
+static void http_post_all(int type, const char *session_id, const char *key, json_t *msg)
 {
     for (unsigned i = 0; i < LG_MCP_MAX_WORKERS; ++i)
         if (atomic_load(&workers_tab[i]) != NULL)
-            lg__mcp_post(i, type, session_id, key, msg != NULL ? json_deep_copy(msg) : NULL);
+            http_post(i, type, session_id, key, msg != NULL ? json_deep_copy(msg) : NULL);
     json_decref(msg);
 }
+
+/* the server core reaches other workers through these (it does not know this transport) */
+static const lg_mcp_transport_ops_t http_transport = {http_post, http_post_all};
 
 /* ---- small HTTP helpers ---- */
 
@@ -541,6 +547,9 @@ struct post_x {
     json_t *collected; /* JSON mode: responses so far */
     int responded;
     int guard, torn_down;
+    int modern;      /* a stateless 2026-07-28 request: answers are stamped (resultType, caching hints, status) */
+    int status;      /* HTTP status of a JSON answer */
+    char method[64]; /* modern: the request's method, for the stamp */
 };
 
 static void post_free(struct post_x *x)
@@ -604,7 +613,7 @@ static void post_finish_json(struct post_x *x)
         return;
     }
     json_t *body = x->batch ? json_incref(x->collected) : json_incref(json_array_get(x->collected, 0));
-    respond_json(req, 200, body);
+    respond_json(req, x->status != 0 ? x->status : 200, body);
 }
 
 static void post_respond(lg_mcp_sink_t *sink, json_t *msg)
@@ -613,6 +622,8 @@ static void post_respond(lg_mcp_sink_t *sink, json_t *msg)
     post_enter(x);
     if (x->pending > 0)
         --x->pending;
+    if (x->modern && msg != NULL)
+        x->status = lg_mcp_era_stamp(x->method, msg);
     if (x->mode == MODE_SSE) {
         if (msg != NULL)
             sse_event(&x->out, msg);
@@ -639,7 +650,7 @@ static struct post_x *post_create(struct tworker *tw, lg_worker_t *w, h2o_req_t 
     x->sink.emit = post_emit;
     x->sink.respond = post_respond;
     sse_init(&x->out, req);
-    x->session = lg_mcp_session_ref(s);
+    x->session = s != NULL ? lg_mcp_session_ref(s) : NULL; /* NULL: a stateless request makes its own */
     x->reg = lg_mcp_registry_ref(reg);
     x->accept_sse = accept_sse;
     x->collected = json_array();
@@ -661,6 +672,7 @@ struct get_stream {
     char session_id[LG_MCP_SESSION_ID_LEN + 1];
     uint64_t serial;
     uv_timer_t ka;
+    int listen; /* a 2026-07-28 subscriptions/listen stream: its session ends with it */
     struct get_stream *next, *prev;
 };
 
@@ -696,6 +708,8 @@ static void get_on_dispose(void *p)
     struct get_stream *g = *(struct get_stream **)p;
     g->out.req = NULL;
     lg_mcp_session_detach_stream(g->session, g->tw->mw.index, g->serial);
+    if (g->listen)
+        lg_mcp_session_close(g->session);
     if (g->prev != NULL)
         g->prev->next = g->next;
     else
@@ -778,6 +792,9 @@ static void handle_initialize(struct tworker *tw, lg_worker_t *w, h2o_req_t *req
     lg_mcp_session_unref(s);
 }
 
+static void handle_modern(struct tworker *tw, lg_worker_t *w, h2o_req_t *req, const lg_mcp_conf_t *mc, lg_mcp_registry_t *reg,
+                          const char *key_id, const lg_jsonrpc_msg_t *msg, int prefer_sse);
+
 static void handle_post(struct tworker *tw, lg_worker_t *w, h2o_req_t *req, const lg_mcp_conf_t *mc, lg_mcp_registry_t *reg,
                         const char *key_id)
 {
@@ -808,6 +825,18 @@ static void handle_post(struct tworker *tw, lg_worker_t *w, h2o_req_t *req, cons
                           perr.code == LG_JSONRPC_PARSE_ERROR ? "Parse error" : perr.message);
         lg_jsonrpc_err_dispose(&perr);
         return;
+    }
+
+    if (kind == LG_JSONRPC_PARSED_ONE) {
+        /* 2026-07-28 requests carry no session: the era decides before the session checks below */
+        size_t hvl = 0, sl = 0;
+        const char *hv = header(req, "mcp-protocol-version", &hvl);
+        const char *sid = header(req, "mcp-session-id", &sl);
+        if (lg_mcp_era_of(sid != NULL && sl > 0, hv, hvl, msg.method, msg.params) == LG_MCP_ERA_MODERN) {
+            handle_modern(tw, w, req, mc, reg, key_id, &msg, prefer_sse);
+            lg_jsonrpc_msg_dispose(&msg);
+            return;
+        }
     }
 
     if (kind == LG_JSONRPC_PARSED_ONE && msg.kind == LG_JSONRPC_REQUEST && strcmp(msg.method, "initialize") == 0) {
@@ -913,27 +942,16 @@ static void handle_post(struct tworker *tw, lg_worker_t *w, h2o_req_t *req, cons
     lg_mcp_session_unref(s);
 }
 
-static void handle_get(struct tworker *tw, h2o_req_t *req, lg_mcp_registry_t *reg, const char *key_id)
+/* The session's server->client SSE stream on this request (GET, or a 2026-07-28 subscriptions/listen POST). Takes
+ * over the reference to s. Returns the stream, or NULL with 409 sent (the session has one already). */
+static struct get_stream *open_stream(struct tworker *tw, h2o_req_t *req, lg_mcp_session_t *s)
 {
-    size_t alen;
-    const char *accept = header(req, "accept", &alen);
-    if (accept == NULL || accept_q(accept, alen, "text", "event-stream") <= 0) {
-        respond_rpc_error(req, 406, NULL, LG_JSONRPC_SERVER_ERROR, "Not Acceptable: Client must accept text/event-stream");
-        return;
-    }
-    lg_mcp_session_t *s = need_session(req, key_id, lg_mcp_registry_name(reg));
-    if (s == NULL)
-        return;
-    if (check_version(req) != 0) {
-        lg_mcp_session_unref(s);
-        return;
-    }
     uint64_t serial = ++tw->mw.seq;
     if (lg_mcp_session_attach_stream(s, tw->mw.index, serial) != 0) {
         /* one GET stream per session (spec: "MUST NOT" send a message on more than one stream); the first one stays */
         respond_rpc_error(req, 409, NULL, LG_JSONRPC_SERVER_ERROR, "Conflict: only one SSE stream is allowed per session");
         lg_mcp_session_unref(s);
-        return;
+        return NULL;
     }
     struct get_stream *g = lg_malloc(sizeof(*g));
     memset(g, 0, sizeof(*g));
@@ -951,6 +969,151 @@ static void handle_get(struct tworker *tw, h2o_req_t *req, lg_mcp_registry_t *re
     *(struct get_stream **)h2o_mem_alloc_shared(&req->pool, sizeof(struct get_stream *), get_on_dispose) = g;
     sse_start(&g->out, &tw->mw);
     uv_timer_start(&g->ka, on_get_keepalive, GET_KEEPALIVE_MS, GET_KEEPALIVE_MS);
+    return g;
+}
+
+/* ---- 2026-07-28: stateless requests on the same endpoint ---- */
+
+static void respond_modern_error(h2o_req_t *req, const json_t *id, json_t *error)
+{
+    json_t *msg = json_pack("{s:s,s:O?,s:o}", "jsonrpc", "2.0", "id", id, "error", error);
+    if (json_object_get(msg, "id") == NULL)
+        json_object_set_new(msg, "id", json_null());
+    int status = lg_mcp_era_stamp(NULL, msg);
+    respond_json(req, status == 200 ? 400 : status, msg);
+}
+
+/* subscriptions/listen: an SSE response that stays open; first the acknowledgement, then the opted-in notifications
+ * (list changes, updates of the listed resources) tagged with the subscription id = the request's id. */
+static void handle_listen(struct tworker *tw, h2o_req_t *req, const lg_mcp_conf_t *mc, lg_mcp_registry_t *reg, const char *key_id,
+                          const lg_jsonrpc_msg_t *msg)
+{
+    const json_t *want = json_object_get(msg->params, "notifications");
+    const json_t *meta = json_object_get(msg->params, "_meta");
+    const json_t *caps = lg_mcp_registry_capabilities(reg);
+    if (want != NULL && !json_is_object(want)) {
+        respond_modern_error(req, msg->id,
+                             json_pack("{s:i,s:s}", "code", LG_JSONRPC_INVALID_PARAMS, "message",
+                                       "Invalid params: notifications must be an object"));
+        return;
+    }
+    unsigned mask = 0;
+    json_t *honored = json_object();
+    if (json_is_true(json_object_get(want, "toolsListChanged"))) {
+        mask |= LG_MCP_LISTEN_TOOLS;
+        json_object_set_new(honored, "toolsListChanged", json_true());
+    }
+    if (json_is_true(json_object_get(want, "promptsListChanged")) && json_object_get(caps, "prompts") != NULL) {
+        mask |= LG_MCP_LISTEN_PROMPTS;
+        json_object_set_new(honored, "promptsListChanged", json_true());
+    }
+    if (json_is_true(json_object_get(want, "resourcesListChanged")) && json_object_get(caps, "resources") != NULL) {
+        mask |= LG_MCP_LISTEN_RESOURCES;
+        json_object_set_new(honored, "resourcesListChanged", json_true());
+    }
+    const json_t *uris = json_object_get(want, "resourceSubscriptions");
+    lg_mcp_session_t *s =
+        lg_mcp_session_create(key_id, lg_mcp_registry_name(reg), LG_MCP_MODERN_VERSION, json_object_get(meta, LG_MCP_META_CAPS),
+                              json_object_get(meta, LG_MCP_META_INFO), mc->session_ttl_s);
+    if (s == NULL) {
+        json_decref(honored);
+        respond_rpc_error(req, 503, msg->id, LG_JSONRPC_SERVER_ERROR, "too many MCP sessions; try again later");
+        return;
+    }
+    if (json_is_array(uris) && json_array_size(uris) > 0 && json_object_get(caps, "resources") != NULL) {
+        json_t *kept = json_array();
+        size_t i;
+        json_t *u;
+        json_array_foreach(uris, i, u)
+        {
+            if (json_is_string(u) && lg_mcp_session_subscribe(s, json_string_value(u), 1) == 0)
+                json_array_append(kept, u);
+        }
+        mask |= LG_MCP_LISTEN_UPDATES;
+        json_object_set_new(honored, "resourceSubscriptions", kept);
+    }
+    char sub[64];
+    if (json_is_string(msg->id))
+        snprintf(sub, sizeof(sub), "%s", json_string_value(msg->id));
+    else
+        snprintf(sub, sizeof(sub), "%" JSON_INTEGER_FORMAT, json_integer_value(msg->id));
+    /* nothing to listen for is still a valid (quiet) stream: the client closes it */
+    lg_mcp_session_set_listen(s, mask != 0 ? mask : LG_MCP_LISTEN_UPDATES, sub);
+    lg_mcp_session_set_initialized(s);
+    struct get_stream *g = open_stream(tw, req, s);
+    if (g == NULL) {
+        json_decref(honored);
+        return;
+    }
+    g->listen = 1;
+    json_t *ack =
+        lg_jsonrpc_make_notification("notifications/subscriptions/acknowledged",
+                                     json_pack("{s:{s:s},s:o}", "_meta", LG_MCP_META_SUBSCRIPTION, sub, "notifications", honored));
+    stream_send_json(g, ack);
+}
+
+static void handle_modern(struct tworker *tw, lg_worker_t *w, h2o_req_t *req, const lg_mcp_conf_t *mc, lg_mcp_registry_t *reg,
+                          const char *key_id, const lg_jsonrpc_msg_t *msg, int prefer_sse)
+{
+    if (msg->kind != LG_JSONRPC_REQUEST) {
+        /* notifications (and stray responses) of the stateless era need no state: accepted */
+        respond_empty(req, 202);
+        return;
+    }
+    lg_mcp_era_headers_t h;
+    memset(&h, 0, sizeof(h));
+    h.version = header(req, "mcp-protocol-version", &h.version_len);
+    h.method = header(req, "mcp-method", &h.method_len);
+    h.name = header(req, "mcp-name", &h.name_len);
+    json_t *err = lg_mcp_era_check(&h, msg->method, msg->params);
+    if (err != NULL) {
+        respond_modern_error(req, msg->id, err);
+        return;
+    }
+    if (lg_mcp_era_removed(msg->method)) {
+        char m[160];
+        snprintf(m, sizeof(m), "Method not found: %.60s is not part of the stateless (2026-07-28) protocol", msg->method);
+        respond_modern_error(req, msg->id, json_pack("{s:i,s:s}", "code", LG_JSONRPC_METHOD_NOT_FOUND, "message", m));
+        return;
+    }
+    if (strcmp(msg->method, "server/discover") == 0) {
+        json_t *body = lg_mcp_server_discover(reg, msg->id);
+        respond_json(req, lg_mcp_era_stamp(msg->method, body), body);
+        return;
+    }
+    if (strcmp(msg->method, "subscriptions/listen") == 0) {
+        handle_listen(tw, req, mc, reg, key_id, msg);
+        return;
+    }
+    struct post_x *x = post_create(tw, w, req, NULL, reg, 1, prefer_sse);
+    post_enter(x);
+    x->modern = 1;
+    snprintf(x->method, sizeof(x->method), "%s", msg->method);
+    x->pending = 1;
+    if (lg_mcp_server_dispatch_modern(&tw->mw, reg, key_id, msg, &x->sink) != 0) {
+        x->pending = 0;
+        x->responded = 1;
+        respond_rpc_error(req, 503, msg->id, LG_JSONRPC_SERVER_ERROR, "too many MCP sessions; try again later");
+    }
+    post_leave(x);
+}
+
+static void handle_get(struct tworker *tw, h2o_req_t *req, lg_mcp_registry_t *reg, const char *key_id)
+{
+    size_t alen;
+    const char *accept = header(req, "accept", &alen);
+    if (accept == NULL || accept_q(accept, alen, "text", "event-stream") <= 0) {
+        respond_rpc_error(req, 406, NULL, LG_JSONRPC_SERVER_ERROR, "Not Acceptable: Client must accept text/event-stream");
+        return;
+    }
+    lg_mcp_session_t *s = need_session(req, key_id, lg_mcp_registry_name(reg));
+    if (s == NULL)
+        return;
+    if (check_version(req) != 0) {
+        lg_mcp_session_unref(s);
+        return;
+    }
+    open_stream(tw, req, s);
 }
 
 static void handle_delete(h2o_req_t *req, lg_mcp_registry_t *reg, const char *key_id)
@@ -994,6 +1157,29 @@ static int valid_server_name(const char *s, size_t n)
     return 1;
 }
 
+/* Step (2), the API-key path: Authorization: Bearer <llmgate key> checked by the auth hook (mcp/auth.c). Returns 0
+ * with *key_id set (NULL when auth is off or the hook names no key), or -1 with the 401 already sent. Kept in one place
+ * so another authentication scheme (OAuth) can sit beside it. */
+static int authenticate(h2o_req_t *req, const char *name, size_t len, char *key_buf, size_t key_len, const char **key_id)
+{
+    *key_id = NULL;
+    if (auth_hook == NULL)
+        return 0;
+    size_t alen;
+    const char *authz = header(req, "authorization", &alen);
+    /* OAuth access tokens (listeners with mcp.auth.mode "oauth", mcp/oauth_server.h) first, then API keys */
+    int orc = lg__mcp_oauth_authenticate(req, name, len, key_buf, key_len);
+    if (orc < 0 || (orc == 0 && auth_hook(req, authz, alen, key_buf, key_len) != 0)) {
+        lg__mcp_oauth_challenge(req, name, len); /* WWW-Authenticate: resource_metadata with OAuth, else realm */
+        respond_rpc_error(req, 401, NULL, LG_JSONRPC_UNAUTHORIZED, "Unauthorized: invalid or missing API key");
+        return -1;
+    }
+    key_buf[key_len - 1] = '\0';
+    if (key_buf[0] != '\0')
+        *key_id = key_buf;
+    return 0;
+}
+
 void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len)
 {
     const lg_config_t *conf = w->rt->snap->conf;
@@ -1029,20 +1215,8 @@ void lg_mcp_handle(lg_worker_t *w, h2o_req_t *req, const char *name, size_t len)
     /* (2) auth */
     char key_buf[128] = "";
     const char *key_id = NULL;
-    if (auth_hook != NULL) {
-        size_t alen;
-        const char *authz = header(req, "authorization", &alen);
-        /* OAuth access tokens (listeners with mcp.auth.mode "oauth", mcp/oauth_server.h) first, then API keys */
-        int orc = lg__mcp_oauth_authenticate(req, name, len, key_buf, sizeof(key_buf));
-        if (orc < 0 || (orc == 0 && auth_hook(req, authz, alen, key_buf, sizeof(key_buf)) != 0)) {
-            lg__mcp_oauth_challenge(req, name, len); /* WWW-Authenticate: resource_metadata with OAuth, else realm */
-            respond_rpc_error(req, 401, NULL, LG_JSONRPC_UNAUTHORIZED, "Unauthorized: invalid or missing API key");
-            return;
-        }
-        key_buf[sizeof(key_buf) - 1] = '\0';
-        if (key_buf[0] != '\0')
-            key_id = key_buf;
-    }
+    if (authenticate(req, name, len, key_buf, sizeof(key_buf), &key_id) != 0)
+        return;
 
     lg_mcp_registry_t *reg = lg_mcp_registry_for(conf, w->rt->snap->generation, name, len);
     if (reg == NULL) {

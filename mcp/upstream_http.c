@@ -142,6 +142,16 @@ static void error_excerpt(const struct exchange *e, char *out, size_t n)
     out[j] = '\0';
 }
 
+static int mentions_session(const lg_buf_t *body)
+{
+    static const char needle[] = "session";
+    size_t n = sizeof(needle) - 1;
+    for (size_t i = 0; i + n <= body->len; ++i)
+        if (strncasecmp(body->data + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_done(void *ctx, lg_xfer_t *x, int result, const char *msg)
 {
     struct exchange *e = ctx;
@@ -160,7 +170,9 @@ static void on_done(void *ctx, lg_xfer_t *x, int result, const char *msg)
         char ex[200];
         error_excerpt(e, ex, sizeof(ex));
         snprintf(why, sizeof(why), "upstream answered HTTP %d%s%s", e->status, ex[0] != '\0' ? ": " : "", ex);
-        expired = e->status == 404 && h->session[0] != '\0';
+        /* a lost session: 404 (the spec), or 400 about the session id (servers built on the official SDKs answer an
+         * unknown session with "Bad Request: No valid session ID provided") */
+        expired = h->session[0] != '\0' && (e->status == 404 || (e->status == 400 && mentions_session(&e->body)));
     }
     if (e->is_get) {
         if (!h->destroyed) {
@@ -181,12 +193,12 @@ static void on_done(void *ctx, lg_xfer_t *x, int result, const char *msg)
     if (expired) {
         h->session[0] = '\0';
         if (e->rid != 0)
-            h->cb.on_post_failed(h->ud, e->rid, e->status, "upstream session expired");
+            h->cb.on_post_failed(h->ud, e->rid, e->status, LG_MCP_HTTP_SESSION_LOST, "upstream session expired");
         h->cb.on_session_expired(h->ud);
     } else if (e->rid != 0 && !e->got_response) {
         if (why[0] == '\0')
             snprintf(why, sizeof(why), "upstream reply without a response to the request");
-        h->cb.on_post_failed(h->ud, e->rid, e->status, why);
+        h->cb.on_post_failed(h->ud, e->rid, e->status, result != 0 ? LG_MCP_HTTP_TRANSPORT : LG_MCP_HTTP_REFUSED, why);
     } else if (why[0] != '\0') {
         LG_LOG(LG_LOG_WARN, h->module, "%s", why);
     }

@@ -5,7 +5,7 @@
  * text/event-stream; replies come back as one JSON body or as an SSE stream
  * (progress and log notifications first, then the response). Keeps the
  * upstream's Mcp-Session-Id, sends MCP-Protocol-Version once negotiated,
- * reports 404-with-session as an expired session, and may hold a GET SSE
+ * reports 404-with-session (or 400 about the session) as an expired session, and may hold a GET SSE
  * stream for server-initiated notifications. Headers come from the config
  * only (the upstream's own credentials): nothing of the downstream client's
  * request is ever forwarded. Message-level only; upstream thread only.
@@ -19,14 +19,19 @@
 
 typedef struct lg_mcp_http lg_mcp_http_t;
 
+/** Why a POST ended without its response: the session is gone (404, or 400 about the session id), the transport
+ * failed (connection refused or reset, timeout), or the upstream refused the request in another way (HTTP error,
+ * a reply without the response). */
+enum { LG_MCP_HTTP_REFUSED = 0, LG_MCP_HTTP_SESSION_LOST, LG_MCP_HTTP_TRANSPORT };
+
 typedef struct lg_mcp_http_callbacks {
     /** A message from the upstream (stolen): from the reply to the POST that carried request rid (rid 0 for other
      * POSTs and for the GET stream). */
     void (*on_message)(void *ud, json_t *msg, int64_t rid);
     /** The POST that carried request rid ended without that request's response (HTTP error, transport failure, a
-     * reply without it). status = HTTP status or 0; why = one printable line. */
-    void (*on_post_failed)(void *ud, int64_t rid, int status, const char *why);
-    /** The upstream answered 404 to a request carrying our session id: the session is gone, re-initialize. */
+     * reply without it). status = HTTP status or 0; cause = LG_MCP_HTTP_*; why = one printable line. */
+    void (*on_post_failed)(void *ud, int64_t rid, int status, int cause, const char *why);
+    /** The upstream answered 404 (or 400 about the session) to a request carrying our session id: re-initialize. */
     void (*on_session_expired)(void *ud);
 } lg_mcp_http_callbacks_t;
 

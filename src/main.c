@@ -20,6 +20,7 @@
 #include "mcp/builtin.h"
 #include "mcp/federation.h"
 #include "mcp/oauth_server.h"
+#include "mcp/fixtures.h"
 #include "mcp/stdio_mode.h"
 #include "metrics/metrics.h"
 #include "runtime/snapshot.h"
@@ -172,6 +173,8 @@ int main(int argc, char **argv)
     lg_mcp_builtin_register(); /* llmgate__chat, llmgate__list_models on /mcp */
     /* upstream MCP servers start before the listeners so their tools are there for the first client */
     lg_mcp_federation_register();
+    lg_mcp_federation_register_metrics(); /* each module registers its own /metrics collector */
+    lg_mcp_fixtures_register();           /* last: the fixtures join /mcp only beside prefixed providers */
     lg_mcp_federation_apply(snap->conf);
     if (lg_server_start(snap, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: %s\n", err);

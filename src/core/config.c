@@ -1211,7 +1211,8 @@ static int is_mcp_prefix(const char *s)
 
 static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj, const char *path, lg_mcp_server_conf_t *sc)
 {
-    static const char *const keys[] = {"command", "args", "env", "cwd", "url", "headers", "prefix", "timeout_ms", "enabled", NULL};
+    static const char *const keys[] = {"command", "args",       "env",     "cwd",       "url", "headers",
+                                       "prefix",  "timeout_ms", "enabled", "rest_path", NULL};
     const char *key;
     json_t *v;
     char p[PATH_LEN];
@@ -1291,6 +1292,19 @@ static void parse_mcp_server(struct ctx *c, const char *name, const json_t *obj,
         sc->prefix = lg_strdup(json_string_value(v));
     else
         fail(c, p, "expected true, false or a string matching [A-Za-z0-9_.-]{1,64}");
+    if ((v = json_object_get(obj, "rest_path")) != NULL) {
+        /* REST facade mount for this upstream's tools: POST <rest_path>/<tool> (e.g. "/api/swarm") */
+        path_key(p, path, "rest_path");
+        if (get_str(c, v, p, &sc->rest_path) == 0) {
+            const char *r = sc->rest_path;
+            int ok = strncmp(r, "/api/", 5) == 0 && r[5] != '\0' && r[strlen(r) - 1] != '/' && strncmp(r, "/api/admin", 10) != 0 &&
+                     strncmp(r, "/api/mcp", 8) != 0;
+            for (const char *q = r + 1; ok && *q != '\0'; ++q)
+                ok = (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_' || *q == '-' || *q == '/';
+            if (!ok)
+                fail(c, p, "expected a path \"/api/<name>\" ([a-z0-9_/-], not /api/mcp or /api/admin, no trailing '/')");
+        }
+    }
 }
 
 static void parse_mcp_servers(struct ctx *c, const json_t *obj, lg_config_t *conf)
@@ -1471,9 +1485,19 @@ static void parse_mcp_auth(struct ctx *c, const json_t *obj, lg_config_t *conf)
 
 static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
-    static const char *const keys[] = {"enabled",           "allowed_origins",      "allowed_hosts", "session_ttl_s",
-                                       "max_message_bytes", "conformance_fixtures", "servers",       "virtual_servers",
-                                       "circuit",           "tool_rate_limits",     "auth",          NULL};
+    static const char *const keys[] = {"enabled",
+                                       "allowed_origins",
+                                       "allowed_hosts",
+                                       "session_ttl_s",
+                                       "max_message_bytes",
+                                       "conformance_fixtures",
+                                       "servers",
+                                       "virtual_servers",
+                                       "circuit",
+                                       "tool_rate_limits",
+                                       "auth",
+                                       "sampling_model",
+                                       NULL};
     const char *m = "mcp";
     json_t *v;
     char p[PATH_LEN];
@@ -1486,6 +1510,7 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
     opt_bool(c, obj, m, "conformance_fixtures", &conf->mcp.conformance_fixtures);
     opt_u32(c, obj, m, "session_ttl_s", 1, 604800, &conf->mcp.session_ttl_s);
     opt_u32(c, obj, m, "max_message_bytes", 1024, 1 << 30, &conf->mcp.max_message_bytes);
+    opt_str(c, obj, m, "sampling_model", &conf->mcp.sampling_model);
     if ((v = json_object_get(obj, "allowed_origins")) != NULL &&
         get_strv(c, v, "mcp.allowed_origins", &conf->mcp.allowed_origins, NULL) == 0) {
         for (i = 0; conf->mcp.allowed_origins[i] != NULL; ++i) {
@@ -1786,8 +1811,10 @@ void lg_config_free(lg_config_t *conf)
         free(sc->url);
         json_decref(sc->headers);
         free(sc->prefix);
+        free(sc->rest_path);
     }
     free(conf->mcp.servers);
+    free(conf->mcp.sampling_model);
     for (i = 0; i < conf->mcp.num_vservers; ++i) {
         free(conf->mcp.vservers[i].name);
         free_strv(conf->mcp.vservers[i].tools);

@@ -97,6 +97,7 @@ typedef struct lg_mcp_server_conf {
     char *prefix;        /* tool/prompt name prefix ("<prefix>__<tool>"); NULL = unprefixed; default = name */
     uint32_t timeout_ms; /* per upstream request, default 30000 */
     int enabled;         /* default 1 */
+    char *rest_path;     /* REST facade mount "/api/<name>": POST <rest_path>/<tool> calls this upstream's tool; NULL = none */
 } lg_mcp_server_conf_t;
 
 /** A virtual server "/mcp/<name>" exposing a curated subset of the federated tools ("mcp.virtual_servers.<name>"). */
@@ -142,6 +143,8 @@ typedef struct lg_mcp_conf {
     uint32_t circuit_failures;  /* consecutive upstream failures that open its circuit, default 5 */
     uint32_t circuit_open_ms;   /* how long an open circuit fails calls fast before a probe, default 30000 */
     lg_mcp_oauth_conf_t oauth;  /* "mcp.auth" */
+    char *sampling_model;       /* catalog model that answers an upstream's sampling/createMessage through the router (with
+                                   the caller's key) when the client cannot; NULL = such requests get -32601 */
 } lg_mcp_conf_t;
 
 typedef struct lg_config {

@@ -170,6 +170,10 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
         lg_handle_dashboard_redirect(req);
         return 0;
     }
+    /* REST mounts of single MCP upstreams (mcp.servers.<name>.rest_path, e.g. /api/swarm/<tool>) */
+    if (path.len > 5 && memcmp(path.base, "/api/", 5) == 0 &&
+        lg_mcp_rest_mount(w, req, req->path_normalized.base, req->path_normalized.len))
+        return 0;
     lg_respond_error(req, LG_ENOTFOUND, 404, "no such route", NULL);
     return 0;
 }

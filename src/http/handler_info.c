@@ -10,6 +10,7 @@
 #include "http/respond.h"
 #include "http/server.h"
 #include "llmgate/version.h"
+#include "mcp/federation.h"
 
 json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, int64_t now)
 {
@@ -21,6 +22,13 @@ json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, 
                      lg_stats_get(&st->ttft_ewma_bits), "throughput_tps", lg_stats_get(&st->tput_ewma_bits), "error_rate",
                      lg_stats_get(&st->error_ewma_bits), "requests", (json_int_t)atomic_load(&st->requests), "failures",
                      (json_int_t)atomic_load(&st->failures));
+}
+
+/* federated MCP upstreams: name, state ("up", "down", "circuit_open"), tools offered now */
+static void health_mcp_upstream(const char *name, const char *state, int pid, size_t tools, void *arg)
+{
+    (void)pid;
+    json_array_append_new(arg, json_pack("{s:s,s:s,s:I}", "name", name, "state", state, "tools", (json_int_t)tools));
 }
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
@@ -53,5 +61,8 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
                             (json_int_t)(lg_unix_time() - lg_server_started_at()), "workers", (int)lg_server_num_workers(),
                             "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(), "providers",
                             providers);
+    json_t *mcp = json_array();
+    lg_mcp_federation_foreach(health_mcp_upstream, mcp);
+    json_object_set_new(doc, "mcp_upstreams", mcp);
     lg_respond_json(req, 200, doc);
 }

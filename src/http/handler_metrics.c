@@ -11,7 +11,6 @@
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "http/server.h"
-#include "mcp/federation.h"
 #include "metrics/metrics.h"
 #include "router/stats.h"
 
@@ -69,18 +68,6 @@ static void ledger_metrics(lg_metrics_writer_t *w)
                                (double)lg_keytable_count(keys), NULL);
 }
 
-static void mcp_upstream_gauges(const char *name, const char *state, int pid, size_t tools, void *arg)
-{
-    lg_metrics_writer_t *w = arg;
-    (void)pid;
-    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_up", "1 while the upstream MCP server is connected", strcmp(state, "up") == 0,
-                           "server", name, NULL);
-    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_circuit_open", "1 while the upstream's circuit breaker is open",
-                           strcmp(state, "circuit_open") == 0, "server", name, NULL);
-    lg_metrics_write_gauge(w, "llmgate_mcp_upstream_tools", "Tools the upstream MCP server currently offers", (double)tools,
-                           "server", name, NULL);
-}
-
 static void gateway_gauges(lg_metrics_writer_t *w, void *arg)
 {
     (void)arg;
@@ -88,7 +75,6 @@ static void gateway_gauges(lg_metrics_writer_t *w, void *arg)
     lg_metrics_write_gauge(w, "llmgate_workers", "Worker threads", (double)lg_server_num_workers(), NULL);
     lg_stats_foreach_provider(provider_gauges, w);
     lg_stats_foreach_endpoint(endpoint_gauges, w);
-    lg_mcp_federation_foreach(mcp_upstream_gauges, w);
     ledger_metrics(w);
 }
 

@@ -63,8 +63,4 @@ json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, 
 /** Set up the worker's pipeline state (after its loop and upstream client exist). Worker thread. */
 void lg__http_pipeline_init(lg_worker_t *w);
 
-/** Worker bookkeeping for requests that outlive on_req. */
-void lg__worker_request_begin(lg_worker_t *w);
-void lg__worker_request_done(lg_worker_t *w);
-
 #endif

@@ -45,4 +45,8 @@ typedef struct lg_worker {
     lg_abuse_table_t abuse;              /* rapid-reset guard, per connection */
 } lg_worker_t;
 
+/** Worker bookkeeping for requests that outlive on_req (graceful shutdown waits for them). */
+void lg__worker_request_begin(lg_worker_t *w);
+void lg__worker_request_done(lg_worker_t *w);
+
 #endif

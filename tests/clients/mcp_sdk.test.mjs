@@ -88,7 +88,7 @@ describe('official MCP SDK client against /mcp federating real stdio servers', (
             everything: { command: path.join(BIN, 'mcp-server-everything'), args: ['stdio'], timeout_ms: 20000 },
             memory: { command: path.join(BIN, 'mcp-server-memory'), env: { MEMORY_FILE_PATH: path.join(conf.access_log, '..', 'memory.jsonl') } },
           },
-          virtual_servers: { curated: { tools: ['memory__create_entities', 'memory__read_graph', 'everything__echo'] } },
+          virtual_servers: { curated: { tools: ['memory__create_entities', 'memory__read_graph', 'everything__echo', 'llmgate__list_*'] } },
         };
       },
     });
@@ -119,7 +119,11 @@ describe('official MCP SDK client against /mcp federating real stdio servers', (
       const l = await listAll(client);
       return l.names.includes('everything__echo') && l.names.includes('memory__create_entities') ? l : null;
     }, 30000);
-    assert.ok(pages >= 2, `one page per upstream at least, got ${pages}`);
+    assert.equal(pages, 1, 'one merged page across every upstream and the built-ins');
+    // a client that calls listTools() once (many do) sees every tool
+    const once = (await client.listTools()).tools.map((t) => t.name);
+    assert.deepEqual(once, names);
+    assert.ok(once.includes('llmgate__list_models') && once.includes('everything__echo') && once.includes('memory__read_graph'));
     for (const t of ['everything__echo', 'everything__get-sum', 'memory__create_entities', 'memory__read_graph'])
       assert.ok(names.includes(t), `${t} missing from ${names.join(', ')}`);
     assert.ok(!names.some((n) => !n.startsWith('everything__') && !n.startsWith('memory__') && !n.startsWith('llmgate__')), names.join(', '));
@@ -145,13 +149,16 @@ describe('official MCP SDK client against /mcp federating real stdio servers', (
     await client.close();
   });
 
-  test('virtual server /mcp/curated: only the curated tools', async () => {
+  test('virtual server /mcp/curated: only the curated tools, the matching built-in included', async () => {
     const client = await connect('/mcp/curated');
     const { names } = await until(async () => {
       const l = await listAll(client);
-      return l.names.length === 3 ? l : null;
+      return l.names.length === 4 ? l : null;
     }, 30000);
-    assert.deepEqual(names.sort(), ['everything__echo', 'memory__create_entities', 'memory__read_graph']);
+    assert.deepEqual(names.sort(), ['everything__echo', 'llmgate__list_models', 'memory__create_entities', 'memory__read_graph']);
+    const models = await client.callTool({ name: 'llmgate__list_models', arguments: {} });
+    assert.equal(models.isError ?? false, false);
+    await assert.rejects(client.callTool({ name: 'llmgate__chat', arguments: { model: 'x', prompt: 'y' } }), /Unknown tool|-32602/);
     const r = await client.callTool({ name: 'everything__echo', arguments: { message: 'curated' } });
     assert.match(r.content[0].text, /curated/);
     await assert.rejects(client.callTool({ name: 'everything__get-sum', arguments: { a: 1, b: 2 } }), /Unknown tool|-32602/);

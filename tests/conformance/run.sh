@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Runs the official MCP conformance suite (@modelcontextprotocol/conformance, pinned in package-lock.json) against the
-# gateway's built-in fixture server, at /mcp/conformance and at /mcp. Node >= 22 comes from npm (the "node" package in
-# package.json), not from the system. Exits non-zero on any failed scenario (no baseline) and ends with one line
-# "conformance: N passed, M failed" (scenarios). Finds the gateway at $LLMGATE_BUILD_DIR/llmgate.
+# Runs the official MCP conformance suite (@modelcontextprotocol/conformance, pinned in package-lock.json, with frozen
+# per-revision requirement sets) against the gateway: `--requirements 2025-11-25` (initialize + sessions) and
+# `--requirements 2026-07-28` (stateless), each at /mcp/conformance (the fixture server) and at /mcp, where the fixtures
+# sit beside a real federated upstream (@modelcontextprotocol/server-everything over stdio, prefixed "everything").
+# API keys are ON: the suite has no auth options, so it talks to a loopback pass-through (auth_proxy.mjs) that adds the
+# key. Passing = every scored scenario of both sets, plus the pending json-schema-2020-12 and server-sse-polling; the
+# other not-scored ones (the tasks extension, pending header scenarios) are reported, not counted. Node >= 22 comes
+# from npm (the "node" package in package.json). Ends with one line "conformance: N passed, M failed" (scenarios).
 #   LLMGATE_BUILD_DIR   build tree (default: ../../build)
-#   CONFORMANCE_SUITE   suite to run (default: active)
 #   CONFORMANCE_KEEP=1  keep the temporary folder (config, gateway log, results/*/checks.json)
 set -uo pipefail
 
@@ -14,7 +17,9 @@ build="${LLMGATE_BUILD_DIR:-$here/../../build}"
 # shipped policies and plugins are found through the source tree when run by hand
 export LLMGATE_SOURCE_DIR="${LLMGATE_SOURCE_DIR:-$(cd "$here/../.." && pwd)}"
 gateway="$build/llmgate"
-suite="${CONFORMANCE_SUITE:-active}"
+everything="$here/../clients/node_modules/.bin/mcp-server-everything"
+# not scored by the requirement sets and not asked of us: the tasks extension, the pending header scenarios
+not_required='^(tasks-[a-z-]+|http-header-validation|http-custom-header-server-validation)$'
 
 fail() {
     echo "conformance: $*" >&2
@@ -23,6 +28,7 @@ fail() {
 }
 
 [[ -x "$gateway" ]] || fail "gateway binary not found at $gateway (set LLMGATE_BUILD_DIR)"
+[[ -x "$everything" ]] || fail "tests/clients/node_modules is missing server-everything (scripts/install-deps.sh --test)"
 command -v npm >/dev/null 2>&1 || fail "npm not found (scripts/install-deps.sh --test installs Node.js and npm)"
 
 # ---- Node 22 and the suite, from the lockfile (offline when the npm cache has them) ----
@@ -41,7 +47,9 @@ suite_bin="$here/node_modules/.bin/conformance"
 # ---- gateway on a free loopback port ----
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/llmgate-conformance.XXXXXX")"
 gw_pid=""
+proxy_pid=""
 cleanup() {
+    [[ -n "$proxy_pid" ]] && kill -TERM "$proxy_pid" 2>/dev/null
     if [[ -n "$gw_pid" ]] && kill -0 "$gw_pid" 2>/dev/null; then
         kill -TERM "$gw_pid" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
@@ -55,6 +63,10 @@ free_port() {
     node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+made="$("$gateway" keys create --db "$tmp/keys.db" --name conformance --json 2>/dev/null)" || fail "cannot create an API key"
+key="$(printf '%s' "$made" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')"
+[[ "$key" == sk-* ]] || fail "no API key in: $made"
+
 start_gateway() {
     local port="$1"
     cat >"$tmp/llmgate.json" <<JSON
@@ -63,7 +75,11 @@ start_gateway() {
   "workers": 2,
   "access_log": "$tmp/access.log",
   "log_level": "info",
-  "mcp": {"conformance_fixtures": true}
+  "store": {"path": "$tmp/keys.db"},
+  "mcp": {
+    "conformance_fixtures": true,
+    "servers": {"everything": {"command": "$everything", "args": ["stdio"], "timeout_ms": 20000}}
+  }
 }
 JSON
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$gateway" --config "$tmp/llmgate.json" >>"$tmp/gateway.log" 2>&1 &
@@ -91,43 +107,72 @@ if [[ -z "$port" ]]; then
     fail "the gateway did not start"
 fi
 
-# ---- the suite, once per endpoint ----
+# keys are on: without one the gateway refuses (the suite below goes through the key-adding proxy)
+code="$(node -e "fetch('http://127.0.0.1:$port/mcp',{method:'POST',headers:{'content-type':'application/json',accept:'application/json, text/event-stream'},body:'{}'}).then(r=>console.log(r.status),()=>console.log(0))")"
+[[ "$code" == 401 ]] || fail "expected 401 without a key, got $code"
+
+coproc PROXY { exec node "$here/auth_proxy.mjs" "$port" "$key"; }
+proxy_pid=$PROXY_PID
+read -r -t 10 pport <&"${PROXY[0]}" || fail "the auth proxy did not start"
+
+# the federated upstream is up before the suite starts (its tools are part of /mcp's one list)
+for _ in $(seq 200); do
+    up="$(node -e "fetch('http://127.0.0.1:$port/health').then(r=>r.json()).then(j=>console.log((j.mcp_upstreams||[]).find(u=>u.name==='everything')?.state||''),()=>console.log(''))")"
+    [[ "$up" == up ]] && break
+    sleep 0.1
+done
+[[ "$up" == up ]] || fail "the federated server-everything upstream did not come up (state: ${up:-none})"
+
+# ---- the suite: each requirement set, at each endpoint ----
 passed=0
 failed=0
 status=0
 for path in /mcp/conformance /mcp; do
-    url="http://127.0.0.1:$port$path"
-    out="$tmp/suite$(echo "$path" | tr '/' '_').log"
-    echo "=== conformance $suite suite against $url"
-    (cd "$tmp" && "$suite_bin" server --url "$url" --suite "$suite" -o "$tmp/results$(echo "$path" | tr '/' '_')") >"$out" 2>&1
-    rc=$?
-    # the suite's summary: one "✓ name: N passed, M failed" / "✗ ..." line per scenario
-    sed -n '/=== SUMMARY ===/,$p' "$out"
-    ok=$(sed -n '/=== SUMMARY ===/,$p' "$out" | grep -c '^✓ ' || true)
-    bad=$(sed -n '/=== SUMMARY ===/,$p' "$out" | grep -c '^✗ ' || true)
-    if ((ok + bad == 0)); then
-        echo "--- no summary from the suite (exit $rc); last lines:" >&2
-        tail -n 40 "$out" >&2
-        bad=1
-    fi
-    if ((bad > 0)); then
-        echo "--- failed checks ($path):"
-        grep -A3 'Failed Checks\|FAILURE\|Error:' "$out" | head -n 80
-        for f in "$tmp"/results*/*/checks.json; do
-            [[ -f "$f" ]] || continue
-            node -e '
-                const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-                for (const x of c) if (x.status === "FAILURE") console.log(`  ${process.argv[1].split("/").slice(-2, -1)[0]}: ${x.name}: ${x.errorMessage || ""}`);
-            ' "$f"
-        done
-    fi
-    if ((rc != 0 && bad == 0)); then
-        echo "--- the suite exited $rc without a failed scenario; treating as a failure" >&2
-        bad=1
-    fi
-    passed=$((passed + ok))
-    failed=$((failed + bad))
-    ((bad == 0)) || status=1
+    for rev in 2025-11-25 2026-07-28; do
+        url="http://127.0.0.1:$pport$path"
+        tag="$(echo "$path" | tr '/' '_')_$rev"
+        out="$tmp/suite$tag.log"
+        echo "=== conformance --requirements $rev against $path (keys on, server-everything federated)"
+        (cd "$tmp" && "$suite_bin" server --url "$url" --requirements "$rev" -o "$tmp/results$tag") >"$out" 2>&1
+        rc=$?
+        summary="$(sed -n '/=== SUMMARY ===/,/^Total:/p' "$out")"
+        echo "$summary"
+        ok=0
+        bad=0
+        while IFS= read -r line; do
+            name="$(printf '%s' "$line" | sed -E 's/^[✓✗] ([^:]+):.*/\1/')"
+            case "$line" in
+            "✓ "*) ok=$((ok + 1)) ;;
+            "✗ "*)
+                if [[ "$name" =~ $not_required ]]; then
+                    echo "  (not scored, not required: $name)"
+                else
+                    bad=$((bad + 1))
+                    echo "--- FAILED: $name ($rev at $path)"
+                    for f in "$tmp/results$tag"/*"$name"*/checks.json; do
+                        [[ -f "$f" ]] || continue
+                        node -e '
+                            const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+                            for (const x of c) if (x.status === "FAILURE") console.log(`    ${x.id}: ${x.errorMessage || ""}`);
+                        ' "$f"
+                    done
+                fi
+                ;;
+            esac
+        done <<<"$(printf '%s\n' "$summary" | grep -E '^[✓✗] ')"
+        if ((ok + bad == 0)); then
+            echo "--- no summary from the suite (exit $rc); last lines:" >&2
+            tail -n 40 "$out" >&2
+            bad=1
+        fi
+        if ((rc != 0 && bad == 0)); then
+            echo "--- the suite exited $rc (a scored scenario failed); treating as a failure" >&2
+            bad=1
+        fi
+        passed=$((passed + ok))
+        failed=$((failed + bad))
+        ((bad == 0)) || status=1
+    done
 done
 
 if ! kill -0 "$gw_pid" 2>/dev/null; then

@@ -239,9 +239,11 @@ describe('built-in MCP tools, keys and the REST facade', () => {
     assert.equal(chat.status, 200, chat.text);
     assert.match(chat.json.data.content[0].text, /rest hello/);
 
+    // a tool error (isError) is the tool's own answer: 200 with the result
     const toolErr = await rest('POST', '/api/mcp/llmgate__chat', { prompt: 'no model' }, keys.full.secret);
-    assert.equal(toolErr.status, 422, toolErr.text);
-    assert.equal(toolErr.json.error.code, 422);
+    assert.equal(toolErr.status, 200, toolErr.text);
+    assert.equal(toolErr.json.data.isError, true);
+    assert.match(toolErr.json.data.content[0].text, /invalid arguments/);
 
     const unknown = await rest('POST', '/api/mcp/nope__nothing', {}, keys.full.secret);
     assert.equal(unknown.status, 404, unknown.text);

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
-import { BUILD_DIR, gwTest, parseSse, sleep, startEnv } from './harness.mjs';
+import { spawn } from 'node:child_process';
+import { BUILD_DIR, GATEWAY_BIN, childEnv, gwTest, parseSse, sleep, startEnv } from './harness.mjs';
 
 const FAKE = process.env.LLMGATE_FAKE_MCP || path.join(BUILD_DIR, 'tests', 'mcp', 'fake_mcp_server');
 
@@ -130,7 +131,7 @@ describe('MCP federation (fake stdio upstreams)', () => {
       mutate(conf) {
         conf.mcp = {
           servers: {
-            fake: { command: FAKE, timeout_ms: 1500 },
+            fake: { command: FAKE, timeout_ms: 1500, rest_path: '/api/fakesrv' },
             plain: { command: FAKE, prefix: false },
             // a Streamable HTTP upstream: the gateway's own virtual server (not listening yet at start: backoff + retry)
             loop: { url: `http://127.0.0.1:${conf.listeners[0].port}/mcp/sub`, headers: { 'X-Upstream-Token': 'own-secret' } },
@@ -146,14 +147,14 @@ describe('MCP federation (fake stdio upstreams)', () => {
     await env?.stop();
   });
 
-  test('initialize never waits for upstreams; tools/list merges both upstreams over several pages', async () => {
+  test('initialize never waits for upstreams; tools/list merges every upstream into one page', async () => {
     const s = new McpSession(env.base);
     await s.initialize();
     const { names, pages } = await until(async () => {
       const l = await s.listAllTools();
       return l.names.includes('fake__echo') && l.names.includes('echo') ? l : null;
     }, 20000);
-    assert.ok(pages >= 2, `expected several pages, got ${pages}`);
+    assert.equal(pages, 1, `expected one merged page, got ${pages}`);
     for (const t of ['fake__echo', 'fake__add', 'fake__slow', 'fake__crash', 'echo', 'add', 'crash'])
       assert.ok(names.includes(t), `${t} missing from ${names}`);
     assert.equal(new Set(names).size, names.length, 'duplicate names across pages');
@@ -199,7 +200,7 @@ describe('MCP federation (fake stdio upstreams)', () => {
     assert.equal(ok.result.content[0].text, 'Echo: v');
   });
 
-  test('upstream state (up, pid, tools) is visible in the admin view and in /metrics', async () => {
+  test('upstream state (up, pid, tools) is visible in the admin view, in /health and in /metrics', async () => {
     const s = new McpSession(env.base);
     await s.initialize();
     await s.listAllTools(); // waits for the first start of the stdio upstreams
@@ -213,6 +214,10 @@ describe('MCP federation (fake stdio upstreams)', () => {
     const metrics = await (await fetch(env.base + '/metrics')).text();
     assert.match(metrics, /^llmgate_mcp_upstream_up\{server="fake"\} 1$/m);
     assert.match(metrics, /^llmgate_mcp_upstream_circuit_open\{server="fake"\} 0$/m);
+    const health = await (await fetch(env.base + '/health')).json();
+    const h = health.mcp_upstreams.find((u) => u.name === 'fake');
+    assert.deepEqual(h, { name: 'fake', state: 'up', tools: fake.tools }, JSON.stringify(health.mcp_upstreams));
+    assert.ok(health.mcp_upstreams.some((u) => u.name === 'plain'));
   });
 
   test('HTTP upstream (Streamable HTTP client): listed with its prefix and callable', async () => {
@@ -261,5 +266,96 @@ describe('MCP federation (fake stdio upstreams)', () => {
     const r = await s.request('tools/call', { name: 'fake__echo', arguments: { message: 'again' } });
     assert.equal(r.result.content[0].text, 'Echo: again');
     stream.close();
+  });
+
+  test('llmgate mcp --stdio: an upstream list change reaches the stdio client as notifications/tools/list_changed', async () => {
+    const proc = spawn(GATEWAY_BIN, ['mcp', '--stdio', '--config', env.configPath], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
+    const msgs = [];
+    let buf = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (line) msgs.push(JSON.parse(line));
+      }
+    });
+    proc.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    const send = (m) => proc.stdin.write(JSON.stringify(m) + '\n');
+    const reply = async (id) => {
+      const m = await until(() => msgs.find((x) => x.id === id), 15000, 50);
+      assert.ok(m, `no reply to ${id}; stderr: ${stderr.slice(-2000)}`);
+      return m;
+    };
+    try {
+      send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+      await reply(1);
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      // wait for the stdio child upstream to be up, then make it change its list
+      let n = 10;
+      const listed = await until(async () => {
+        send({ jsonrpc: '2.0', id: ++n, method: 'tools/list' });
+        const r = await reply(n);
+        return r.result.tools.some((t) => t.name === 'fake__toggle');
+      }, 15000, 200);
+      assert.ok(listed, 'fake__toggle never listed');
+      const before = msgs.filter((m) => m.method === 'notifications/tools/list_changed').length;
+      send({ jsonrpc: '2.0', id: 500, method: 'tools/call', params: { name: 'fake__toggle', arguments: {} } });
+      assert.match((await reply(500)).result.content[0].text, /extra (on|off)/);
+      const got = await until(() => msgs.filter((m) => m.method === 'notifications/tools/list_changed').length > before, 10000, 50);
+      assert.ok(got, `no list_changed on stdout: ${JSON.stringify(msgs.slice(-5))}`);
+    } finally {
+      proc.stdin.end();
+      const code = await Promise.race([exited, sleep(15000).then(() => null)]);
+      if (code === null) proc.kill('SIGKILL');
+      assert.equal(code, 0, stderr.slice(-2000));
+    }
+  });
+
+  test('REST facade over federated tools: error mapping, unprefixed names, a per-upstream mount', async () => {
+    const s = new McpSession(env.base);
+    await s.initialize();
+    await until(async () => (await s.listAllTools()).names.includes('fake__echo'), 15000);
+    const post = async (p, body) => {
+      const r = await fetch(env.base + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: await r.json() };
+    };
+    // an upstream's argument validation error (-32603 "... must be one of ...") is the caller's mistake: 422
+    let r = await post('/api/mcp/fake__fail', { topology: 'blob' });
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /topology must be one of/);
+    assert.equal(r.json.error.metadata.mcp_code, -32603);
+    // any other upstream JSON-RPC error: 502
+    r = await post('/api/mcp/fake__fail', {});
+    assert.equal(r.status, 502, JSON.stringify(r.json));
+    // a tool's isError result is its answer: 200 with the result
+    r = await post('/api/mcp/fake__bad', {});
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.data.isError, true);
+    assert.equal(r.json.data.content[0].text, 'bad things');
+    // the unprefixed name, when exactly one tool has it
+    r = await post('/api/mcp/toggle', {});
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.match(r.json.data.content[0].text, /extra (on|off)/);
+    // "echo" is both fake__echo and plain's unprefixed echo: the exact name wins
+    r = await post('/api/mcp/echo', { message: 'plain one' });
+    assert.equal(r.json.data.content[0].text, 'Echo: plain one');
+    r = await post('/api/mcp/no_such_tool_anywhere', {});
+    assert.equal(r.status, 404);
+    // the upstream's own mount: POST /api/fakesrv/<tool>, GET /api/fakesrv lists only its tools
+    r = await post('/api/fakesrv/echo', { message: 'mounted' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.data.content[0].text, 'Echo: mounted');
+    const list = await (await fetch(env.base + '/api/fakesrv')).json();
+    assert.ok(list.data.length > 0 && list.data.every((t) => t.name.startsWith('fake__')), JSON.stringify(list.data.map((t) => t.name)));
+    r = await post('/api/fakesrv/add', { a: 1, b: 2 }); // fake__add (plain has an "add" too: the mount picks fake's)
+    assert.deepEqual(r.json.data.structuredContent, { sum: 3 });
+    r = await post('/api/fakesrv/toggle_nothing', {});
+    assert.equal(r.status, 404, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /fake__toggle_nothing/);
   });
 });

@@ -5,10 +5,9 @@
  * (answers after "ms"), crash (exits without answering), progress (sends
  * notifications/progress first), log (a notifications/message first), toggle
  * (adds the tool "extra" and sends notifications/tools/list_changed), fail
- * (JSON-RPC error), bad (isError result). tools/list pages hold 2 tools. One
- * resource (fake://a), one template (fake://t/{id}), one prompt (greet).
- * Environment: FAKE_HANG_INIT=1 never answers initialize; FAKE_NOISE=N writes
- * N stderr lines at start.
+ * (JSON-RPC error; with a "topology" argument a -32603 validation message), bad (isError result). tools/list pages hold 2 tools.
+ * One resource (fake://a), one template (fake://t/{id}), one prompt (greet). Environment: FAKE_HANG_INIT=1 never answers
+ * initialize; FAKE_NOISE=N writes N stderr lines at start.
  */
 #include <jansson.h>
 #include <poll.h>
@@ -140,6 +139,9 @@ static void tools_call(json_t *id, json_t *params)
         extra_tool = !extra_tool;
         emit(json_pack("{s:s}", "method", "notifications/tools/list_changed"));
         respond(id, text_result(extra_tool ? "extra on" : "extra off", 0));
+    } else if (strcmp(name, "fail") == 0 && json_object_get(args, "topology") != NULL) {
+        /* how some servers (ruv-swarm) reject an argument: -32603 with a validation message */
+        respond_error(id, -32603, "topology must be one of: mesh, hierarchical, ring, star");
     } else if (strcmp(name, "fail") == 0) {
         respond_error(id, -32603, "fake failure");
     } else if (strcmp(name, "bad") == 0) {

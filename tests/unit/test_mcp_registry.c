@@ -175,7 +175,7 @@ static void test_registry_pagination_and_prefixes(void **state)
         cursor = json_incref(json_object_get(res, "nextCursor"));
         ++pages;
     } while (cursor != NULL && pages < 10);
-    assert_int_equal(pages, 3); /* fixtures, pager page 1, pager page 2 */
+    assert_int_equal(pages, 1); /* one merged page: fixtures, then both pages of the pager */
     assert_int_equal(nn, 13 + 3);
     assert_string_equal(names[0], "fx__test_simple_text");
     assert_string_equal(names[12], "fx__json_schema_2020_12_tool");
@@ -212,17 +212,21 @@ static void test_registry_routing(void **state)
     request(e, &f, "tools/call", json_pack("{s:s}", "name", "fx__test_error_handling"));
     assert_true(json_is_true(json_object_get(json_object_get(last_response(&f), "result"), "isError")));
 
-    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "test://template/123/data"));
+    /* the prefixed provider's resources are namespaced: mcp://fx/<its URI> */
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "mcp://fx/test://template/123/data"));
     json_t *c0 = json_array_get(json_object_get(json_object_get(last_response(&f), "result"), "contents"), 0);
     assert_string_equal(json_string_value(json_object_get(c0, "text")),
                         "{\"id\":\"123\",\"templateTest\":true,\"data\":\"Data for ID: 123\"}");
-    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "test://missing"));
+    assert_string_equal(json_string_value(json_object_get(c0, "uri")), "mcp://fx/test://template/123/data");
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "test://template/123/data")); /* not its name any more */
     assert_int_equal(error_code(last_response(&f)), LG_MCP_RESOURCE_NOT_FOUND);
-    request(e, &f, "resources/subscribe", json_pack("{s:s}", "uri", "test://watched-resource"));
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "mcp://fx/test://missing"));
+    assert_int_equal(error_code(last_response(&f)), LG_MCP_RESOURCE_NOT_FOUND);
+    request(e, &f, "resources/subscribe", json_pack("{s:s}", "uri", "mcp://fx/test://watched-resource"));
     assert_non_null(json_object_get(last_response(&f), "result"));
-    assert_true(lg_mcp_session_subscribed(e->session, "test://watched-resource"));
-    request(e, &f, "resources/unsubscribe", json_pack("{s:s}", "uri", "test://watched-resource"));
-    assert_false(lg_mcp_session_subscribed(e->session, "test://watched-resource"));
+    assert_true(lg_mcp_session_subscribed(e->session, "mcp://fx/test://watched-resource"));
+    request(e, &f, "resources/unsubscribe", json_pack("{s:s}", "uri", "mcp://fx/test://watched-resource"));
+    assert_false(lg_mcp_session_subscribed(e->session, "mcp://fx/test://watched-resource"));
 
     request(
         e, &f, "prompts/get",
@@ -371,12 +375,142 @@ static void test_registry_cancel_and_detach(void **state)
     env_free(e);
 }
 
+/* ---- a big provider: 1500 tools in pages of 700, and one resource URI that another provider has too ---- */
+
+static void big_list_tools(void *state, lg_mcp_call_t *c, const char *cursor)
+{
+    (void)state;
+    int from = cursor != NULL ? atoi(cursor) : 0;
+    json_t *tools = json_array();
+    for (int i = from; i < from + 700 && i < 1500; ++i) {
+        char nm[32];
+        snprintf(nm, sizeof(nm), "t%04d", i);
+        json_array_append_new(tools, json_pack("{s:s}", "name", nm));
+    }
+    json_t *res = json_pack("{s:o}", "tools", tools);
+    if (from + 700 < 1500) {
+        char nx[16];
+        snprintf(nx, sizeof(nx), "%d", from + 700);
+        json_object_set_new(res, "nextCursor", json_string(nx));
+    }
+    lg_mcp_call_result(c, res);
+}
+
+static void same_list_resources(void *state, lg_mcp_call_t *c, const char *cursor)
+{
+    (void)cursor;
+    lg_mcp_call_result(c, json_pack("{s:[{s:s,s:s}]}", "resources", "uri", "file:///same", "name", (const char *)state));
+}
+
+static void same_read(void *state, lg_mcp_call_t *c, const char *uri)
+{
+    if (strcmp(uri, "file:///same") != 0) {
+        lg_mcp_call_decline(c);
+        return;
+    }
+    lg_mcp_call_result(c, json_pack("{s:[{s:s,s:s}]}", "contents", "uri", uri, "text", (const char *)state));
+}
+
+static const lg_mcp_provider_ops_t big_ops = {
+    .list_tools = big_list_tools, .list_resources = same_list_resources, .read_resource = same_read};
+
+static void test_registry_one_list_across_providers(void **state)
+{
+    (void)state;
+    struct env *e = env_new(0);
+    assert_int_equal(lg_mcp_registry_add(e->reg, "big", "big", NULL, &big_ops, (void *)(uintptr_t) "from-big"), 0);
+    assert_int_equal(lg_mcp_registry_add(e->reg, "twin", "twin", NULL, &big_ops, (void *)(uintptr_t) "from-twin"), 0);
+    struct fake_sink f;
+    fs_init(&f);
+    json_t *seen = json_object();
+    json_t *cursor = NULL;
+    int pages = 0;
+    size_t total = 0;
+    const char *first = NULL;
+    do {
+        request(e, &f, "tools/list", cursor != NULL ? json_pack("{s:O}", "cursor", cursor) : NULL);
+        json_decref(cursor);
+        json_t *res = json_object_get(last_response(&f), "result");
+        json_t *tools = json_object_get(res, "tools");
+        if (pages == 0)
+            first = json_string_value(json_object_get(json_array_get(tools, 0), "name"));
+        assert_true(json_array_size(tools) <= LG_MCP_LIST_PAGE);
+        if (json_object_get(res, "nextCursor") != NULL) /* every page but the last is full */
+            assert_int_equal(json_array_size(tools), LG_MCP_LIST_PAGE);
+        size_t i;
+        json_t *t;
+        json_array_foreach(tools, i, t)
+        {
+            const char *nm = json_string_value(json_object_get(t, "name"));
+            assert_null(json_object_get(seen, nm)); /* no duplicates across page boundaries */
+            json_object_set_new(seen, nm, json_true());
+            ++total;
+        }
+        cursor = json_incref(json_object_get(res, "nextCursor"));
+        ++pages;
+    } while (cursor != NULL && pages < 20);
+    /* 13 fixtures + 3 pager + 1500 big + 1500 twin, in provider order, in pages of LG_MCP_LIST_PAGE */
+    assert_int_equal(total, 13 + 3 + 1500 + 1500);
+    assert_int_equal(pages, (int)((total + LG_MCP_LIST_PAGE - 1) / LG_MCP_LIST_PAGE));
+    assert_string_equal(first, "fx__test_simple_text");
+    assert_non_null(json_object_get(seen, "big__t0699"));
+    assert_non_null(json_object_get(seen, "big__t0700"));
+    assert_non_null(json_object_get(seen, "twin__t1499"));
+
+    /* the same URI from two providers: two resources, each read routes back to its owner */
+    request(e, &f, "resources/list", NULL);
+    json_t *res = json_object_get(json_object_get(last_response(&f), "result"), "resources");
+    json_t *uris = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(res, i, r) json_object_set_new(uris, json_string_value(json_object_get(r, "uri")), json_true());
+    assert_non_null(json_object_get(uris, "mcp://big/file:///same"));
+    assert_non_null(json_object_get(uris, "mcp://twin/file:///same"));
+    assert_non_null(json_object_get(uris, "mcp://fx/test://static-text"));
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "mcp://twin/file:///same"));
+    json_t *c0 = json_array_get(json_object_get(json_object_get(last_response(&f), "result"), "contents"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "text")), "from-twin");
+    assert_string_equal(json_string_value(json_object_get(c0, "uri")), "mcp://twin/file:///same");
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "mcp://big/file:///same"));
+    c0 = json_array_get(json_object_get(json_object_get(last_response(&f), "result"), "contents"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "text")), "from-big");
+    request(e, &f, "resources/read", json_pack("{s:s}", "uri", "mcp://nobody/file:///same"));
+    assert_int_equal(error_code(last_response(&f)), LG_MCP_RESOURCE_NOT_FOUND);
+    json_decref(uris);
+    json_decref(seen);
+    fs_dispose(&f);
+    env_free(e);
+}
+
+static void test_registry_virtual_server_patterns(void **state)
+{
+    (void)state;
+    struct env *e = env_new(0);
+    char p0[] = "fx__test_simple_text", p1[] = "a";
+    char *pats[] = {p0, p1, NULL};
+    lg_mcp_registry_set_tool_patterns(e->reg, pats);
+    struct fake_sink f;
+    fs_init(&f);
+    request(e, &f, "tools/list", NULL);
+    json_t *tools = json_object_get(json_object_get(last_response(&f), "result"), "tools");
+    assert_int_equal(json_array_size(tools), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tools, 0), "name")), "fx__test_simple_text");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tools, 1), "name")), "a");
+    request(e, &f, "tools/call", json_pack("{s:s}", "name", "a"));
+    assert_string_equal(first_text(last_response(&f)), "pg:a");
+    request(e, &f, "tools/call", json_pack("{s:s}", "name", "fx__test_error_handling")); /* hidden: unknown here */
+    assert_int_equal(error_code(last_response(&f)), LG_JSONRPC_INVALID_PARAMS);
+    fs_dispose(&f);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_pagination_and_prefixes),   cmocka_unit_test(test_registry_routing),
         cmocka_unit_test(test_registry_logging_and_progress),      cmocka_unit_test(test_registry_sampling_round_trip),
         cmocka_unit_test(test_registry_sampling_needs_capability), cmocka_unit_test(test_registry_cancel_and_detach),
+        cmocka_unit_test(test_registry_one_list_across_providers), cmocka_unit_test(test_registry_virtual_server_patterns),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
