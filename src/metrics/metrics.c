@@ -19,6 +19,7 @@
 #include "llmgate/error.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
+#include "policy/policy.h"
 
 #define NB 18        /* histogram buckets including +Inf */
 #define MAX_PROBE 32 /* linear-probe limit before a key is folded into "other" */
@@ -1084,6 +1085,11 @@ static void render_builtin(lg_metrics_writer_t *w)
     b = fam(w, "llmgate_policy_errors_total", "Routing policy errors (the request used the built-in plan).", "counter");
     sb_puts(b, "llmgate_policy_errors_total ");
     sb_u64(b, sum_u64(offsetof(struct shard, policy_errors)));
+    sb_putc(b, '\n');
+
+    b = fam(w, "llmgate_policy_log_lines_dropped_total", "lg.log lines dropped by the per-policy rate limit.", "counter");
+    sb_puts(b, "llmgate_policy_log_lines_dropped_total ");
+    sb_u64(b, lg_policy_log_dropped_total());
     sb_putc(b, '\n');
 
     e = merge_table(offsetof(struct shard, mcp), fold_mcp, &n);
