@@ -51,7 +51,8 @@ typedef struct lg_worker {
     struct lg_exchange *waitq_head, *waitq_tail; /* requests waiting for a provider slot */
     uv_timer_t waitq_timer;
     int waitq_timer_active;
-    lg_abuse_table_t abuse; /* rapid-reset guard, per connection */
+    lg_abuse_table_t abuse;  /* rapid-reset guard, per connection */
+    uint64_t drain_began_ms; /* frontdoor.c: wall-clock ms when SIGTERM reached this worker (0 = not draining) */
 } lg_worker_t;
 
 /** Take / drop a request's reference on a runtime (worker thread). */
