@@ -59,6 +59,12 @@ describe('rapid reset guard', () => {
     // a fresh connection is served normally
     const ok = await env.chat('test/echo', 'still fine');
     assert.equal(ok.status, 200, ok.text);
+    // cancelled-before-response requests are not one access-log line each: past 10 per second they are folded
+    const recs = env.accessLog().map((l) => JSON.parse(l));
+    const single = recs.filter((r) => r.status === 499 && !r.aggregate);
+    const folded = recs.filter((r) => r.aggregate === 'cancelled').reduce((n, r) => n + r.count, 0);
+    assert.ok(single.length < 60, `${single.length} single lines for ${total} cancelled requests`);
+    assert.ok(single.length + folded <= total);
   });
 });
 
