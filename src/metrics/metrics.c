@@ -40,8 +40,8 @@ static const char *const errclass_names[LG_ERRCLASS__COUNT] = {"timeout",      "
                                                                "server_error", "bad_response", "rejected",     "auth",
                                                                "queue_full",   "cancelled",    "other"};
 
-enum { REJ_AUTH, REJ_CREDIT, REJ_FORBIDDEN, REJ_RPM, REJ_TPM, REJ_OTHER, REJ__COUNT };
-static const char *const rej_names[REJ__COUNT] = {"auth", "credit", "forbidden", "rpm", "tpm", "other"};
+enum { REJ_AUTH, REJ_CREDIT, REJ_FORBIDDEN, REJ_RPM, REJ_TPM, REJ_ABUSE, REJ_OTHER, REJ__COUNT };
+static const char *const rej_names[REJ__COUNT] = {"auth", "credit", "forbidden", "rpm", "tpm", "abuse", "other"};
 
 /* ---- name registries ---- */
 

@@ -119,6 +119,9 @@ describe('rapid reset across connections', () => {
     const ok = await request(other, { model: 'test/echo', messages: [{ role: 'user', content: 'fine' }] });
     assert.equal(ok.status, 200, ok.body);
     other.close();
+    const metrics = await (await fetch(aenv.base + '/metrics')).text();
+    const m = /llmgate_rejections_total\{reason="abuse"\} (\d+)/.exec(metrics);
+    assert.ok(m && Number(m[1]) >= 1, 'refusals counted under reason="abuse"');
     // the gateway logged the block once, not one line per refused stream
     const lines = aenv.log().split('\n').filter((l) => /rapid reset/.test(l));
     assert.equal(lines.length, 1, lines.join('\n'));
