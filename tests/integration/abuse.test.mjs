@@ -118,10 +118,19 @@ describe('rapid reset across connections', () => {
     other.on('error', () => {});
     const ok = await request(other, { model: 'test/echo', messages: [{ role: 'user', content: 'fine' }] });
     assert.equal(ok.status, 200, ok.body);
-    other.close();
-    const metrics = await (await fetch(aenv.base + '/metrics')).text();
+    // (from the other address: this one is still refused everywhere)
+    const metrics = await new Promise((resolve, reject) => {
+      const q = other.request({ ':method': 'GET', ':path': '/metrics' });
+      let d = '';
+      q.setEncoding('utf8');
+      q.on('data', (c) => (d += c));
+      q.on('end', () => resolve(d));
+      q.on('error', reject);
+      q.end();
+    });
     const m = /llmgate_rejections_total\{reason="abuse"\} (\d+)/.exec(metrics);
     assert.ok(m && Number(m[1]) >= 1, 'refusals counted under reason="abuse"');
+    other.close();
     // the gateway logged the block once, not one line per refused stream
     const lines = aenv.log().split('\n').filter((l) => /rapid reset/.test(l));
     assert.equal(lines.length, 1, lines.join('\n'));
