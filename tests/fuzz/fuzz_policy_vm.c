@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pc.path = path;
     lg_config_t conf;
     memset(&conf, 0, sizeof(conf));
-    conf.policy_instruction_budget = 50000; /* smaller than production: keeps executions fast */
+    conf.policy_instruction_budget = 10000; /* smaller than production: keeps executions fast */
     conf.policy_memory_mb = 8;
     conf.policies = &pc;
     conf.num_policies = 1;
