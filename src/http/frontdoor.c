@@ -176,19 +176,16 @@ struct cancel_watch {
     h2o_req_t *req;
     lg_worker_t *w;
     uint64_t key;
+    struct sockaddr_in6 peer; /* copied at the start: the connection may be half torn down at disposal */
 };
 
-static void addr_text(h2o_req_t *req, char *buf, size_t len)
+static void addr_text(const struct sockaddr_in6 *sa, char *buf, size_t len)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     buf[0] = '\0';
-    if (sl == 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)len);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, (socklen_t)len);
+    if (sa->sin6_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa->sin6_family == AF_INET6)
+        inet_ntop(AF_INET6, &sa->sin6_addr, buf, (socklen_t)len);
 }
 
 /* request pool disposal: a request whose response never started was cancelled by the client (or its connection died) */
@@ -199,18 +196,20 @@ static void on_watch_dispose(void *p)
         return;
     if (lg_abuse_addr_note_cancel(&cw->w->abuse, cw->key, lg_now_ms())) {
         char a[INET6_ADDRSTRLEN];
-        addr_text(cw->req, a, sizeof(a));
+        addr_text(&cw->peer, a, sizeof(a));
         LG_LOG(LG_LOG_WARN, "http", "client %s cancelled %u requests within %u s: refused for %u s (rapid reset)", a,
                (unsigned)LG_ABUSE_ADDR_MAX_CANCELS, (unsigned)(LG_ABUSE_ADDR_WINDOW_MS / 1000),
                (unsigned)(LG_ABUSE_ADDR_BLOCK_MS / 1000));
     }
 }
 
-static uint64_t peer_key(h2o_req_t *req)
+static uint64_t peer_key(h2o_req_t *req, struct sockaddr_in6 *peer)
 {
     struct sockaddr_storage ss;
+    memset(peer, 0, sizeof(*peer));
     if (req->conn->callbacks->get_peername == NULL || req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
         return 0;
+    memcpy(peer, &ss, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(*peer));
     return lg_abuse_addr_key((struct sockaddr *)&ss);
 }
 
@@ -231,7 +230,8 @@ static void close_abusive(h2o_req_t *req)
 
 static int screen_abuse(lg_worker_t *w, h2o_req_t *req, lg_error_shape_t shape)
 {
-    uint64_t key = peer_key(req);
+    struct sockaddr_in6 peer;
+    uint64_t key = peer_key(req, &peer);
     if (key == 0)
         return 0;
     if (lg_abuse_addr_blocked(&w->abuse, key, lg_now_ms())) {
@@ -246,6 +246,7 @@ static int screen_abuse(lg_worker_t *w, h2o_req_t *req, lg_error_shape_t shape)
     cw->req = req;
     cw->w = w;
     cw->key = key;
+    cw->peer = peer;
     return 0;
 }
 
