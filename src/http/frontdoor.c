@@ -298,11 +298,13 @@ static int drain_http1(h2o_req_t *req, void *cbdata)
     (void)cbdata;
     req->http1_is_persistent = 0; /* in flight: the response ends the connection */
     if (req->timestamps.request_begin_at.tv_sec == 0 && req->conn->callbacks->get_socket != NULL) {
-        /* idle keep-alive (no byte of a next request yet): end the read side, h2o sees EOF and closes it */
+        /* idle keep-alive (no byte of a next request yet; nothing of ours is unsent): shut it down both ways, so the
+         * client sees the close at once even if this worker's loop stops right after (nothing in flight here), and h2o
+         * sees EOF and closes it if the loop runs on */
         h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
         int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
         if (fd >= 0)
-            shutdown(fd, SHUT_RD);
+            shutdown(fd, SHUT_RDWR);
     }
     return 0;
 }
