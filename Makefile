@@ -7,8 +7,9 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 FUZZ_SECONDS ?= 10
+SOAK_SECONDS ?= 600
 
-.PHONY: all deps build run test test-release test-asan fuzz bench install clean
+.PHONY: all deps build run test test-release test-asan fuzz bench soak install clean
 
 all: build
 
@@ -46,6 +47,10 @@ fuzz:
 
 bench: build
 	tests/bench/run.sh
+
+# not part of `make test`: SOAK_SECONDS of mixed traffic, fails on RSS growth > 1% after warm-up or a failed request
+soak: build
+	LLMGATE_BUILD_DIR=$(abspath $(BUILD)) SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.mjs
 
 install: build
 	cmake --install $(BUILD)

@@ -11,8 +11,10 @@
 #include "auth/gate.h"
 #include "cli/cli.h"
 #include "core/accesslog.h"
+#include "core/buildinfo.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/overrides.h"
 #include "core/reload_status.h"
 #include "http/server.h"
 #include "llmgate/version.h"
@@ -35,9 +37,13 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: llmgate [--config FILE]      serve (no FILE: embedded default, mock provider on 127.0.0.1:4000)\n"
                  "       llmgate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+                 "  --listen HOST:PORT   replace the listeners (repeatable; [::1]:4000, :4000 = all interfaces)\n"
+                 "  --workers N          worker threads (0 = one per CPU)\n"
+                 "  --log-level LEVEL    err | warn | info | debug\n"
+                 "  environment: LLMGATE_LISTEN (comma-separated), LLMGATE_WORKERS, LLMGATE_LOG_LEVEL; flags win\n"
                  "       llmgate mcp --stdio [--config FILE]  serve the MCP tools over stdin/stdout\n"
                  "       llmgate --version | --help\n"
-                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config and policies\n");
+                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config and policies (overrides kept)\n");
 }
 
 static lg_snapshot_t *load_snapshot(const char *path, char *err, size_t errlen)
@@ -110,13 +116,20 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "mcp") == 0)
         return lg_mcp_stdio_main(argc, argv); /* llmgate mcp --stdio [--config FILE] */
     const char *check_path = NULL;
+    lg_overrides_t ov = {0};
     for (int i = 1; i < argc; ++i) {
         if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
             check_path = argv[++i];
+        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc && ov.num_listen < LG_OVERRIDES_MAX_LISTEN) {
+            ov.listen[ov.num_listen++] = argv[++i];
+        } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+            ov.workers = argv[++i];
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            ov.log_level = argv[++i];
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("llmgate %s\n", LG_VERSION_STRING);
+            lg_buildinfo_print(stdout);
             return 0;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -129,6 +142,15 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     char err[4096];
+    json_t *patch = lg_overrides_patch(&ov, err, sizeof(err));
+    if (patch == NULL) {
+        fprintf(stderr, "llmgate: %s\n", err);
+        return 2;
+    }
+    json_t *early_level = json_object_get(patch, "log_level");
+    if (early_level != NULL) /* before the config load logs anything (plugin loading) */
+        lg_log_level = lg_log_level_parse(json_string_value(early_level));
+    lg_config_set_overrides(patch);
 
     if (check_path != NULL) {
         lg_config_t *conf = lg_config_load(check_path, err, sizeof(err));

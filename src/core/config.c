@@ -1680,6 +1680,15 @@ static lg_config_t *config_new(void)
     return conf;
 }
 
+/* operator overrides (lg_config_set_overrides): top-level keys replacing the file's before validation */
+static json_t *config_overrides;
+
+void lg_config_set_overrides(json_t *patch)
+{
+    json_decref(config_overrides);
+    config_overrides = patch;
+}
+
 static lg_config_t *parse_text(const char *text, size_t len, const char *base_dir, const char *source, char *err, size_t errlen)
 {
     struct ctx c = {.err = err, .errlen = errlen};
@@ -1701,6 +1710,9 @@ static lg_config_t *parse_text(const char *text, size_t len, const char *base_di
         json_decref(root);
         return NULL;
     }
+
+    if (config_overrides != NULL)
+        json_object_update(root, config_overrides);
 
     conf = config_new();
     if (source != NULL)

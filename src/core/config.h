@@ -224,4 +224,10 @@ extern const char lg_config_embedded_default[];
 /** Parse a decimal USD amount ("0.000003", 3e-6 as a JSON real) into pico-USD. Returns 0 on success, -1 if invalid. */
 int lg_price_parse(const json_t *value, int64_t *out_pico);
 
+/**
+ * Top-level keys (a JSON object; takes ownership, NULL clears) that replace the file's or the embedded default's
+ * before validation, for every later lg_config_load (start, --check-config, SIGHUP). Main thread, before workers.
+ */
+void lg_config_set_overrides(json_t *patch);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include "http/dashboard.h"
+#include "http/frontdoor.h"
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "http/skins.h"
@@ -28,6 +29,8 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     lg_worker_t *w = worker_of(req);
+    if (lg_frontdoor_screen(w, req))
+        return 0;
     h2o_iovec_t path = req->path_normalized;
     /* admin API: /api/admin and everything below (the handler checks the admin key before anything else) */
     if (path.len >= 10 && memcmp(path.base, "/api/admin", 10) == 0 && (path.len == 10 || path.base[10] == '/')) {

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/dashboard.h"
+#include "http/frontdoor.h"
 #include "http/handlers.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
@@ -194,6 +195,7 @@ static void on_wakeup(uv_async_t *async)
     int stop = atomic_load(&w->stop_requested);
     if (stop >= 1 && !w->draining) {
         w->draining = 1;
+        lg_frontdoor_begin_drain(w);
         close_listeners(w);
         h2o_context_request_shutdown(&w->ctx); /* GOAWAY to HTTP/2 clients, close idle HTTP/1 keep-alives */
         maybe_finish_drain(w);
@@ -262,13 +264,14 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
     started_at = lg_unix_time();
     h2o_config_init(&globalconf);
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("llmgate"));
-    /* h2o answers bodies over its own limit with a plain-text 413; keep its limit above ours so the JSON 413 from the
-     * handler is what clients normally see */
-    globalconf.max_request_entity_size = conf->max_body_bytes * 2 + 65536;
+    /* h2o refuses an HTTP/1 body over this limit from its Content-Length, before reading it (chunked: as soon as it
+     * crosses it); frontdoor.c reshapes that 413. HTTP/2 bodies over it get RST_STREAM from h2o's DATA frame handler. */
+    globalconf.max_request_entity_size = conf->max_body_bytes;
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     root_handler = h2o_create_handler(path, sizeof(*root_handler));
     root_handler->on_req = lg_handle_request;
+    lg_frontdoor_register(host); /* h2o's own 413/400/417 answers in the API's error shape */
 
     /* Refuse to share a port with another process: SO_REUSEPORT would let two gateways bind it silently. A plain bind
      * without SO_REUSEPORT fails if anyone holds the port. */
@@ -305,6 +308,8 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
 
 void lg_server_publish(lg_snapshot_t *snap)
 {
+    /* a plain size_t the workers read per request head: a torn read is impossible on the platforms we build for */
+    globalconf.max_request_entity_size = snap->conf->max_body_bytes;
     for (unsigned i = 0; i < num_workers; ++i) {
         lg_snapshot_t *old = atomic_exchange(&workers[i].pending_snapshot, lg_snapshot_ref(snap));
         if (old != NULL)

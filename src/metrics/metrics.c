@@ -41,8 +41,8 @@ static const char *const errclass_names[LG_ERRCLASS__COUNT] = {"timeout",      "
                                                                "server_error", "bad_response", "rejected",     "auth",
                                                                "queue_full",   "cancelled",    "other"};
 
-enum { REJ_AUTH, REJ_CREDIT, REJ_FORBIDDEN, REJ_RPM, REJ_TPM, REJ_OTHER, REJ__COUNT };
-static const char *const rej_names[REJ__COUNT] = {"auth", "credit", "forbidden", "rpm", "tpm", "other"};
+enum { REJ_AUTH, REJ_CREDIT, REJ_FORBIDDEN, REJ_RPM, REJ_TPM, REJ_ABUSE, REJ_OTHER, REJ__COUNT };
+static const char *const rej_names[REJ__COUNT] = {"auth", "credit", "forbidden", "rpm", "tpm", "abuse", "other"};
 
 /* ---- name registries ---- */
 
@@ -454,6 +454,14 @@ void lg_metrics_rejected(unsigned shard, const char *reason)
     while (r < REJ_OTHER && (reason == NULL || strcmp(reason, rej_names[r]) != 0))
         r++;
     add(s, &s->rejections[r], 1);
+}
+
+/* lg.log lines dropped by the policy VM's rate limit, all workers (the VM is above this layer: it reports, we count) */
+static _Atomic uint64_t policy_log_dropped;
+
+void lg_metrics_policy_log_dropped(uint64_t n)
+{
+    atomic_fetch_add_explicit(&policy_log_dropped, n, memory_order_relaxed);
 }
 
 void lg_metrics_policy_error(unsigned shard)
@@ -1053,6 +1061,11 @@ static void render_builtin(lg_metrics_writer_t *w)
     b = fam(w, "llmgate_policy_errors_total", "Routing policy errors (the request used the built-in plan).", "counter");
     sb_puts(b, "llmgate_policy_errors_total ");
     sb_u64(b, sum_u64(offsetof(struct shard, policy_errors)));
+    sb_putc(b, '\n');
+
+    b = fam(w, "llmgate_policy_log_lines_dropped_total", "lg.log lines dropped by the per-policy rate limit.", "counter");
+    sb_puts(b, "llmgate_policy_log_lines_dropped_total ");
+    sb_u64(b, atomic_load_explicit(&policy_log_dropped, memory_order_relaxed));
     sb_putc(b, '\n');
 
     e = merge_table(offsetof(struct shard, mcp), fold_mcp, &n);

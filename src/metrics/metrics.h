@@ -99,6 +99,8 @@ void lg_metrics_fallback(unsigned shard, int model_id);
 void lg_metrics_rejected(unsigned shard, const char *reason);
 /** A routing policy error (the request fell back to the built-in plan). */
 void lg_metrics_policy_error(unsigned shard);
+/** n more lg.log lines dropped by a policy's rate limit (any thread). */
+void lg_metrics_policy_log_dropped(uint64_t n);
 /** An MCP tool call; server/tool are looked up (lock-free) among registered names, unknown → "other". */
 void lg_metrics_mcp_call(unsigned shard, const char *server, const char *tool, int ok, double duration_s);
 /** Same with ids from lg_metrics_mcp_server_id/_tool_id (no string lookup). */

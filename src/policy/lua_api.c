@@ -6,11 +6,13 @@
  * on the worker thread that owns the VM.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <lauxlib.h>
 #include "core/log.h"
 #include "core/util.h"
+#include "metrics/metrics.h"
 #include "policy/lua_api.h"
 
 uint64_t lg__policy_mono_ns(void)
@@ -88,9 +90,45 @@ static int l_now_ms(lua_State *L)
 }
 
 /* lg.log(level, msg): level "error"|"err"|"warn"|"info"|"debug" (or LG_LOG_* number); the line names the policy. */
+static _Atomic uint64_t log_lines_dropped; /* all workers: lg_policy_log_dropped_total */
+
+uint64_t lg_policy_log_dropped_total(void)
+{
+    return atomic_load_explicit(&log_lines_dropped, memory_order_relaxed);
+}
+
+/*
+ * Token bucket per policy (per worker): LG__POLICY_LOG_BURST lines at once, LG__POLICY_LOG_PER_SEC lines per second
+ * after that. A dropped line is counted; the next line that passes says how many were dropped before it.
+ */
+static int log_admit(struct policy_entry *pe, uint64_t *dropped_before)
+{
+    uint64_t now = lg__policy_mono_ns() / 1000000u;
+    if (pe->log_refill_ms == 0) {
+        pe->log_tokens = LG__POLICY_LOG_BURST;
+        pe->log_refill_ms = now;
+    }
+    uint64_t add = (now - pe->log_refill_ms) * LG__POLICY_LOG_PER_SEC / 1000u;
+    if (add != 0) {
+        pe->log_tokens = pe->log_tokens + add > LG__POLICY_LOG_BURST ? LG__POLICY_LOG_BURST : pe->log_tokens + add;
+        pe->log_refill_ms = now;
+    }
+    if (pe->log_tokens == 0) {
+        ++pe->log_dropped;
+        atomic_fetch_add_explicit(&log_lines_dropped, 1, memory_order_relaxed);
+        lg_metrics_policy_log_dropped(1);
+        return 0;
+    }
+    --pe->log_tokens;
+    *dropped_before = pe->log_dropped;
+    pe->log_dropped = 0;
+    return 1;
+}
+
 static int l_log(lua_State *L)
 {
     const char *name = lua_tostring(L, lua_upvalueindex(1));
+    struct policy_entry *pe = lg__policy_find(lua_touserdata(L, lua_upvalueindex(2)), name);
     int level;
     if (lua_type(L, 1) == LUA_TNUMBER) {
         level = (int)lua_tointeger(L, 1);
@@ -103,7 +141,14 @@ static int l_log(lua_State *L)
     if (level > lg_log_level)
         return 0;
     const char *msg = lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2) : luaL_typename(L, 2);
-    lg_log_write(level, "policy", "[%s] %.1000s", name != NULL ? name : "?", msg);
+    uint64_t dropped = 0;
+    if (pe != NULL && !log_admit(pe, &dropped))
+        return 0;
+    if (dropped != 0)
+        lg_log_write(level, "policy", "[%s] %.1000s (%llu lg.log lines dropped before this one: rate limit)",
+                     name != NULL ? name : "?", msg, (unsigned long long)dropped);
+    else
+        lg_log_write(level, "policy", "[%s] %.1000s", name != NULL ? name : "?", msg);
     return 0;
 }
 
@@ -418,7 +463,8 @@ void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *polic
     lua_pushcfunction(L, l_now_ms);
     lua_setfield(L, -2, "now_ms");
     lua_pushstring(L, policy_name);
-    lua_pushcclosure(L, l_log, 1);
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, l_log, 2);
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_len);
     lua_setfield(L, -2, "len");
@@ -485,20 +531,4 @@ int lg__policy_sandbox_ipairs(lua_State *L)
     lua_pushvalue(L, 1);
     lua_call(L, 1, 3);
     return 3;
-}
-
-/*
- * pcall(f, ...): like the builtin, except that a budget, deadline or memory kill is re-raised, so a policy cannot
- * swallow it and keep looping.
- */
-int lg__policy_sandbox_pcall(lua_State *L)
-{
-    struct lg_policy_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
-    luaL_checkany(L, 1);
-    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-    if (vm->killed)
-        return lua_error(L);
-    lua_pushboolean(L, status == 0);
-    lua_insert(L, 1);
-    return lua_gettop(L);
 }

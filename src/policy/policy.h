@@ -102,4 +102,7 @@ size_t lg_policy_builtin_plan(const lg_policy_req_t *req, const lg_candidate_t *
 /** Counters for metrics/health: policy errors, budget kills. */
 uint64_t lg_policy_error_count(const lg_policy_vm_t *vm);
 
+/** lg.log lines dropped by the per-policy rate limit, all workers together (metrics). Thread-safe. */
+uint64_t lg_policy_log_dropped_total(void);
+
 #endif

@@ -23,6 +23,8 @@
 static char vm_key;       /* registry key of the light userdata pointing at the VM (hook lookup when the allocator isn't ours) */
 static char template_key; /* registry key of the sandbox template table */
 
+static int charge_alloc(struct lg_policy_vm *vm, size_t bytes);
+
 /* ---- allocator with a cap ---- */
 
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -39,6 +41,11 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         vm->killed = LG__POLICY_KILL_MEMORY;
         return NULL;
     }
+    /* Library functions copy bytes outside the count hook (`s .. s`, string.rep, table.concat): charge what they
+     * allocate to the budget, and look at the deadline every few hundred KiB. Failing the allocation makes LuaJIT
+     * raise a memory error, which the runner reports with the kill reason. */
+    if (nsize > old && vm->running && charge_alloc(vm, nsize - old) != 0)
+        return NULL;
     void *p = realloc(ptr, nsize);
     if (p == NULL)
         return NULL;
@@ -112,9 +119,42 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         luaL_error(L, "%s", lg__policy_kill_reason(vm));
 }
 
+static int charge_alloc(struct lg_policy_vm *vm, size_t bytes)
+{
+    if (vm->killed)
+        return -1;
+    vm->instr += bytes / LG__POLICY_ALLOC_BYTES_PER_INSN;
+    vm->alloc_unchecked += bytes;
+    if (vm->instr > vm->budget)
+        vm->killed = LG__POLICY_KILL_BUDGET;
+    else if (vm->alloc_unchecked >= LG__POLICY_ALLOC_CHECK_BYTES) {
+        vm->alloc_unchecked = 0;
+        if (lg__policy_mono_ns() > vm->deadline_ns && deadline_passed(vm))
+            vm->killed = LG__POLICY_KILL_DEADLINE;
+    }
+    return vm->killed ? -1 : 0;
+}
+
+void lg__policy_charge(lua_State *L, struct lg_policy_vm *vm, uint64_t n)
+{
+    if (vm == NULL || !vm->running)
+        return;
+    vm->instr += n;
+    if (!vm->killed) {
+        if (vm->instr > vm->budget)
+            vm->killed = LG__POLICY_KILL_BUDGET;
+        else if (lg__policy_mono_ns() > vm->deadline_ns && deadline_passed(vm))
+            vm->killed = LG__POLICY_KILL_DEADLINE;
+    }
+    if (vm->killed)
+        luaL_error(L, "%s", lg__policy_kill_reason(vm));
+}
+
 void lg__policy_arm(struct lg_policy_vm *vm)
 {
     vm->instr = 0;
+    vm->c_depth = 0;
+    vm->alloc_unchecked = 0;
     vm->killed = 0;
     vm->deadline_ns = lg__policy_mono_ns() + (uint64_t)vm->deadline_ms * 1000000u;
     vm->cpu_start_ns = thread_cpu_ns();
@@ -219,6 +259,7 @@ static int setup_state(lua_State *L)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    lg__policy_install_bounded_libs(L, vm);
 
     lua_pushlightuserdata(L, &vm_key);
     lua_pushlightuserdata(L, vm);

@@ -43,6 +43,7 @@ typedef struct lg_worker {
     int cut;                             /* shutdown deadline passed: live exchanges were ended */
     uv_timer_t cut_grace;                /* bounds the flush of their last bytes */
     lg_abuse_table_t abuse;              /* rapid-reset guard, per connection */
+    uint64_t drain_began_ms;             /* frontdoor.c: wall-clock ms when SIGTERM reached this worker (0 = not draining) */
 } lg_worker_t;
 
 /** Worker bookkeeping for requests that outlive on_req (graceful shutdown waits for them). */

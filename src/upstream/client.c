@@ -32,6 +32,13 @@
 #define DEFAULT_MAX_TOTAL_CONNECTIONS 1024
 #define DEFAULT_MAX_CONNECTS 512
 
+/* A cancelled HTTP/1.1 transfer cannot be stopped without closing its connection. If the response may be about to
+ * end, let it run to completion in the background, discarding the body, so the connection goes back to the pool:
+ * a client that cancels a request cannot make us open a new upstream connection per request. Bounded in time and
+ * bytes so a long generation is still cut (and its tokens stop costing) right away. */
+#define DRAIN_MS 300
+#define DRAIN_MAX_BYTES (256 * 1024)
+
 /* ---- tiny intrusive list ---- */
 struct link {
     struct link *prev, *next;
@@ -98,11 +105,15 @@ struct lg_xfer {
     struct hdr_ent hent[HDR_MAX_COUNT];
     size_t nhdr;
     int status;
-    unsigned char added;        /* in the multi handle */
-    unsigned char head_done;    /* on_head delivered (or due) */
-    unsigned char paused;       /* consumer asked for no more on_data */
-    unsigned char curl_paused;  /* we returned CURL_WRITEFUNC_PAUSE: curl holds data until CURLPAUSE_CONT */
-    unsigned char cancelled;    /* lg_xfer_cancel: no callbacks at all any more */
+    unsigned char added;       /* in the multi handle */
+    unsigned char head_done;   /* on_head delivered (or due) */
+    unsigned char paused;      /* consumer asked for no more on_data */
+    unsigned char curl_paused; /* we returned CURL_WRITEFUNC_PAUSE: curl holds data until CURLPAUSE_CONT */
+    unsigned char cancelled;   /* lg_xfer_cancel: no callbacks at all any more */
+    unsigned char draining;    /* cancelled, but left to finish (DRAIN_MS) so its HTTP/1.1 connection is reused */
+    unsigned char tls;         /* https:// (h2 via ALPN: a cancel is a stream reset, nothing to drain) */
+    uint64_t drain_until;      /* loop ms */
+    size_t drain_bytes;
     unsigned char want_add;     /* curl_multi_add_handle deferred (started inside a curl callback) */
     unsigned char want_unpause; /* resume deferred to the pending queue */
     unsigned char stashed;      /* curl finished while paused; on_done waits for resume */
@@ -275,7 +286,8 @@ static void xfer_complete(lg_xfer_t *x, int notify, int result, const char *msg)
     if (link_linked(&x->pending))
         link_remove(&x->pending);
     link_remove(&x->link);
-    c->active--;
+    if (!x->draining)
+        c->active--; /* a draining transfer left the count when it was cancelled */
     x->finished = 1;
     uv_timer_stop(&x->timer);
     if (notify && !x->cancelled && !c->destroying && x->cb.on_done != NULL)
@@ -291,6 +303,17 @@ static void on_xfer_timer(uv_timer_t *t)
     const char *kind = NULL;
     uint32_t ms = 0;
 
+    if (x->draining && !x->finished && !c->destroying) {
+        if (now >= x->drain_until) {
+            enter(c);
+            xfer_complete(x, 0, 0, NULL); /* did not finish in time: the connection is closed after all */
+            process_pending(c);
+            leave(c);
+        } else {
+            uv_timer_start(&x->timer, on_xfer_timer, x->drain_until - now, 0);
+        }
+        return;
+    }
     if (x->finished || x->cancelled || x->abort_code != 0 || c->destroying)
         return; /* the pending queue ends it */
     if (!x->stashed && !x->head_done && x->opts.first_byte_timeout_ms != 0 && x->t_start + x->opts.first_byte_timeout_ms <= now) {
@@ -435,7 +458,16 @@ static void process_pending(lg_upclient_t *c)
     while (!c->destroying && link_linked(&c->pending)) {
         lg_xfer_t *x = CONTAINER_OF(c->pending.next, lg_xfer_t, pending);
         link_remove(&x->pending);
-        if (x->cancelled) {
+        if (x->draining) {
+            if (x->curl_paused) { /* curl holds bytes for us: take them (and discard) */
+                x->curl_paused = 0;
+                c->in_curl++;
+                CURLcode prc = curl_easy_pause(x->easy, CURLPAUSE_CONT);
+                c->in_curl--;
+                if (prc != CURLE_OK)
+                    xfer_complete(x, 0, 0, NULL);
+            }
+        } else if (x->cancelled) {
             xfer_complete(x, 0, 0, NULL);
         } else if (x->abort_code != 0) {
             xfer_complete(x, 1, x->abort_code, x->msg);
@@ -576,6 +608,8 @@ static int head_complete(lg_xfer_t *x, int status)
     arm_timer(x);
     if (x->cb.on_head != NULL)
         r = x->cb.on_head(x->ctx, x, status);
+    if (x->draining && !c->destroying)
+        return 0; /* cancelled in on_head: read on quietly */
     if (x->cancelled || c->destroying)
         return -1;
     if (r != 0) {
@@ -641,6 +675,8 @@ static size_t cb_header(char *buf, size_t size, size_t nitems, void *userdata)
     lg_xfer_t *x = userdata;
     size_t len = size * nitems, l = len;
 
+    if (x->draining && !x->c->destroying)
+        return len; /* read on to the end of the response; nothing is delivered */
     if (x->cancelled || x->abort_code != 0 || x->c->destroying)
         return 0; /* makes curl fail the transfer; the removal happens outside this callback */
     if (x->head_done)
@@ -709,6 +745,10 @@ static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t len = size * nmemb;
     int r = 0;
 
+    if (x->draining && !c->destroying) {
+        x->drain_bytes += len;
+        return x->drain_bytes <= DRAIN_MAX_BYTES ? len : 0; /* past the cap: give up the connection */
+    }
     if (x->cancelled || x->abort_code != 0 || c->destroying)
         return 0;
     if (!x->head_done) {
@@ -730,6 +770,8 @@ static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     x->t_last = uv_now(c->loop);
     if (x->cb.on_data != NULL)
         r = x->cb.on_data(x->ctx, x, ptr, len);
+    if (x->draining && !c->destroying)
+        return len; /* cancelled in on_data: read on quietly */
     if (x->cancelled || c->destroying)
         return 0;
     if (r < 0) {
@@ -979,6 +1021,7 @@ lg_xfer_t *lg_xfer_start(lg_upclient_t *c, const lg_http_req_t *req, const lg_xf
      * possibly multiplexable and holds concurrent transfers to a new host until the first response starts (their
      * first-byte deadlines then expire while they wait). */
     int tls = strncasecmp(req->url, "https://", 8) == 0;
+    x->tls = (unsigned char)tls;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)(tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
     /* Wait for a possibly-multiplexed connection only where h2 can happen (TLS). For http:// curl 7.88 would still make
      * concurrent transfers wait for the first connection and then queue some behind it although HTTP/1.1 cannot
@@ -1030,6 +1073,16 @@ void lg_xfer_cancel(lg_xfer_t *x)
     if (x == NULL || x->finished || x->cancelled)
         return;
     x->cancelled = 1;
+    if (x->added && !x->stashed && x->abort_code == 0 && !x->tls && !x->c->destroying) {
+        /* no callback follows either way; the transfer frees itself when curl is done or DRAIN_MS have passed */
+        x->draining = 1;
+        x->c->active--; /* nobody owns it any more: not "active" for lg_upclient_active */
+        x->drain_until = uv_now(x->c->loop) + DRAIN_MS;
+        uv_timer_start(&x->timer, on_xfer_timer, DRAIN_MS, 0);
+        if (x->curl_paused)
+            enqueue(x); /* resumed from the pending queue, outside any curl callback */
+        return;
+    }
     if (x->c->in_curl > 0) {
         /* inside a curl callback: its return value makes curl stop the transfer; the removal comes after */
         enqueue(x);

@@ -885,6 +885,41 @@ static void test_client_cancel_before_data(void **state)
     rec_free(&r2);
 }
 
+/* A client that cancels must not cost an upstream connection each time: a response about to end is read to its end in
+ * the background and the HTTP/1.1 connection goes back to the pool; one that does not end in time is cut. */
+static void test_client_cancel_keeps_connection_pooled(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+    r.cancel_at_data = 1;
+    start(f, &r, "/chunked", NULL); /* NCHUNKS chunks 5 ms apart, then the end */
+    run_until(f, &r.datas, 1, 5000);
+    assert_int_equal(lg_upclient_active(f->client), 0); /* cancelled: no longer the owner's */
+    run_until(f, NULL, 0, 150);
+    assert_int_equal(r.dones + r.datas, 1); /* nothing delivered after the cancel */
+    start(f, &r2, "/ok", NULL);
+    run_until(f, &r2.dones, 1, 5000);
+    assert_int_equal(r2.result, 0);
+    assert_int_equal(f->srv.accepted, 1); /* the cancelled transfer's connection was reused */
+
+    /* never ends: cut after the drain window, the next transfer needs a new connection */
+    r3.cancel_at_data = 1;
+    start(f, &r3, "/drip", NULL);
+    run_until(f, &r3.datas, 1, 5000);
+    run_until(f, NULL, 0, 600);
+    start(f, &r4, "/ok", NULL);
+    run_until(f, &r4.dones, 1, 5000);
+    assert_int_equal(r4.result, 0);
+    assert_int_equal(r3.datas, 1);
+    assert_int_equal(r3.dones, 0);
+    assert_int_equal(f->srv.accepted, 2);
+    assert_int_equal(lg_upclient_active(f->client), 0);
+    rec_free(&r);
+    rec_free(&r2);
+    rec_free(&r3);
+    rec_free(&r4);
+}
+
 static void test_client_abort_from_on_data(void **state)
 {
     struct fx *f = *state;
@@ -1130,6 +1165,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_cancel_in_on_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cancel_in_on_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cancel_before_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_cancel_keeps_connection_pooled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_abort_from_on_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_pause_resume_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_pause_resume_big, setup, teardown),
