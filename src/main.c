@@ -12,6 +12,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "auth/gate.h"
+#include "cluster/cluster.h"
+#include "store/store.h"
 #include "core/snapshot.h"
 #include "cli/cli.h"
 #include "http/server.h"
@@ -63,6 +65,7 @@ static void on_shutdown_signal(uv_signal_t *s, int signum)
     if (cut != 0)
         LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
     lg_mcp_federation_shutdown(); /* stops upstream MCP servers (stdin close, SIGTERM, SIGKILL) */
+    lg_cluster_shutdown();        /* after the workers: nothing uses Redis any more */
     lg_gate_shutdown();           /* commits every queued ledger row */
     LG_LOG(LG_LOG_INFO, "main", "stopped");
     uv_signal_stop(&sig_term);
@@ -91,6 +94,25 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     lg_mcp_federation_apply(snap->conf); /* unchanged upstream servers keep running */
     lg_mcp_auth_configure(snap->conf);
     lg_server_publish(snap);
+}
+
+/* --check-config: which backends this config uses (no connection is made) */
+static void print_backends(const lg_config_t *conf)
+{
+    const char *target = conf->store_path;
+    if (target == NULL)
+        printf("store: none (no API keys, no ledger)\n");
+    else if (lg_store_target_is_url(target))
+        printf("store: postgresql (keys and ledger shared by every replica using this URL)\n");
+    else
+        printf("store: sqlite %s\n", target);
+    if (conf->cluster.redis_url != NULL)
+        printf("cluster: redis, name \"%s\" (rate limits, credit, key changes, endpoint health shared; on redis down: "
+               "rate_limits %s, credit %s)\n",
+               conf->cluster.name, conf->cluster.rate_limits_fail_closed ? "closed" : "open",
+               conf->cluster.credit_fail_closed ? "closed" : "open");
+    else
+        printf("cluster: none (single node: limits and health are per process)\n");
 }
 
 int main(int argc, char **argv)
@@ -134,6 +156,7 @@ int main(int argc, char **argv)
         }
         printf("%s: ok (%zu providers, %zu models, %zu listeners)\n", check_path, snap->conf->num_providers, snap->conf->num_models,
                snap->conf->num_listeners);
+        print_backends(snap->conf);
         lg_snapshot_unref(snap);
         return 0;
     }
@@ -152,6 +175,10 @@ int main(int argc, char **argv)
     apply_process_settings(snap->conf);
     if (lg_gate_init(snap->conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
+        return 1;
+    }
+    if (lg_cluster_start(snap->conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmgate: %s\n", err);
         return 1;
     }
     lg_mcp_auth_install(); /* /mcp and /api/mcp: same keys, allow-lists and limits as /v1 */

@@ -110,7 +110,7 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
         if (!method_is(req, "POST"))
             method_not_allowed(req, "POST");
         else
-            lg_handle_generate(w, req, generate_routes[i].kind, generate_routes[i].anthropic);
+            lg_handle_generate_shared(w, req, generate_routes[i].kind, generate_routes[i].anthropic);
         return 0;
     }
     /* /v1/models/{author}/{slug}/endpoints */

@@ -4,6 +4,8 @@
  * (cached per snapshot) and /v1/models/{id}/endpoints.
  */
 #include <string.h>
+#include "auth/gate.h"
+#include "cluster/cluster.h"
 #include "core/util.h"
 #include "http/handlers.h"
 #include "http/respond.h"
@@ -20,6 +22,21 @@ json_t *lg__http_endpoint_json(const lg_snapshot_t *snap, size_t mi, size_t ei, 
                      lg_stats_get(&st->ttft_ewma_bits), "throughput_tps", lg_stats_get(&st->tput_ewma_bits), "error_rate",
                      lg_stats_get(&st->error_ewma_bits), "requests", (json_int_t)atomic_load(&st->requests), "failures",
                      (json_int_t)atomic_load(&st->failures));
+}
+
+/* Which store backend serves keys and the ledger, and whether the ledger writer reaches it. */
+static json_t *store_health(void)
+{
+    const char *target = lg_gate_store_path();
+    lg_ledger_t *l = lg_gate_ledger();
+    if (target == NULL)
+        return json_pack("{s:s}", "backend", "none");
+    lg_ledger_stats_t st = {0};
+    if (l != NULL)
+        lg_ledger_stats(l, &st);
+    return json_pack("{s:s,s:s,s:I,s:I,s:I}", "backend", lg_store_backend_for(target), "state",
+                     st.store_unreachable ? "unreachable" : "ok", "ledger_queue_depth", (json_int_t)st.depth, "ledger_dropped",
+                     (json_int_t)st.dropped, "last_commit_ms", (json_int_t)st.last_commit_ms);
 }
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
@@ -52,6 +69,8 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
                             (json_int_t)(lg_unix_time() - lg_server_started_at()), "workers", (int)lg_server_num_workers(),
                             "config_generation", (json_int_t)snap->generation, "in_flight", (int)lg_server_in_flight(), "providers",
                             providers);
+    json_object_set_new(doc, "store", store_health());
+    json_object_set_new(doc, "cluster", lg_cluster_health_json());
     lg_respond_json(req, 200, doc);
 }
 

@@ -23,6 +23,8 @@ void lg_handle_model_endpoints(lg_worker_t *w, h2o_req_t *req, const char *model
 /** POST /v1/chat/completions, /v1/completions, /v1/embeddings (kind is an lg_api_kind_t), and /v1/messages
  * (anthropic = 1: Anthropic Messages request and response shapes, routed like chat). */
 void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic);
+/** The generate route with shared admission first when a cluster is configured (cluster_admit.c); else the above. */
+void lg_handle_generate_shared(lg_worker_t *w, h2o_req_t *req, int kind, int anthropic);
 
 /** GET /v1/generation?id=gen-... (and /api/v1/generation): the ledger row of one generation, OpenRouter's shape. */
 void lg_handle_generation(lg_worker_t *w, h2o_req_t *req);

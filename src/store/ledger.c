@@ -37,6 +37,7 @@ struct lg_ledger {
     _Atomic int64_t last_commit_ms;
     _Atomic int64_t last_drop_log_ms; /* monotonic; rate limit of the drop warning */
     int64_t last_unreachable_log_ms;  /* writer thread only */
+    _Atomic int unreachable;          /* the store server is away: the writer is holding a batch */
 };
 
 static int ledger_stopping(lg_ledger_t *l)
@@ -125,6 +126,7 @@ static void commit_batch(lg_ledger_t *l, lg_generation_row_t *rows, size_t n)
                 l->last_unreachable_log_ms = now;
                 LG_LOG(LG_LOG_WARN, "ledger", "store unreachable, holding %zu rows and retrying: %s", n, lg_store_errmsg(l->store));
             }
+            atomic_store(&l->unreachable, 1);
             attempt = 0;
             continue;
         }
@@ -141,6 +143,7 @@ static void commit_batch(lg_ledger_t *l, lg_generation_row_t *rows, size_t n)
         LG_LOG(LG_LOG_WARN, "ledger", "%zu ledger rows skipped: missing or duplicate generation id", skipped);
         count_drops(l, skipped, "duplicate id");
     }
+    atomic_store(&l->unreachable, 0);
     atomic_fetch_add(&l->committed, n - skipped);
     atomic_fetch_add(&l->batches, 1);
     atomic_store(&l->last_commit_ms, wall_ms());
@@ -296,4 +299,5 @@ void lg_ledger_stats(const lg_ledger_t *l, lg_ledger_stats_t *out)
     out->dropped = atomic_load(&m->dropped);
     out->batches = atomic_load(&m->batches);
     out->last_commit_ms = atomic_load(&m->last_commit_ms);
+    out->store_unreachable = atomic_load(&m->unreachable);
 }
