@@ -174,7 +174,9 @@ int main(int argc, char **argv)
     }
     apply_process_settings(snap->conf);
     if (lg_gate_init(snap->conf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
+        char shown[512];
+        lg_store_target_display(snap->conf->store_path, shown, sizeof(shown));
+        fprintf(stderr, "llmgate: store %s: %s\n", shown, err);
         return 1;
     }
     if (lg_cluster_start(snap->conf, err, sizeof(err)) != 0) {

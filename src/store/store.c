@@ -24,6 +24,16 @@ const char *lg_store_backend_for(const char *target)
     return lg_store_target_is_url(target) ? "postgresql" : "sqlite";
 }
 
+void lg_store_target_display(const char *target, char *out, size_t cap)
+{
+    const char *scheme = target != NULL ? strstr(target, "://") : NULL, *at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at != NULL ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon == NULL)
+        snprintf(out, cap, "%s", target != NULL ? target : "(none)");
+    else
+        snprintf(out, cap, "%.*s:***%s", (int)(colon - target), target, at);
+}
+
 lg_store_t *lg_store_open(const char *path, char *err, size_t errlen)
 {
     if (lg_store_target_is_url(path))

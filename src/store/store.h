@@ -51,6 +51,8 @@ lg_store_t *lg_store_open(const char *path, char *err, size_t errlen);
 int lg_store_target_is_url(const char *target);
 /** "postgresql" or "sqlite": the backend lg_store_open would pick for target (for --check-config and /health). */
 const char *lg_store_backend_for(const char *target);
+/** target for logs and messages: a URL's password replaced by "***". */
+void lg_store_target_display(const char *target, char *out, size_t cap);
 /** The backend of an open store ("sqlite" | "postgresql"). */
 const char *lg_store_backend(const lg_store_t *s);
 /** Finalize statements and close; NULL is a no-op. */

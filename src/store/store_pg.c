@@ -197,22 +197,6 @@ rollback:
     return -1;
 }
 
-/* The URL without its password, for messages. */
-static void redact_url(const char *url, char *out, size_t cap)
-{
-    const char *scheme = strstr(url, "://"), *at = strchr(url, '@');
-    if (scheme == NULL || at == NULL || at < scheme) {
-        snprintf(out, cap, "%s", url);
-        return;
-    }
-    const char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-    if (colon == NULL) {
-        snprintf(out, cap, "%s", url);
-        return;
-    }
-    snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
-}
-
 lg_store_t *lg__store_pg_open(const char *url, char *err, size_t errlen)
 {
     char dummy[8], shown[256];
@@ -221,7 +205,7 @@ lg_store_t *lg__store_pg_open(const char *url, char *err, size_t errlen)
         errlen = sizeof(dummy);
     }
     err[0] = '\0';
-    redact_url(url, shown, sizeof(shown));
+    lg_store_target_display(url, shown, sizeof(shown));
     struct pg_store *p = lg_malloc(sizeof(*p));
     memset(p, 0, sizeof(*p));
     p->base.ops = &pg_ops;
