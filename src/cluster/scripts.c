@@ -82,7 +82,7 @@ lg_redis_script_t lg_script_adjust = {
                                   "if (rpm > 0 and dr ~= 0) or (tpm > 0 and dt2 ~= 0) then store() end\n"
                                   "if cost > 0 then\n"
                                   "  credit_used(ARGV[6], ARGV[7])\n"
-                                  "  return redis.call('INCRBY', KEYS[2], cost)\n"
+                                  "  return redis.call('INCRBY', KEYS[2], ARGV[5])\n"
                                   "end\n"
                                   "return 0\n",
 };
