@@ -245,7 +245,23 @@ static void pg_close(lg_store_t *s)
 
 #define GEN_PARAMS 25
 
-/* Row strings are fixed arrays: bounded copies, "" stored as NULL (like the SQLite backend). */
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || n > left || (n == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < n; ++i)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/*
+ * Row strings are fixed arrays: bounded copies, "" stored as NULL (like the SQLite backend). PostgreSQL refuses
+ * text that is not UTF-8 (and would fail the whole batch), while row strings are cut to fit and may end inside a
+ * sequence: such bytes become '?', as the SQLite backend shows them.
+ */
 static const char *fixed(char *tmp, size_t tmpcap, const char *buf, size_t size)
 {
     size_t n = strnlen(buf, size);
@@ -255,6 +271,14 @@ static const char *fixed(char *tmp, size_t tmpcap, const char *buf, size_t size)
         n = tmpcap - 1;
     memcpy(tmp, buf, n);
     tmp[n] = '\0';
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)tmp + i, n - i);
+        if (k == 0) {
+            tmp[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
     return tmp;
 }
 
