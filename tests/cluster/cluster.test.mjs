@@ -163,6 +163,22 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     assert.equal(h.json.store.state, 'ok');
     assert.equal(h.json.cluster.redis, 'up');
     assert.notEqual(h.json.cluster.replica, (await httpGet(R[2].base, '/health')).json.cluster.replica);
+    // the shipped three-replica example validates and names both backends
+    for (const i of [1, 2, 3]) {
+      const ex = await run(GATEWAY_BIN, ['--check-config', path.join(here, '..', '..', 'examples', 'cluster', `replica${i}.json`)]);
+      assert.equal(ex.code, 0, ex.stderr);
+      assert.match(ex.stdout, /store: postgresql[\s\S]*cluster: redis, name "example"/);
+    }
+    // bad values are named with their path
+    const bad = path.join(dir, 'bad.json');
+    const conf = replicaConfig(1);
+    conf.cluster = { redis: 'rediss://x', name: 'Bad Name', on_redis_down: { rate_limits: 'maybe' } };
+    conf.store = { url: 'mysql://x', path: 'a.db' };
+    fs.writeFileSync(bad, JSON.stringify(conf));
+    const br = await run(GATEWAY_BIN, ['--check-config', bad]);
+    assert.equal(br.code, 1);
+    for (const m of ['cluster.redis: rediss://', 'cluster.name:', 'cluster.on_redis_down.rate_limits:', 'store: path and url are mutually exclusive', 'store.url: expected postgresql://'])
+      assert.ok(br.stderr.includes(m), `missing "${m}" in: ${br.stderr}`);
   });
 
   it('a key created on replica 1 works on replica 3 within 1 s; disabled on replica 2, refused on replica 1', async () => {
