@@ -99,11 +99,11 @@ static int pg_fail(lg_store_t *s, PGresult *res, const char *what)
     PG(s)->lost = PQstatus(PG(s)->conn) != CONNECTION_OK;
     if (PG(s)->lost)
         PG(s)->insert_prepared = 0; /* prepared statements die with the session */
+    /* class 23: integrity constraint violation (read before PQclear: state points into res) */
+    int constraint = state != NULL && strncmp(state, "23", 2) == 0;
     if (res != NULL)
         PQclear(res);
-    if (state != NULL && strncmp(state, "23", 2) == 0) /* class 23: integrity constraint violation */
-        return LG_EINVAL;
-    return LG_EINTERNAL;
+    return constraint ? LG_EINVAL : LG_EINTERNAL;
 }
 
 /* Before each call: a connection that broke (server restart) is re-opened. 0 when usable. */
