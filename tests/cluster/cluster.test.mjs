@@ -249,6 +249,14 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     assert.ok(spent <= limit + conc * cost + 1e-12, `overshoot beyond ${conc} in-flight requests: spent ${spent}, limit ${limit}`);
     // the shared counter is what every replica refuses on, also one that served nothing of it
     for (const r of R) assert.equal((await chat(r, k.secret, 't/words')).status, 402);
+    // /api/v1/key agrees on every replica (the shared ledger has every replica's spend)
+    await sleep(FLUSH_MS * 3);
+    for (const r of R) {
+      const info = await httpGet(r.base, '/api/v1/key', bearer(k.secret));
+      assert.equal(info.status, 200, info.text);
+      assert.equal(info.json.data.limit_remaining, 0, `${r.label}: ${info.text}`);
+      assert.ok(Math.abs(info.json.data.usage - spent) < 1e-9, `${r.label}: usage ${info.json.data.usage} vs spent ${spent}`);
+    }
   });
 
   it('an endpoint failing on replica 1 is skipped by replica 2', async () => {
