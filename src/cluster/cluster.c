@@ -162,7 +162,11 @@ static void on_admit_reply(void *arg, const redisReply *r)
             atomic_fetch_add_explicit(v.status == LG_ADMIT_OK ? &cl.remote_admits : &cl.remote_refusals, 1, memory_order_relaxed);
         }
     } else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        LG_LOG(LG_LOG_ERR, "cluster", "admit script failed: %.*s", (int)r->len, r->str);
+        /* e.g. NOAUTH, OOM, a read-only replica: say so, but not once per request */
+        static _Atomic int64_t last_log_ms;
+        int64_t now = lg_now_ms(), last = atomic_load(&last_log_ms);
+        if ((last == 0 || now - last >= 10000) && atomic_compare_exchange_strong(&last_log_ms, &last, now))
+            LG_LOG(LG_LOG_ERR, "cluster", "admit script failed (deciding per cluster.on_redis_down): %.*s", (int)r->len, r->str);
     }
     if (v.status == LG_VERDICT_LOCAL) {
         /* Redis failed on this request: the configured fallback decides */
