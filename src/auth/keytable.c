@@ -253,8 +253,15 @@ static struct key_live *live_new(const lg_key_record_t *rec, int64_t used, int64
 static void live_update(struct key_live *l, const lg_key_record_t *rec, int64_t used, int64_t now_ms)
 {
     spin_lock(&l->lock);
-    if (rec->reset_period != l->period)
+    if (rec->reset_period != l->period) {
         live_set_usage(l, rec->reset_period, used, now_ms); /* the live count was for another period */
+    } else {
+        /* The store never knows more than this process spent itself, unless other processes share it (scale-out
+         * replicas on one store): then its total is a floor for the live count. */
+        roll_period(l, now_ms);
+        if (used > l->used_pico && l->period_start_ms == period_start_ms(l->period, now_ms))
+            l->used_pico = used;
+    }
     live_configure(l, rec, now_ms);
     spin_unlock(&l->lock);
 }

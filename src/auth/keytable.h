@@ -56,10 +56,11 @@ void lg_keytable_destroy(lg_keytable_t *t);
  * per request; may run while workers look keys up. Records are deep-copied (lg_key_record_dup); the caller keeps its
  * own. period_usage_pico[i] (may be NULL = all 0) is the credit records[i] used in its current reset period according
  * to the store; it is applied the first time an id is seen, and again when a key's reset_period changes (the live
- * count then refers to another period). For ids already known, live state survives: credit used is kept and buckets
- * are reconfigured to the new limits keeping their level (a limit newly set starts full). Keys absent from records are
- * removed: lookups miss, and entries still held refuse admission ("removed"). Duplicate ids or hashes: the first wins,
- * the others are skipped with a warning. Returns the number of keys loaded.
+ * count then refers to another period). For ids already known, live state survives: credit used is kept (raised to
+ * period_usage_pico[i] when the store knows more, i.e. other processes spend through the same store) and buckets are reconfigured
+ * to the new limits keeping their level (a limit newly set starts full). Keys absent from records are removed: lookups miss, and
+ * entries still held refuse admission ("removed"). Duplicate ids or hashes: the first wins, the others are skipped with a warning.
+ * Returns the number of keys loaded.
  */
 size_t lg_keytable_load(lg_keytable_t *t, lg_key_record_t *const *records, const int64_t *period_usage_pico, size_t n,
                         int64_t now_ms);

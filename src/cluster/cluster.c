@@ -26,7 +26,6 @@
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "router/stats.h"
-#include "store/store.h"
 
 #define MAX_WORKERS 256
 #define KEY_MAX 192
@@ -453,30 +452,8 @@ static void sync_run(uv_work_t *w)
         LG_LOG(LG_LOG_WARN, "cluster", "key re-sync failed: %s", err);
         return;
     }
-    /* credit: the ledger knows what every replica spent (up to its flush interval); our counters may be behind */
-    const char *path = lg_gate_store_path();
-    lg_keytable_t *t = lg_gate_keys();
-    if (path == NULL || t == NULL)
-        return;
-    lg_store_t *s = lg_store_open(path, err, sizeof(err));
-    if (s == NULL)
-        return;
-    lg_key_record_t **list = NULL;
-    size_t n = 0;
-    int64_t now = lg_gate_now_ms();
-    if (lg_store_key_list(s, &list, &n) == 0) {
-        for (size_t i = 0; i < n; ++i) {
-            if (list[i]->credit_limit_pico < 0)
-                continue;
-            int64_t used = lg_store_key_cost_since(s, list[i]->id, lg_period_start_ms(list[i]->reset_period, now));
-            lg_key_entry_t *e = lg_keytable_get_by_id(t, list[i]->id);
-            if (e != NULL && used > 0)
-                lg_key_credit_raise(e, used, now);
-            lg_key_entry_release(e);
-        }
-        lg_store_key_list_free(list, n);
-    }
-    lg_store_close(s);
+    /* the sync also raises each key's credit count to the ledger's total for the period (lg_keytable_load): the
+     * ledger knows what every replica spent, up to its flush interval */
 }
 
 static void schedule_sync(void);
