@@ -355,6 +355,66 @@ static void on_unhealthy(const lg_endpoint_stats_t *s, uint32_t cooldown_ms)
     size_t lens[3] = {7, strlen(chan), (size_t)n};
     if (lg_redis_call(self->conn, publish_reply, NULL, 3, argv, lens) == 0)
         atomic_fetch_add_explicit(&cl.health_events_out, 1, memory_order_relaxed);
+    /* also kept for the cooldown's duration, so a replica that starts (or reconnects) meanwhile learns it at its sync */
+    char key[KEY_MAX + 320], ttl[16];
+    int kn = snprintf(key, sizeof(key), "%scd:%s\t%s", cl.prefix, s->provider, s->model);
+    if (kn <= 0 || (size_t)kn >= sizeof(key))
+        return;
+    snprintf(ttl, sizeof(ttl), "%u", cooldown_ms);
+    const char *set[5] = {"SET", key, "1", "PX", ttl};
+    size_t setl[5] = {3, (size_t)kn, 1, 2, strlen(ttl)};
+    lg_redis_call(self->conn, publish_reply, NULL, 5, set, setl);
+}
+
+/* Sync side (threadpool, may block): cooldowns other replicas found while we were away or not yet running. */
+static void load_cooldowns(void)
+{
+    struct timeval tv = {.tv_sec = cl.connect_timeout_ms / 1000, .tv_usec = (cl.connect_timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(cl.ip, cl.url.port, tv);
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return;
+    }
+    struct timeval ctv = {.tv_sec = cl.timeout_ms / 1000, .tv_usec = (cl.timeout_ms % 1000) * 1000 + 100000};
+    redisSetTimeout(c, ctv);
+    redisReply *r;
+    if (cl.url.password[0] != '\0') {
+        r = cl.url.user[0] != '\0' ? redisCommand(c, "AUTH %s %s", cl.url.user, cl.url.password)
+                                   : redisCommand(c, "AUTH %s", cl.url.password);
+        freeReplyObject(r);
+    }
+    if (cl.url.db != 0)
+        freeReplyObject(redisCommand(c, "SELECT %d", cl.url.db));
+    char pattern[KEY_MAX], cursor[32] = "0";
+    snprintf(pattern, sizeof(pattern), "%scd:*", cl.prefix);
+    size_t plen = strlen(cl.prefix) + 3;
+    int rounds = 0;
+    do {
+        r = redisCommand(c, "SCAN %s MATCH %s COUNT 500", cursor, pattern);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str != NULL ? r->element[0]->str : "0");
+        for (size_t i = 0; i < r->element[1]->elements; ++i) {
+            const redisReply *k = r->element[1]->element[i];
+            if (k->type != REDIS_REPLY_STRING || k->len <= plen || k->len > 600)
+                continue;
+            redisReply *t = redisCommand(c, "PTTL %b", k->str, k->len);
+            char name[640];
+            memcpy(name, k->str + plen, k->len - plen);
+            name[k->len - plen] = '\0';
+            char *tab = strchr(name, '\t');
+            if (t != NULL && t->type == REDIS_REPLY_INTEGER && t->integer > 0 && tab != NULL && tab != name && tab[1] != '\0') {
+                *tab = '\0';
+                lg_stats_mark_unhealthy(lg_stats_endpoint(name, tab + 1),
+                                        (uint32_t)(t->integer > 86400000 ? 86400000 : t->integer));
+            }
+            freeReplyObject(t);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0 && ++rounds < 1000);
+    redisFree(c);
 }
 
 /* "<replica>\t<provider>\t<model>\t<cooldown_ms>" from another replica */
@@ -448,12 +508,12 @@ static void sync_run(uv_work_t *w)
 {
     (void)w;
     char err[512];
-    if (lg_gate_sync_keys(err, sizeof(err)) != 0) {
+    if (lg_gate_sync_keys(err, sizeof(err)) != 0)
         LG_LOG(LG_LOG_WARN, "cluster", "key re-sync failed: %s", err);
-        return;
-    }
     /* the sync also raises each key's credit count to the ledger's total for the period (lg_keytable_load): the
      * ledger knows what every replica spent, up to its flush interval */
+    if (cl.share_health)
+        load_cooldowns();
 }
 
 static void schedule_sync(void);

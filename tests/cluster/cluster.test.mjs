@@ -271,6 +271,14 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     await sleep(300); // the cooldown travels over pub/sub
     for (let i = 0; i < 10; i++) assert.equal((await chat(R[1], k.secret, 't/fo')).status, 200);
     assert.equal(await failures(), 1, 'replica 2 still tried the endpoint replica 1 found failing');
+    // a replica that starts during the cooldown learns it at its first sync
+    const late = await startReplica('late');
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await chat(late, k.secret, 't/fo')).status, 200);
+      assert.equal(await failures(), 1, 'a replica started later tried the failing endpoint again');
+    } finally {
+      await stopReplica(late);
+    }
   });
 
   it('MCP sessions are sticky: the wrong replica answers a clear 404, the right one serves', async () => {
