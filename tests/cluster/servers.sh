@@ -37,7 +37,7 @@ case "$cmd" in
 redis-start)
     mkdir -p "$dir/redis"
     port=${3:-$(cat "$dir/redis/port" 2>/dev/null || rand_port)}
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir/redis" \
             --pidfile "$dir/redis/pid" --daemonize yes --logfile "$dir/redis/log" >/dev/null
         if wait_port "$port" 5; then
@@ -69,24 +69,28 @@ pg-init)
     [[ $(id -u) -eq 0 ]] && chown -R "$PGUSER_OS" "$dir/pg" && chmod 711 "$dir"
     as_pg "$PGBIN/initdb" -D "$dir/pg/data" -U postgres --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 ||
         { cat "$dir/pg/initdb.log" >&2; exit 1; }
-    rand_port >"$dir/pg/port"
-    [[ $(id -u) -eq 0 ]] && chown "$PGUSER_OS" "$dir/pg/port"
-    "$0" pg-start "$dir" >/dev/null
+    for _ in 1 2 3 4 5; do # a random port may be taken by someone else: pick another
+        rand_port >"$dir/pg/port"
+        "$0" pg-start "$dir" >/dev/null 2>&1 && break
+    done
     port=$(cat "$dir/pg/port")
+    "$0" pg-start "$dir" >/dev/null # no-op when running; shows the error otherwise
     as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt -c "CREATE DATABASE llmgate" >/dev/null
     echo "$port"
     ;;
-pg-start)
+pg-start) # on the port chosen at pg-init: a restart must come back where the clients look for it
     port=$(cat "$dir/pg/port")
-    for attempt in 1 2 3 4 5; do
+    if as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; then
+        echo "$port"
+        exit 0
+    fi
+    for _ in 1 2 3; do
         if as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -t 30 \
             -o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null 2>&1; then
             echo "$port"
             exit 0
         fi
-        # port taken by someone else: pick another (only before the first use of this cluster's port file)
-        port=$(rand_port)
-        echo "$port" >"$dir/pg/port"
+        sleep 0.5
     done
     tail -20 "$dir/pg/log" >&2 || true
     exit 1
