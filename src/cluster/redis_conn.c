@@ -4,10 +4,13 @@
  * is ours rather than hiredis' adapter header so that every handle is closed
  * and freed on our terms and a failed poll init cannot leak.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <hiredis/async.h>
 #include <openssl/evp.h>
 #include "cluster/redis_conn.h"
@@ -34,8 +37,13 @@ struct op {
 
 struct poll_glue {
     uv_poll_t poll;
+    uv_check_t flush; /* writes the commands queued during this loop turn, once, after the I/O callbacks */
     redisAsyncContext *ac;
-    int events;
+    int events;    /* what hiredis wants watched */
+    int watching;  /* what the poll handle watches now (changes cost an epoll_ctl) */
+    int connected; /* before, WRITABLE must really be polled: that is how hiredis sees the connect complete */
+    int in_flush;
+    int open_handles;
 };
 
 struct lg_redis_conn {
@@ -94,10 +102,24 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void glue_update(struct poll_glue *g)
 {
+    if (g->events == g->watching)
+        return;
+    g->watching = g->events;
     if (g->events != 0)
         uv_poll_start(&g->poll, g->events, on_poll);
     else
         uv_poll_stop(&g->poll);
+}
+
+static void on_flush(uv_check_t *h)
+{
+    struct poll_glue *g = h->data;
+    uv_check_stop(&g->flush);
+    if (g->ac == NULL)
+        return;
+    g->in_flush = 1;
+    redisAsyncHandleWrite(g->ac); /* the socket is nearly always writable: no poll round for it */
+    g->in_flush = 0;
 }
 
 static void glue_add_read(void *p)
@@ -114,11 +136,20 @@ static void glue_del_read(void *p)
     glue_update(g);
 }
 
+/*
+ * hiredis asks for WRITABLE after every queued command. Once connected we write in the loop's check phase instead:
+ * one write for all commands of this turn (pipelining) and no epoll_ctl to arm and disarm WRITABLE per command. Only
+ * a write that could not finish (socket buffer full) polls WRITABLE for real.
+ */
 static void glue_add_write(void *p)
 {
     struct poll_glue *g = p;
-    g->events |= UV_WRITABLE;
-    glue_update(g);
+    if (!g->connected || g->in_flush) {
+        g->events |= UV_WRITABLE;
+        glue_update(g);
+    } else {
+        uv_check_start(&g->flush, on_flush);
+    }
 }
 
 static void glue_del_write(void *p)
@@ -130,7 +161,9 @@ static void glue_del_write(void *p)
 
 static void glue_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct poll_glue *g = h->data;
+    if (--g->open_handles == 0)
+        free(g);
 }
 
 static void glue_cleanup(void *p)
@@ -138,18 +171,26 @@ static void glue_cleanup(void *p)
     struct poll_glue *g = p;
     g->ac = NULL; /* hiredis is freeing the context */
     uv_poll_stop(&g->poll);
+    uv_check_stop(&g->flush);
     uv_close((uv_handle_t *)&g->poll, glue_closed);
+    uv_close((uv_handle_t *)&g->flush, glue_closed);
 }
 
 static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
+    /* commands are small and latency-bound: never let Nagle hold one back behind an unacknowledged write */
+    int one = 1;
+    setsockopt(ac->c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct poll_glue *g = lg_malloc(sizeof(*g));
     memset(g, 0, sizeof(*g));
     if (uv_poll_init_socket(loop, &g->poll, ac->c.fd) != 0) {
         free(g);
         return -1;
     }
+    uv_check_init(loop, &g->flush);
     g->poll.data = g;
+    g->flush.data = g;
+    g->open_handles = 2;
     g->ac = ac;
     ac->ev.data = g;
     ac->ev.addRead = glue_add_read;
@@ -229,6 +270,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         drop(c, why);
         return;
     }
+    ((struct poll_glue *)ac->ev.data)->connected = 1;
     if (c->logged_down)
         LG_LOG(LG_LOG_INFO, "cluster", "redis %s:%d (%s): connected", c->ip, c->port, c->label);
     c->logged_down = 0;

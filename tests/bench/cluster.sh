@@ -82,6 +82,7 @@ while :; do
     for i in 0 1 2 3 4 5 6; do (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && busy=1; done
     [ $busy = 0 ] && break
 done
+if [ "${AB_ONLY:-0}" = 0 ]; then
 start single $base "$SQL" ""
 k=$(mkkey $base)
 h2 $base "$k" 500 10 >/dev/null # warm-up
@@ -119,15 +120,20 @@ for i in 1 2 3; do
     report "3 replicas, replica $i     c=17" "$(cat "$TMP/h2.$i")"
 done
 printf '%-34s %10s req/s (sum)\n' "3 replicas                c=51" "$sum"
-echo "redis commands per request: $(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p') EVALSHA in total"
+fi
+[ "${AB_ONLY:-0}" = 0 ] && echo "redis commands per request: $(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p') EVALSHA in total"
 
 # What Redis itself adds: the same single node (SQLite) with and without a cluster section, runs interleaved
 # (ROUNDS times, each c=1 then c=50) so machine noise hits both alike; the medians are printed.
 ROUNDS=${ROUNDS:-3}
 start ab_local $((base + 5)) "{\"path\":\"$TMP/ab_local.db\"}" ""
 start ab_redis $((base + 6)) "{\"path\":\"$TMP/ab_redis.db\"}" ",\"cluster\":{\"redis\":\"redis://127.0.0.1:$RP/0\",\"name\":\"ab\"}"
+pid_b=${pids[-1]}
+pid_a=${pids[-2]}
 ka=$(mkkey $((base + 5)))
 kb=$(mkkey $((base + 6)))
+# CPU seconds (user + system) of a process: robust to machine noise, unlike wall-clock throughput
+pcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.4f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 sleep 1
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 for c in 1 50; do
@@ -135,10 +141,23 @@ for c in 1 50; do
     [ $c = 50 ] && n=$N
     : >"$TMP/ab.local.$c"
     : >"$TMP/ab.redis.$c"
+    ca=0 cb=0 cr=0
     for _ in $(seq 1 "$ROUNDS"); do
+        a0=$(pcpu "$pid_a")
         h2 $((base + 5)) "$ka" "$n" $c | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >>"$TMP/ab.local.$c"
+        a1=$(pcpu "$pid_a")
+        b0=$(pcpu "$pid_b")
+        r0=$(redis-cli -p "$RP" info cpu | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}')
         h2 $((base + 6)) "$kb" "$n" $c | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >>"$TMP/ab.redis.$c"
+        b1=$(pcpu "$pid_b")
+        r1=$(redis-cli -p "$RP" info cpu | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}')
+        ca=$(echo "$ca + $a1 - $a0" | bc -l)
+        cb=$(echo "$cb + $b1 - $b0" | bc -l)
+        cr=$(echo "$cr + $r1 - $r0" | bc -l)
     done
+    printf 'A/B c=%s CPU per request: gateway %.1f us without Redis, %.1f us with; redis-server %.1f us\n' $c \
+        "$(echo "$ca * 1000000 / ($n * $ROUNDS)" | bc -l)" "$(echo "$cb * 1000000 / ($n * $ROUNDS)" | bc -l)" \
+        "$(echo "$cr * 1000000 / ($n * $ROUNDS)" | bc -l)"
     l=$(median <"$TMP/ab.local.$c")
     r=$(median <"$TMP/ab.redis.$c")
     if [ $c = 1 ]; then
