@@ -87,6 +87,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     }
     apply_process_settings(snap->conf);
     lg_gate_apply_config(snap->conf);
+    lg_cluster_check_reload(snap->conf);
     if (lg_gate_sync_keys(err, sizeof(err)) != 0)
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: keys not re-synced from the store: %s", err);
     LG_LOG(LG_LOG_INFO, "main", "SIGHUP: config generation %llu loaded from %s", (unsigned long long)generation,

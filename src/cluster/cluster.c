@@ -758,6 +758,25 @@ int lg_cluster_start(const lg_config_t *conf, char *err, size_t errlen)
     return 0;
 }
 
+void lg_cluster_check_reload(const lg_config_t *conf)
+{
+    const lg_cluster_conf_t *cc = &conf->cluster;
+    int same = cl.enabled ? cc->redis_url != NULL && strcmp(cc->name != NULL ? cc->name : "llmgate", cl.name) == 0 &&
+                                cc->timeout_ms == cl.timeout_ms && cc->rate_limits_fail_closed == cl.rl_closed &&
+                                cc->credit_fail_closed == cl.credit_closed && cc->share_health == cl.share_health
+                          : cc->redis_url == NULL;
+    if (same && cl.enabled) {
+        lg_redis_url_t u;
+        const char *why;
+        same = lg_redis_url_parse(cc->redis_url, strlen(cc->redis_url), &u, &why) == 0 && strcmp(u.host, cl.url.host) == 0 &&
+               u.port == cl.url.port && u.db == cl.url.db && strcmp(u.password, cl.url.password) == 0;
+    }
+    if (!same)
+        LG_LOG(LG_LOG_WARN, "cluster",
+               "SIGHUP: the \"cluster\" section changed; it takes effect at the next restart (the "
+               "running one stays)");
+}
+
 void lg_cluster_shutdown(void)
 {
     if (!cl.started)

@@ -36,6 +36,8 @@
  * unresolvable host). Redis being down at start is not an error: the gateway starts degraded and reconnects.
  */
 int lg_cluster_start(const lg_config_t *conf, char *err, size_t errlen);
+/** SIGHUP: the cluster section is fixed for the life of the process; log a warning when the new config changes it. */
+void lg_cluster_check_reload(const lg_config_t *conf);
 /** Stop the cluster thread (SIGTERM path, after the workers stopped). */
 void lg_cluster_shutdown(void);
 
