@@ -60,6 +60,7 @@ static struct {
     _Atomic int stopping;
     int started;
 
+    _Atomic int sub_ready;        /* the subscriber connection is up (read by /health on worker threads) */
     _Atomic int shared_up;        /* subscribed and re-synced */
     _Atomic int64_t last_sync_ms; /* unix ms of the last completed re-sync */
     _Atomic uint64_t syncs, degraded_open, degraded_closed, remote_admits, remote_refusals, health_events_in, health_events_out;
@@ -523,10 +524,12 @@ static void sync_done(uv_work_t *w, int status)
     (void)w;
     (void)status;
     cl.sync_running = 0;
+    if (atomic_load(&cl.stopping))
+        return; /* the connections are closed already: a job that finished during shutdown has nobody to tell */
     atomic_fetch_add(&cl.syncs, 1);
     atomic_store(&cl.last_sync_ms, wall_ms());
     /* shared state is trusted again only once keys and credit seeds are fresh */
-    if (lg_redis_conn_state(cl.sub) == LG_REDIS_READY && !atomic_load(&cl.shared_up)) {
+    if (atomic_load(&cl.sub_ready) && !atomic_load(&cl.shared_up)) {
         atomic_store_explicit(&cl.shared_up, 1, memory_order_release);
         LG_LOG(LG_LOG_INFO, "cluster", "shared state up (redis %s:%d, cluster \"%s\", replica %s)", cl.ip, cl.url.port, cl.name,
                cl.replica);
@@ -553,6 +556,7 @@ static void schedule_sync(void)
 static void on_sub_state(void *arg, int up)
 {
     (void)arg;
+    atomic_store(&cl.sub_ready, up);
     if (up) {
         schedule_sync(); /* re-sync before trusting: changes made while we were cut off were not heard */
     } else if (atomic_exchange(&cl.shared_up, 0)) {
@@ -597,6 +601,7 @@ static void on_wake(uv_async_t *a)
         uv_close((uv_handle_t *)&cl.tick, NULL);
         lg_redis_conn_close(cl.sub);
         lg_redis_conn_close(cl.cmd);
+        cl.sub = cl.cmd = NULL;
         return;
     }
     if (atomic_exchange(&cl.keys_dirty, 0))
@@ -908,7 +913,7 @@ json_t *lg_cluster_health_json(void)
     if (!cl.enabled)
         return json_pack("{s:b}", "enabled", 0);
     int up = atomic_load(&cl.shared_up);
-    const char *redis = up ? "up" : lg_redis_conn_state(cl.sub) == LG_REDIS_READY ? "syncing" : "down";
+    const char *redis = up ? "up" : atomic_load(&cl.sub_ready) ? "syncing" : "down";
     json_t *o =
         json_pack("{s:b,s:s,s:s,s:s,s:s,s:{s:s,s:s},s:b,s:I,s:I,s:I,s:I}", "enabled", 1, "name", cl.name, "replica", cl.replica,
                   "redis", redis, "redis_address", cl.ip, "on_redis_down", "rate_limits", cl.rl_closed ? "closed" : "open",
