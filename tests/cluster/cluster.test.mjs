@@ -234,6 +234,7 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     const conc = 3; // in flight at once, one per replica: the overshoot bound is conc requests
     for (let round = 0; round < 20 && refused < conc; round++) {
       const rs = await Promise.all(R.map((r) => chat(r, k.secret, 't/words')));
+      await sleep(20); // clients think between rounds: the bound below is about concurrency, not a zero-gap loop
       for (const r of rs) {
         if (r.status === 200) {
           served++;
@@ -413,19 +414,19 @@ describe('Redis down and back', () => {
     };
     const workers = [loop(open, openRes), loop(closed, closedRes)];
     await sleep(300);
-    // Redis stops answering for 1.5 s (a stuck server, not a dead one: connections stay open)
-    const paused = await run('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '1500', 'ALL']);
+    // Redis stops answering for 3 s (a stuck server, not a dead one: connections stay open)
+    const paused = await run('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '3000', 'ALL']);
     assert.match(paused.stdout, /OK/, paused.stderr);
-    await sleep(1600);
+    await sleep(3100);
     await waitFor(async () => (await httpGet(closed.base, '/health')).json.cluster.redis === 'up', 15000, 100);
     await waitFor(async () => (await httpGet(open.base, '/health')).json.cluster.redis === 'up', 15000, 100);
     stop = true;
     await Promise.all(workers);
     assert.ok(openRes.every(([s]) => s === 200), `fail-open failed requests: ${JSON.stringify(openRes.filter(([s]) => s !== 200).slice(0, 5))}`);
     assert.ok(closedRes.some(([s]) => s === 503), 'fail-closed never refused while Redis was stuck');
-    // nobody waited for the 1.5 s sleep: the deadline (200 ms here) cut it short (generous margin for a loaded box)
+    // nobody waited for the 3 s pause: the deadline (200 ms here) cut it short (generous margin for a loaded box)
     const slowest = Math.max(...openRes.map(([, ms]) => ms), ...closedRes.map(([, ms]) => ms));
-    assert.ok(slowest < 1400, `a request waited ${slowest} ms on a stuck Redis`);
+    assert.ok(slowest < 2000, `a request waited ${slowest} ms on a stuck Redis`);
   });
 
   it('killed mid-load: fail-open serves every request, fail-closed answers 503; both recover after restart', async () => {
