@@ -106,7 +106,7 @@ target_include_directories(lg_core SYSTEM PUBLIC ${H2O_INCLUDE_DIRS} ${UV_INCLUD
 target_compile_definitions(lg_core PUBLIC LG_INSTALL_PLUGIN_DIR="${LG_INSTALL_PLUGIN_DIR}"
                            LG_INSTALL_POLICY_DIR="${LG_INSTALL_POLICY_DIR}" LG_INSTALL_UI_DIR="${LG_INSTALL_UI_DIR}")
 target_link_libraries(lg_core PUBLIC PkgConfig::H2O PkgConfig::UV PkgConfig::LUAJIT PkgConfig::CURL PkgConfig::JANSSON
-                      PkgConfig::OPENSSL PkgConfig::SQLITE Threads::Threads ${CMAKE_DL_LIBS} m)
+                      PkgConfig::OPENSSL PkgConfig::SQLITE PkgConfig::HIREDIS PkgConfig::LIBPQ Threads::Threads ${CMAKE_DL_LIBS} m)
 
 # everything, for tests and tools that reach into any layer
 add_library(lg_all INTERFACE)

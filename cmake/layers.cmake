@@ -26,7 +26,7 @@ set(LG_LAYER_DIR_domain domain) # request, candidate, key record: the types ever
 set(LG_LAYER_DIR_metrics domain) # metrics registry
 set(LG_LAYER_DIR_plugin domain)  # plugin loader and host table
 set(LG_LAYER_DIR_store io)       # SQLite: keys, ledger
-set(LG_LAYER_DIR_cluster io)     # Redis client, a peer of store
+set(LG_LAYER_DIR_cluster services) # Redis shared state: limits, credit, health, key changes (uses auth and router)
 set(LG_LAYER_DIR_upstream io)    # curl multi client, SSE parser
 set(LG_LAYER_DIR_router services)
 set(LG_LAYER_DIR_policy services)

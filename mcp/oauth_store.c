@@ -473,6 +473,13 @@ int lg__oauth_store_init(const char *store_path, uint32_t max_clients, int64_t n
     if (max_clients > 0)
         max_registered = max_clients;
     last_sweep = now;
+    if (store_path != NULL && lg_store_target_is_url(store_path)) {
+        /* a PostgreSQL store (scale-out): its schema has no OAuth tables, so grants live in this process only */
+        LG_LOG(LG_LOG_WARN, "oauth",
+               "store is PostgreSQL: OAuth clients and tokens are kept in memory (lost at restart, "
+               "not shared between replicas)");
+        store_path = NULL;
+    }
     if (store_path != NULL) {
         wstore = lg_store_open(store_path, err, errlen);
         if (wstore == NULL || load_from_store(wstore, now, err, errlen) != 0) {

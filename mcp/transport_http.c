@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/respond.h"
@@ -742,8 +743,18 @@ static lg_mcp_session_t *need_session(h2o_req_t *req, const char *key_id, const 
         return NULL;
     }
     lg_mcp_session_t *s = lg_mcp_session_lookup(sid, len, key_id, server);
-    if (s == NULL)
+    if (s == NULL && lg_cluster_enabled()) {
+        /* scale-out: sessions live in the replica that created them (open streams and in-flight calls cannot move), so
+         * the balancer must route by Mcp-Session-Id. Still a 404: the client re-initializes and carries on here. */
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "Session not found on this replica (%s): MCP sessions stay on the replica that created them; route by the "
+                 "Mcp-Session-Id header or re-initialize",
+                 lg_cluster_replica_id());
+        respond_rpc_error(req, 404, NULL, LG_JSONRPC_SERVER_ERROR, msg);
+    } else if (s == NULL) {
         respond_rpc_error(req, 404, NULL, LG_JSONRPC_SERVER_ERROR, "Session not found");
+    }
     return s;
 }
 

@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 
 want=(build-essential cmake pkg-config libh2o-dev libuv1-dev libluajit-5.1-dev libcurl4-openssl-dev libjansson-dev
       libcmocka-dev libssl-dev libsqlite3-dev curl)
+want+=(libhiredis-dev libpq-dev) # scale-out: Redis client, PostgreSQL store
 if [[ "${1:-}" == "--test" ]]; then
     want+=(clang clang-format libclang-rt-14-dev nghttp2-client lua-check procps openssl nginx-light valgrind)
     # headless browsers: the dashboard's tests (tests/browser) drive both, the MCP OAuth consent page test Chromium
     want+=(chromium firefox-esr)
+    want+=(redis-server postgresql) # the scale-out tests start their own servers
     command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 

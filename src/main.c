@@ -14,8 +14,10 @@
 #include "core/buildinfo.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "cluster/cluster.h"
 #include "core/overrides.h"
 #include "core/reload_status.h"
+#include "store/store.h"
 #include "http/server.h"
 #include "llmgate/version.h"
 #include "mcp/auth.h"
@@ -72,6 +74,7 @@ static void on_shutdown_signal(uv_signal_t *s, int signum)
     if (cut != 0)
         LG_LOG(LG_LOG_WARN, "main", "shutdown deadline reached; %u requests were cut", cut);
     lg_mcp_federation_shutdown(); /* stops upstream MCP servers (stdin close, SIGTERM, SIGKILL) */
+    lg_cluster_shutdown();        /* after the workers: nothing uses Redis any more */
     lg_gate_shutdown();           /* commits every queued ledger row */
     lg_mcp_oauth_shutdown();      /* commits queued OAuth token/client changes */
     LG_LOG(LG_LOG_INFO, "main", "stopped");
@@ -96,6 +99,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     }
     apply_process_settings(snap->conf);
     lg_gate_apply_config(snap->conf);
+    lg_cluster_check_reload(snap->conf);
     int keys_rc = lg_gate_sync_keys(err, sizeof(err));
     if (keys_rc != 0)
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: keys not re-synced from the store: %s", err);
@@ -107,6 +111,25 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         LG_LOG(LG_LOG_ERR, "main", "SIGHUP: OAuth tables not opened: %s", err);
     lg_server_publish(snap);
     lg_reload_finish(covers, 1, generation, keys_rc != 0 ? err : NULL);
+}
+
+/* --check-config: which backends this config uses (no connection is made) */
+static void print_backends(const lg_config_t *conf)
+{
+    const char *target = conf->store_path;
+    if (target == NULL)
+        printf("store: none (no API keys, no ledger)\n");
+    else if (lg_store_target_is_url(target))
+        printf("store: postgresql (keys and ledger shared by every replica using this URL)\n");
+    else
+        printf("store: sqlite %s\n", target);
+    if (conf->cluster.redis_url != NULL)
+        printf("cluster: redis, name \"%s\" (rate limits, credit, key changes, endpoint health shared; on redis down: "
+               "rate_limits %s, credit %s)\n",
+               conf->cluster.name, conf->cluster.rate_limits_fail_closed ? "closed" : "open",
+               conf->cluster.credit_fail_closed ? "closed" : "open");
+    else
+        printf("cluster: none (single node: limits and health are per process)\n");
 }
 
 int main(int argc, char **argv)
@@ -166,6 +189,7 @@ int main(int argc, char **argv)
         }
         printf("%s: ok (%zu providers, %zu models, %zu listeners)\n", check_path, snap->conf->num_providers, snap->conf->num_models,
                snap->conf->num_listeners);
+        print_backends(snap->conf);
         lg_snapshot_unref(snap);
         return 0;
     }
@@ -183,7 +207,13 @@ int main(int argc, char **argv)
     }
     apply_process_settings(snap->conf);
     if (lg_gate_init(snap->conf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "llmgate: store %s: %s\n", snap->conf->store_path, err);
+        char shown[512];
+        lg_store_target_display(snap->conf->store_path, shown, sizeof(shown));
+        fprintf(stderr, "llmgate: store %s: %s\n", shown, err);
+        return 1;
+    }
+    if (lg_cluster_start(snap->conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmgate: %s\n", err);
         return 1;
     }
     if (lg_mcp_oauth_init(snap->conf, err, sizeof(err)) != 0) { /* mcp.auth.mode "oauth": clients and tokens */

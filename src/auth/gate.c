@@ -144,8 +144,11 @@ int lg_gate_init(const lg_config_t *conf, char *err, size_t errlen)
         LG_LOG(LG_LOG_WARN, "auth",
                "no API keys exist and every listener is loopback: running OPEN (create one with `llmgate "
                "keys create --name NAME`)");
-    else
-        LG_LOG(LG_LOG_INFO, "auth", "API keys required (%zu keys loaded from %s)", n, store_path);
+    else {
+        char shown[512];
+        lg_store_target_display(store_path, shown, sizeof(shown));
+        LG_LOG(LG_LOG_INFO, "auth", "API keys required (%zu keys loaded from %s)", n, shown);
+    }
     return 0;
 }
 

@@ -43,7 +43,15 @@ struct key_live {
     lg_bucket_t rpm_b, tpm_b;
     int64_t used_pico;       /* credit used since period_start_ms */
     int64_t period_start_ms; /* INT64_MIN for LG_RESET_NONE */
+    int64_t owed_pico;       /* spent while the remote limiter was unreachable, not yet delivered to it */
 };
+
+static const lg_key_remote_ops_t *_Atomic remote_ops;
+
+void lg_keytable_set_remote(const lg_key_remote_ops_t *ops)
+{
+    atomic_store(&remote_ops, ops);
+}
 
 struct lg_key_entry {
     atomic_uint refs;
@@ -220,8 +228,15 @@ static struct key_live *live_new(const lg_key_record_t *rec, int64_t used, int64
 static void live_update(struct key_live *l, const lg_key_record_t *rec, int64_t used, int64_t now_ms)
 {
     lg_spin_lock(&l->lock);
-    if (rec->reset_period != l->period)
+    if (rec->reset_period != l->period) {
         live_set_usage(l, rec->reset_period, used, now_ms); /* the live count was for another period */
+    } else {
+        /* The store never knows more than this process spent itself, unless other processes share it (scale-out
+         * replicas on one store): then its total is a floor for the live count. */
+        roll_period(l, now_ms);
+        if (used > l->used_pico && l->period_start_ms == period_start_ms(l->period, now_ms))
+            l->used_pico = used;
+    }
     live_configure(l, rec, now_ms);
     lg_spin_unlock(&l->lock);
 }
@@ -487,12 +502,60 @@ static int refuse(lg_admit_t *out, int err, const char *reason)
     return err;
 }
 
+/* Caller holds l->lock. */
+static void limits_locked(lg_key_entry_t *e, lg_key_limits_t *out)
+{
+    struct key_live *l = e->live;
+    out->id = e->rec->id;
+    out->rpm = l->rpm;
+    out->tpm = l->tpm;
+    out->credit_limit_pico = l->credit_limit_pico;
+    out->period = l->period;
+    out->period_start_ms = l->period_start_ms;
+    out->used_pico = l->used_pico;
+    out->owed_pico = l->owed_pico;
+}
+
+void lg_key_limits(lg_key_entry_t *e, int64_t now_ms, lg_key_limits_t *out)
+{
+    lg_spin_lock(&e->live->lock);
+    roll_period(e->live, now_ms);
+    limits_locked(e, out);
+    lg_spin_unlock(&e->live->lock);
+}
+
+void lg_key_owed_add(lg_key_entry_t *e, int64_t pico)
+{
+    lg_spin_lock(&e->live->lock);
+    e->live->owed_pico = sat_add(e->live->owed_pico, pico);
+    lg_spin_unlock(&e->live->lock);
+}
+
+int64_t lg_key_owed_take(lg_key_entry_t *e)
+{
+    lg_spin_lock(&e->live->lock);
+    int64_t v = e->live->owed_pico;
+    e->live->owed_pico = 0;
+    lg_spin_unlock(&e->live->lock);
+    return v;
+}
+
+void lg_key_credit_raise(lg_key_entry_t *e, int64_t used_pico, int64_t now_ms)
+{
+    lg_spin_lock(&e->live->lock);
+    roll_period(e->live, now_ms);
+    if (used_pico > e->live->used_pico)
+        e->live->used_pico = used_pico;
+    lg_spin_unlock(&e->live->lock);
+}
+
 int lg_key_admit(lg_key_entry_t *e, int64_t est_tokens, int64_t now_ms, lg_admit_t *out)
 {
     struct key_live *l = e->live;
     int64_t w_rpm = 0, w_tpm = 0;
     double need = 0;
     int rc;
+    const lg_key_remote_ops_t *remote = atomic_load_explicit(&remote_ops, memory_order_acquire);
 
     if (est_tokens < 0)
         est_tokens = 0;
@@ -522,6 +585,16 @@ int lg_key_admit(lg_key_entry_t *e, int64_t est_tokens, int64_t now_ms, lg_admit
         goto done;
     }
     roll_period(l, now_ms);
+    if (remote != NULL && remote->admit != NULL) {
+        lg_key_limits_t lim;
+        limits_locked(e, &lim);
+        lg_spin_unlock(&l->lock);
+        /* the shared limiter decides without our lock held (it may queue I/O); its verdict replaces the local one */
+        if (remote->admit(e, &lim, est_tokens, now_ms, out))
+            return out->err;
+        lg_spin_lock(&l->lock);
+        roll_period(l, now_ms);
+    }
     if (l->credit_limit_pico >= 0 && l->used_pico >= l->credit_limit_pico) {
         rc = refuse(out, LG_ECREDIT, "credit");
         goto done;
@@ -570,12 +643,21 @@ void lg_key_settle(lg_key_entry_t *e, int64_t est_tokens, int64_t actual_tokens,
         est_tokens = 0;
     if (actual_tokens < 0)
         actual_tokens = 0;
+    const lg_key_remote_ops_t *remote = atomic_load_explicit(&remote_ops, memory_order_acquire);
     lg_spin_lock(&l->lock);
-    if (l->tpm > 0 && est_tokens != actual_tokens)
-        lg_bucket_adjust(&l->tpm_b, (double)est_tokens - (double)actual_tokens, now_ms);
     roll_period(l, now_ms);
     if (cost_pico > 0)
         l->used_pico = sat_add(l->used_pico, cost_pico);
+    if (remote != NULL && remote->settle != NULL) {
+        lg_key_limits_t lim;
+        limits_locked(e, &lim);
+        lg_spin_unlock(&l->lock);
+        if (remote->settle(e, &lim, est_tokens, actual_tokens, cost_pico, now_ms))
+            return;
+        lg_spin_lock(&l->lock);
+    }
+    if (l->tpm > 0 && est_tokens != actual_tokens)
+        lg_bucket_adjust(&l->tpm_b, (double)est_tokens - (double)actual_tokens, now_ms);
     lg_spin_unlock(&l->lock);
 }
 

@@ -56,10 +56,11 @@ void lg_keytable_destroy(lg_keytable_t *t);
  * per request; may run while workers look keys up. Records are deep-copied (lg_key_record_dup); the caller keeps its
  * own. period_usage_pico[i] (may be NULL = all 0) is the credit records[i] used in its current reset period according
  * to the store; it is applied the first time an id is seen, and again when a key's reset_period changes (the live
- * count then refers to another period). For ids already known, live state survives: credit used is kept and buckets
- * are reconfigured to the new limits keeping their level (a limit newly set starts full). Keys absent from records are
- * removed: lookups miss, and entries still held refuse admission ("removed"). Duplicate ids or hashes: the first wins,
- * the others are skipped with a warning. Returns the number of keys loaded.
+ * count then refers to another period). For ids already known, live state survives: credit used is kept (raised to
+ * period_usage_pico[i] when the store knows more, i.e. other processes spend through the same store) and buckets are reconfigured
+ * to the new limits keeping their level (a limit newly set starts full). Keys absent from records are removed: lookups miss, and
+ * entries still held refuse admission ("removed"). Duplicate ids or hashes: the first wins, the others are skipped with a warning.
+ * Returns the number of keys loaded.
  */
 size_t lg_keytable_load(lg_keytable_t *t, lg_key_record_t *const *records, const int64_t *period_usage_pico, size_t n,
                         int64_t now_ms);
@@ -126,5 +127,48 @@ int64_t lg_key_credit_used_pico(lg_key_entry_t *e, int64_t now_ms);
  */
 int lg_key_model_allowed(const lg_key_entry_t *e, const char *model);
 int lg_key_tool_allowed(const lg_key_entry_t *e, const char *tool);
+
+/* ---- shared (remote) limit state: the seam the scale-out module plugs into ---- */
+
+/** A key's current limits and local credit view, copied under the key's lock for a remote limiter. */
+typedef struct lg_key_limits {
+    const char *id; /* valid while the entry is held */
+    uint32_t rpm, tpm;
+    int64_t credit_limit_pico; /* -1 = unlimited */
+    lg_reset_period_t period;
+    int64_t period_start_ms; /* start of the current reset period (INT64_MIN for none) */
+    int64_t used_pico;       /* credit used in the period as this process knows it (seed for a fresh shared counter) */
+    int64_t owed_pico;       /* part of used_pico not yet delivered to the remote counter */
+} lg_key_limits_t;
+
+/**
+ * A remote limiter (src/cluster: Redis). Installed once before the workers start; NULL members are skipped.
+ * - admit: called by lg_key_admit after the local checks (removed, disabled, expired) passed, without the key's lock.
+ *   Returns 1 when it decided (out filled, out->err set; the local buckets and credit are not touched) or 0 to let
+ *   the local buckets and credit decide (single node, Redis down in fail-open mode, no shared verdict).
+ * - settle: called by lg_key_settle after the local credit was updated. Returns 1 when it applied the TPM correction
+ *   remotely (the local TPM bucket is then left alone), 0 to correct the local bucket.
+ */
+typedef struct lg_key_remote_ops {
+    int (*admit)(lg_key_entry_t *e, const lg_key_limits_t *lim, int64_t est_tokens, int64_t now_ms, lg_admit_t *out);
+    int (*settle)(lg_key_entry_t *e, const lg_key_limits_t *lim, int64_t est_tokens, int64_t actual_tokens, int64_t cost_pico,
+                  int64_t now_ms);
+} lg_key_remote_ops_t;
+
+/** Install (or remove, NULL) the remote limiter. Call before any admission runs. */
+void lg_keytable_set_remote(const lg_key_remote_ops_t *ops);
+
+/** Copy the entry's current limits (newest load) and local credit view. */
+void lg_key_limits(lg_key_entry_t *e, int64_t now_ms, lg_key_limits_t *out);
+
+/**
+ * Credit spent locally that the remote counter has not received yet (Redis was down at settle): add to it, or take
+ * it all (returns the amount and zeroes it). Any thread.
+ */
+void lg_key_owed_add(lg_key_entry_t *e, int64_t pico);
+int64_t lg_key_owed_take(lg_key_entry_t *e);
+
+/** Raise the local credit used in the current period to at least used_pico (re-sync from the ledger). Any thread. */
+void lg_key_credit_raise(lg_key_entry_t *e, int64_t used_pico, int64_t now_ms);
 
 #endif

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include "cluster/cluster.h"
+#include "domain/key.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -752,6 +754,22 @@ static int cmd_usage(lg_store_t *s, const struct opts *o, const lg_usage_query_t
 
 /* ---- entry ---- */
 
+/* Scale-out: a running cluster hears about the change at once (otherwise at its next re-sync). Never fails the command:
+ * the change is committed either way. */
+static void announce_key_change(const struct opts *o)
+{
+    char err[1024];
+    lg_config_t *conf;
+    if (o->db != NULL || (conf = lg_config_load(o->config, err, sizeof(err))) == NULL)
+        return;
+    if (lg_cluster_publish_keys_changed_blocking(conf, err, sizeof(err)) != 0)
+        fprintf(stderr,
+                "llmgate: warning: the change is stored, but the replicas were not notified (%s); they apply it at their "
+                "next key re-sync (restart, SIGHUP, or any other key change)\n",
+                err);
+    lg_config_free(conf);
+}
+
 static char *db_path_for(const struct opts *o)
 {
     char err[2048];
@@ -887,5 +905,7 @@ int lg_cli_main(int argc, char **argv)
     }
     lg_store_close(s);
     fflush(stdout);
+    if (rc == 0 && (cmd & (C_CREATE | C_UPDATE | C_DISABLE | C_ENABLE | C_DELETE)))
+        announce_key_change(&o);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "core/config.h"
 #include "core/util.h"
+#include "core/redis_url.h"
 
 #define CONFIG_MAX_FILE_BYTES ((size_t)16 << 20)
 #define CONFIG_MAX_WORKERS 256
@@ -1057,10 +1058,83 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
 
 /* ---- store and auth ---- */
 
+/* store.url: a PostgreSQL connection URL; the store target is the URL itself (the store picks its backend from it) */
+static void parse_store_url(struct ctx *c, lg_config_t *conf, char *url, int have_path)
+{
+    if (have_path)
+        fail(c, "store", "path and url are mutually exclusive");
+    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0)
+        fail(c, "store.url", "expected postgresql://[user[:password]@]host[:port]/dbname[?param=value]");
+    else if (strlen(url) > 4096)
+        fail(c, "store.url", "URL too long (4096 bytes at most)");
+    else
+        for (const char *p = url; *p != '\0'; ++p)
+            if ((unsigned char)*p < 0x21 || *p == 0x7f) {
+                fail(c, "store.url", "spaces and control characters must be percent-encoded");
+                break;
+            }
+    conf->store_path = url;
+}
+
+/* ---- cluster (scale-out) ---- */
+
+static int fail_mode(struct ctx *c, const json_t *obj, const char *key, int *closed)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[PATH_LEN];
+    const char *s;
+    if (v == NULL)
+        return 0;
+    path_key(p, "cluster.on_redis_down", key);
+    s = json_string_value(v);
+    if (s != NULL && strcmp(s, "open") == 0)
+        *closed = 0;
+    else if (s != NULL && strcmp(s, "closed") == 0)
+        *closed = 1;
+    else {
+        fail(c, p, "expected \"open\" (keep serving on local limits) or \"closed\" (refuse with 503)");
+        return -1;
+    }
+    return 0;
+}
+
+static void parse_cluster(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"redis", "name", "timeout_ms", "connect_timeout_ms", "on_redis_down", "share_health", NULL};
+    static const char *const down_keys[] = {"rate_limits", "credit", NULL};
+    lg_cluster_conf_t *cl = &conf->cluster;
+    json_t *v;
+
+    if (obj == NULL || json_is_null(obj) || want_object(c, obj, "cluster") != 0)
+        return;
+    check_keys(c, obj, "cluster", keys);
+    if ((v = json_object_get(obj, "redis")) == NULL) {
+        fail(c, "cluster.redis", "required: redis://host:port/db");
+    } else if (get_str(c, v, "cluster.redis", &cl->redis_url) == 0) {
+        lg_redis_url_t u;
+        const char *why = NULL;
+        if (lg_redis_url_parse(cl->redis_url, strlen(cl->redis_url), &u, &why) != 0)
+            fail(c, "cluster.redis", "%s", why);
+    }
+    opt_str(c, obj, "cluster", "name", &cl->name);
+    if (cl->name != NULL && (!is_slug(cl->name, 1) || strlen(cl->name) > 64))
+        fail(c, "cluster.name", "expected up to 64 lower-case letters, digits, '-', '_' or '.'");
+    opt_u32(c, obj, "cluster", "timeout_ms", 1, 60000, &cl->timeout_ms);
+    opt_u32(c, obj, "cluster", "connect_timeout_ms", 1, 60000, &cl->connect_timeout_ms);
+    opt_bool(c, obj, "cluster", "share_health", &cl->share_health);
+    if ((v = json_object_get(obj, "on_redis_down")) != NULL && want_object(c, v, "cluster.on_redis_down") == 0) {
+        check_keys(c, v, "cluster.on_redis_down", down_keys);
+        fail_mode(c, v, "rate_limits", &cl->rate_limits_fail_closed);
+        fail_mode(c, v, "credit", &cl->credit_fail_closed);
+    }
+    if (cl->name == NULL)
+        cl->name = lg_strdup("llmgate");
+}
+
 static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
-    static const char *const keys[] = {"path", "flush_interval_ms", "queue_capacity", NULL};
-    char *path = NULL;
+    static const char *const keys[] = {"path", "url", "flush_interval_ms", "queue_capacity", NULL};
+    char *path = NULL, *url = NULL;
 
     if (obj != NULL && json_is_null(obj)) {
         /* no store: no API keys, no ledger (a bare router; loopback listeners only, checked with auth) */
@@ -1072,6 +1146,12 @@ static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
         opt_str(c, obj, "store", "path", &path);
         opt_u32(c, obj, "store", "flush_interval_ms", 1, 1000, &conf->ledger_flush_interval_ms);
         opt_u32(c, obj, "store", "queue_capacity", 1, 16777216, &conf->ledger_queue_capacity);
+        opt_str(c, obj, "store", "url", &url);
+    }
+    if (url != NULL) {
+        parse_store_url(c, conf, url, path != NULL);
+        free(path);
+        return;
     }
     /* relative to the config file's folder; for the embedded default base_dir is the current directory */
     conf->store_path = resolve_path(c, path != NULL ? path : "llmgate.db");
@@ -1560,9 +1640,10 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
-    static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
-                                       "plugin_dir", "routing", "policies", "providers",           "models",     "store",
-                                       "auth",       "mcp",     NULL};
+    static const char *const keys[] = {"listeners",  "workers",   "limits",     "shutdown_timeout_ms",
+                                       "access_log", "log_level", "plugin_dir", "routing",
+                                       "policies",   "providers", "models",     "store",
+                                       "auth",       "mcp",       "cluster",    NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;
@@ -1622,6 +1703,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     parse_store(c, json_object_get(root, "store"), conf);
     parse_auth(c, json_object_get(root, "auth"), conf);
     parse_mcp(c, json_object_get(root, "mcp"), conf);
+    parse_cluster(c, json_object_get(root, "cluster"), conf);
 
     /* order matters: endpoints need the providers, policy references need the policies map */
     parse_policies(c, json_object_get(root, "policies"), conf);
@@ -1660,6 +1742,9 @@ static lg_config_t *config_new(void)
     conf->expose_headers = lg_calloc(1, sizeof(*conf->expose_headers));
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
+    conf->cluster.timeout_ms = 100;
+    conf->cluster.connect_timeout_ms = 1000;
+    conf->cluster.share_health = 1;
     conf->require_keys = -1;
     conf->dashboard_session_ttl_s = 8 * 3600;
     conf->mcp.enabled = 1;
@@ -1877,6 +1962,8 @@ void lg_config_free(lg_config_t *conf)
     }
     free(conf->models);
     free(conf->store_path);
+    free(conf->cluster.redis_url);
+    free(conf->cluster.name);
     if (conf->admin_key != NULL) {
         memset(conf->admin_key, 0, strlen(conf->admin_key));
         free(conf->admin_key);

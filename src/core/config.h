@@ -147,6 +147,17 @@ typedef struct lg_mcp_conf {
                                    the caller's key) when the client cannot; NULL = such requests get -32601 */
 } lg_mcp_conf_t;
 
+/** Scale-out: the "cluster" section (see src/cluster/README.md). redis_url NULL = single node, nothing shared. */
+typedef struct lg_cluster_conf {
+    char *redis_url;             /* redis://[[user]:password@]host[:port][/db], validated by lg_redis_url_parse */
+    char *name;                  /* namespace of every Redis key and channel ("llmgate:<name>:..."), default "llmgate" */
+    uint32_t timeout_ms;         /* a Redis command not answered within this counts as Redis down, default 100 */
+    uint32_t connect_timeout_ms; /* per connect attempt, default 1000 */
+    int rate_limits_fail_closed; /* on_redis_down.rate_limits: 0 "open" (local buckets, default), 1 "closed" (503) */
+    int credit_fail_closed;      /* on_redis_down.credit: 0 "open" (local counter, default), 1 "closed" (503) */
+    int share_health;            /* health: share endpoint cooldowns and stats (default true) */
+} lg_cluster_conf_t;
+
 typedef struct lg_config {
     char *source_path; /* file it came from, NULL for the embedded default */
     char *base_dir;    /* folder relative paths resolve against */
@@ -183,7 +194,8 @@ typedef struct lg_config {
     size_t num_models;
 
     /* store and ledger ("store" section) */
-    char *store_path;                  /* SQLite file; relative paths resolve against base_dir; default "llmgate.db" */
+    char *store_path;                  /* store target: a SQLite file (store.path; relative paths resolve against
+                                          base_dir; default "llmgate.db") or a postgresql:// URL (store.url) */
     uint32_t ledger_flush_interval_ms; /* longest a ledger row waits before its commit, 1..1000, default 200 */
     uint32_t ledger_queue_capacity;    /* ledger rows queued in memory before drops, default 65536 */
 
@@ -194,6 +206,8 @@ typedef struct lg_config {
     uint32_t dashboard_session_ttl_s; /* auth.dashboard_session_ttl_s: lifetime of a dashboard sign-in, default 28800 (8 h) */
 
     lg_mcp_conf_t mcp; /* "mcp" section */
+
+    lg_cluster_conf_t cluster; /* "cluster" section: shared state in Redis (scale-out) */
 } lg_config_t;
 
 /**

@@ -370,6 +370,28 @@ static void key_query_free(void *p)
     free(q);
 }
 
+/*
+ * Several replicas (scale-out): the in-memory credit count knows this replica's spend, the shared ledger everyone's (up
+ * to a flush interval behind). The remaining credit shown is the lower of the two views.
+ */
+static void shared_limit_remaining(json_t *doc, const json_t *usage)
+{
+    json_t *limit = json_object_get(doc, "limit"), *remaining = json_object_get(doc, "limit_remaining");
+    if (!json_is_number(limit) || !json_is_number(remaining))
+        return;
+    const char *reset = json_string_value(json_object_get(doc, "limit_reset"));
+    const char *field = reset == NULL                   ? "usage_pico"
+                        : strcmp(reset, "daily") == 0   ? "usage_daily_pico"
+                        : strcmp(reset, "weekly") == 0  ? "usage_weekly_pico"
+                        : strcmp(reset, "monthly") == 0 ? "usage_monthly_pico"
+                                                        : "usage_pico";
+    double left = json_number_value(limit) - (double)json_integer_value(json_object_get(usage, field)) / PICO_PER_USD;
+    if (left < 0)
+        left = 0;
+    if (left < json_number_value(remaining))
+        json_object_set_new(doc, "limit_remaining", json_real(left));
+}
+
 static int key_work(lg_store_t *s, void *data, json_t **body)
 {
     struct key_query *q = data;
@@ -386,6 +408,7 @@ static int key_work(lg_store_t *s, void *data, json_t **body)
     static const char *const names[] = {"usage", "usage_daily", "usage_weekly", "usage_monthly"};
     for (int i = 0; i < 4; ++i)
         json_object_set(q->doc, names[i], json_object_get(usage, names[i]));
+    shared_limit_remaining(q->doc, usage);
     json_decref(usage);
     if (q->credits) {
         /* OpenRouter's credits: what was granted and what was used. A key's grant is its usage so far plus what is left

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "mcp/federation.h"
 #include "auth/gate.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -463,6 +464,7 @@ static void sync_keys(void)
     char err[512];
     if (lg_gate_sync_keys(err, sizeof(err)) != 0)
         LG_LOG(LG_LOG_ERR, "admin", "key change committed but the key table was not re-synced: %s", err);
+    lg_cluster_keys_changed(); /* the other replicas re-sync too (no-op on a single node) */
 }
 
 static int create_work(lg_store_t *s, void *data, json_t **body)

@@ -122,7 +122,7 @@ int lg_handle_request(h2o_handler_t *self, h2o_req_t *req)
         if (!lg_req_method_is(req, "POST"))
             lg_respond_method_not_allowed(req, "POST");
         else
-            lg_handle_generate(w, req, generate_routes[i].skin);
+            lg_handle_generate_shared(w, req, generate_routes[i].skin);
         return 0;
     }
     /* /v1/models/{author}/{slug}/endpoints */

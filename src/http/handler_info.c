@@ -5,6 +5,8 @@
  * are in catalog_view.c.
  */
 #include <string.h>
+#include "auth/gate.h"
+#include "cluster/cluster.h"
 #include "core/util.h"
 #include "http/handlers.h"
 #include "http/respond.h"
@@ -29,6 +31,21 @@ static void health_mcp_upstream(const char *name, const char *state, int pid, si
 {
     (void)pid;
     json_array_append_new(arg, json_pack("{s:s,s:s,s:I}", "name", name, "state", state, "tools", (json_int_t)tools));
+}
+
+/* Which store backend serves keys and the ledger, and whether the ledger writer reaches it. */
+static json_t *store_health(void)
+{
+    const char *target = lg_gate_store_path();
+    lg_ledger_t *l = lg_gate_ledger();
+    if (target == NULL)
+        return json_pack("{s:s}", "backend", "none");
+    lg_ledger_stats_t st = {0};
+    if (l != NULL)
+        lg_ledger_stats(l, &st);
+    return json_pack("{s:s,s:s,s:I,s:I,s:I}", "backend", lg_store_backend_for(target), "state",
+                     st.store_unreachable ? "unreachable" : "ok", "ledger_queue_depth", (json_int_t)st.depth, "ledger_dropped",
+                     (json_int_t)st.dropped, "last_commit_ms", (json_int_t)st.last_commit_ms);
 }
 
 void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
@@ -64,5 +81,7 @@ void lg_handle_health(lg_worker_t *w, h2o_req_t *req)
     json_t *mcp = json_array();
     lg_mcp_federation_foreach(health_mcp_upstream, mcp);
     json_object_set_new(doc, "mcp_upstreams", mcp);
+    json_object_set_new(doc, "store", store_health());
+    json_object_set_new(doc, "cluster", lg_cluster_health_json());
     lg_respond_json(req, 200, doc);
 }

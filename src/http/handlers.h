@@ -36,6 +36,8 @@ struct lg_skin;
 /** POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses: one generation through the
  * pipeline, parsed and answered by the route's ingress skin (http/skins.h). */
 void lg_handle_generate(lg_worker_t *w, h2o_req_t *req, const struct lg_skin *skin);
+/** The generate route with shared admission first when a cluster is configured (cluster_admit.c); else the above. */
+void lg_handle_generate_shared(lg_worker_t *w, h2o_req_t *req, const struct lg_skin *skin);
 
 /** GET /v1/generation?id=gen-... (and /api/v1/generation): the ledger row of one generation, OpenRouter's shape. */
 void lg_handle_generation(lg_worker_t *w, h2o_req_t *req);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/dashboard.h"
@@ -211,6 +212,7 @@ static void worker_main(void *arg)
     uv_loop_init(&w->loop);
     h2o_context_init(&w->ctx, &w->loop, &globalconf);
     w->up = lg_upclient_create(&w->loop, NULL);
+    lg_cluster_worker_attach(&w->loop, w->index); /* this worker's Redis connection (scale-out; no-op otherwise) */
     w->rt = lg_runtime_create(w, lg_snapshot_ref(start_snapshot));
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;

@@ -12,6 +12,21 @@ static lg_endpoint_stats_t *endpoints;
 static lg_provider_stats_t *providers;
 
 static const double EWMA_ALPHA = 0.2;
+static lg_stats_unhealthy_hook_t *_Atomic unhealthy_hook;
+
+void lg_stats_set_unhealthy_hook(lg_stats_unhealthy_hook_t *fn)
+{
+    atomic_store(&unhealthy_hook, fn);
+}
+
+void lg_stats_mark_unhealthy(lg_endpoint_stats_t *s, uint32_t cooldown_ms)
+{
+    int64_t until = lg_now_ms() + cooldown_ms, cur = atomic_load_explicit(&s->unhealthy_until_ms, memory_order_relaxed);
+    while (cur < until &&
+           !atomic_compare_exchange_weak_explicit(&s->unhealthy_until_ms, &cur, until, memory_order_relaxed, memory_order_relaxed))
+        ;
+    atomic_store_explicit(&s->last_failure_ms, lg_now_ms(), memory_order_relaxed);
+}
 
 lg_endpoint_stats_t *lg_stats_endpoint(const char *provider, const char *model)
 {
@@ -67,6 +82,25 @@ static void ewma_update(_Atomic uint64_t *bits, double sample)
     atomic_store_explicit(bits, v, memory_order_relaxed);
 }
 
+static void ewma_blend(_Atomic uint64_t *bits, double sample)
+{
+    if (sample > 0)
+        ewma_update(bits, sample);
+}
+
+void lg_stats_merge_remote(lg_endpoint_stats_t *s, double latency_ms, double ttft_ms, double tput, double error_rate)
+{
+    ewma_blend(&s->latency_ewma_bits, latency_ms);
+    ewma_blend(&s->ttft_ewma_bits, ttft_ms);
+    ewma_blend(&s->tput_ewma_bits, tput);
+    if (error_rate >= 0 && error_rate <= 1) {
+        double er = lg_stats_get(&s->error_ewma_bits), next = er + EWMA_ALPHA * (error_rate - er);
+        uint64_t v;
+        memcpy(&v, &next, sizeof(v));
+        atomic_store_explicit(&s->error_ewma_bits, v, memory_order_relaxed);
+    }
+}
+
 void lg_stats_success(lg_endpoint_stats_t *s, double latency_ms, double ttft_ms, int64_t completion_tokens)
 {
     atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
@@ -93,8 +127,12 @@ void lg_stats_failure(lg_endpoint_stats_t *s, uint32_t threshold, uint32_t coold
     atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
     atomic_store_explicit(&s->last_failure_ms, now, memory_order_relaxed);
     uint32_t n = atomic_fetch_add_explicit(&s->consecutive_failures, 1, memory_order_relaxed) + 1;
-    if (threshold != 0 && n >= threshold)
+    if (threshold != 0 && n >= threshold) {
         atomic_store_explicit(&s->unhealthy_until_ms, now + cooldown_ms, memory_order_relaxed);
+        lg_stats_unhealthy_hook_t *hook = atomic_load_explicit(&unhealthy_hook, memory_order_acquire);
+        if (hook != NULL && n == threshold) /* once per outage: the first failure that crosses the threshold */
+            hook(s, cooldown_ms);
+    }
     double er = lg_stats_get(&s->error_ewma_bits);
     double next = er + EWMA_ALPHA * (1 - er);
     uint64_t v;

@@ -56,4 +56,19 @@ void lg_stats_foreach_provider(void (*fn)(const lg_provider_stats_t *p, void *ar
 int lg_stats_acquire(lg_provider_stats_t *p, uint32_t max);
 void lg_stats_release(lg_provider_stats_t *p);
 
+/* ---- sharing with other replicas (src/cluster) ---- */
+
+/** Called (on the worker thread) when lg_stats_failure marks an endpoint unhealthy; one hook, set before workers run. */
+typedef void lg_stats_unhealthy_hook_t(const lg_endpoint_stats_t *s, uint32_t cooldown_ms);
+void lg_stats_set_unhealthy_hook(lg_stats_unhealthy_hook_t *fn);
+
+/** A peer found the endpoint failing: unhealthy for cooldown_ms from now (never shortens a longer local cooldown). */
+void lg_stats_mark_unhealthy(lg_endpoint_stats_t *s, uint32_t cooldown_ms);
+
+/**
+ * Blend a peer's EWMAs into ours, weighted like one sample (values <= 0 are "no data" and skipped). Routing then sees
+ * latency, TTFT, throughput and error rate observed by every replica.
+ */
+void lg_stats_merge_remote(lg_endpoint_stats_t *s, double latency_ms, double ttft_ms, double tput, double error_rate);
+
 #endif

@@ -36,7 +36,17 @@ struct lg_ledger {
     _Atomic uint64_t depth, submitted, committed, dropped, batches;
     _Atomic int64_t last_commit_ms;
     _Atomic int64_t last_drop_log_ms; /* monotonic; rate limit of the drop warning */
+    int64_t last_unreachable_log_ms;  /* writer thread only */
+    _Atomic int unreachable;          /* the store server is away: the writer is holding a batch */
 };
+
+static int ledger_stopping(lg_ledger_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int stopping = l->stopping;
+    pthread_mutex_unlock(&l->mu);
+    return stopping;
+}
 
 static void row_free(lg_generation_row_t *r)
 {
@@ -101,6 +111,18 @@ static void commit_batch(lg_ledger_t *l, lg_generation_row_t *rows, size_t n)
         }
         if (lg_store_insert_generations_ex(l->store, rows, n, &skipped) == 0)
             break;
+        if (lg_store_unreachable(l->store) && !ledger_stopping(l)) {
+            /* the server is away (restart, failover): keep the batch and wait for it without spending the retry
+             * budget; new rows queue behind it up to the queue bound. Once stopping, the normal budget applies. */
+            int64_t now = lg_now_ms();
+            if (now - l->last_unreachable_log_ms >= DROP_LOG_INTERVAL_MS) {
+                l->last_unreachable_log_ms = now;
+                LG_LOG(LG_LOG_WARN, "ledger", "store unreachable, holding %zu rows and retrying: %s", n, lg_store_errmsg(l->store));
+            }
+            atomic_store(&l->unreachable, 1);
+            attempt = 0;
+            continue;
+        }
         if (attempt == 0 || attempt == LG_LEDGER_MAX_RETRIES)
             LG_LOG(LG_LOG_ERR, "ledger", "commit of %zu rows failed (attempt %d of %d): %s", n, attempt + 1,
                    LG_LEDGER_MAX_RETRIES + 1, lg_store_errmsg(l->store));
@@ -114,6 +136,7 @@ static void commit_batch(lg_ledger_t *l, lg_generation_row_t *rows, size_t n)
         LG_LOG(LG_LOG_WARN, "ledger", "%zu ledger rows skipped: missing or duplicate generation id", skipped);
         count_drops(l, skipped, "duplicate id");
     }
+    atomic_store(&l->unreachable, 0);
     atomic_fetch_add(&l->committed, n - skipped);
     atomic_fetch_add(&l->batches, 1);
     atomic_store(&l->last_commit_ms, lg_unix_ms());
@@ -269,4 +292,5 @@ void lg_ledger_stats(const lg_ledger_t *l, lg_ledger_stats_t *out)
     out->dropped = atomic_load(&m->dropped);
     out->batches = atomic_load(&m->batches);
     out->last_commit_ms = atomic_load(&m->last_commit_ms);
+    out->store_unreachable = atomic_load(&m->unreachable);
 }

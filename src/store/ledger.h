@@ -39,6 +39,7 @@ typedef struct lg_ledger_stats {
     uint64_t dropped;       /* rows lost: queue full, or commit retries exhausted */
     uint64_t batches;       /* committed transactions */
     int64_t last_commit_ms; /* unix ms of the last successful commit, 0 = none yet */
+    int store_unreachable;  /* 1 while the writer holds a batch because the store server is away (PostgreSQL) */
 } lg_ledger_stats_t;
 
 /**

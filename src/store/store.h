@@ -44,8 +44,24 @@ typedef struct lg_generation_row {
  * database, or has a schema version newer than LG_STORE_SCHEMA_VERSION.
  */
 lg_store_t *lg_store_open(const char *path, char *err, size_t errlen);
+/**
+ * The target names the backend: a "postgresql://" (or "postgres://") URL opens PostgreSQL (libpq; schema migrated
+ * the same way, under an advisory lock), anything else is a SQLite file path as above.
+ */
+int lg_store_target_is_url(const char *target);
+/** "postgresql" or "sqlite": the backend lg_store_open would pick for target (for --check-config and /health). */
+const char *lg_store_backend_for(const char *target);
+/** target for logs and messages: a URL's password replaced by "***". */
+void lg_store_target_display(const char *target, char *out, size_t cap);
+/** The backend of an open store ("sqlite" | "postgresql"). */
+const char *lg_store_backend(const lg_store_t *s);
 /** Finalize statements and close; NULL is a no-op. */
 void lg_store_close(lg_store_t *s);
+/**
+ * 1 when the last failed call failed because the server is unreachable (PostgreSQL restarting): the next call
+ * reconnects, so the caller should keep its data and retry rather than give up. Always 0 for SQLite.
+ */
+int lg_store_unreachable(const lg_store_t *s);
 /** Schema version of the open database (== LG_STORE_SCHEMA_VERSION after a successful open). */
 int lg_store_version(lg_store_t *s);
 /** The connection's sqlite3 handle, for modules that own their own tables (mcp/oauth_store.c); same threading rule. */
