@@ -1402,7 +1402,9 @@ static void push_chunk(struct instance *in, lg_stream_out_t *out, json_t *choice
         json_decref(choices);
         return;
     }
-    out->chunks[out->num_chunks++] = json_pack("{so}", "choices", choices);
+    json_t *chunk = json_object();
+    json_object_set_new(chunk, "choices", choices);
+    out->chunks[out->num_chunks++] = chunk;
 }
 
 /*
@@ -1413,20 +1415,23 @@ static void push_chunk(struct instance *in, lg_stream_out_t *out, json_t *choice
  */
 static int text_event_fast(struct instance *in, struct gstream *s, const char *d, size_t n, lg_stream_out_t *out)
 {
-    lg_json_span_t root, cands, cand, k, v, content = {0}, parts = {0}, part;
+    lg_json_span_t root, cands = {0}, cand, extra, k, v, content = {0}, parts = {0}, part;
     lg_json_iter_t it, pit;
     if (lg_json_validate(d, n, &root, NULL) != 0 || root.type != LG_JSON_OBJECT)
         return 0;
+    /* one pass over the top level (the last "candidates" wins, as in jansson) */
     lg_json_iter_init(&it, root);
     while (lg_json_iter_member(&it, &k, &v)) {
-        if (lg_json_key_eq(k, "error", 5) || lg_json_key_eq(k, "usageMetadata", 13) || lg_json_key_eq(k, "promptFeedback", 14))
+        if (lg_json_key_eq(k, "candidates", 10))
+            cands = v;
+        else if (lg_json_key_eq(k, "error", 5) || lg_json_key_eq(k, "usageMetadata", 13) || lg_json_key_eq(k, "promptFeedback", 14))
             return 0;
     }
-    if (!lg_json_get(root, "candidates", &cands) || cands.type != LG_JSON_ARRAY || lg_json_count(cands) != 1)
+    if (cands.type != LG_JSON_ARRAY)
         return 0;
     lg_json_iter_init(&it, cands);
-    if (!lg_json_iter_element(&it, &cand) || cand.type != LG_JSON_OBJECT)
-        return 0;
+    if (!lg_json_iter_element(&it, &cand) || cand.type != LG_JSON_OBJECT || lg_json_iter_element(&it, &extra))
+        return 0; /* exactly one candidate */
     lg_json_iter_init(&it, cand);
     while (lg_json_iter_member(&it, &k, &v)) {
         if (lg_json_key_eq(k, "content", 7))
@@ -1472,7 +1477,13 @@ static int text_event_fast(struct instance *in, struct gstream *s, const char *d
             s->role_sent[0] = 1;
         }
         json_object_set_new(delta, "content", json_stringn(text.p, text.len));
-        push_chunk(in, out, json_pack("[{sI so sn}]", "index", (json_int_t)0, "delta", delta, "finish_reason"));
+        /* built member by member: json_pack's format parsing costs more than the tree on this path */
+        json_t *choice = json_object(), *choices = json_array();
+        json_object_set_new(choice, "index", json_integer(0));
+        json_object_set_new(choice, "delta", delta);
+        json_object_set_new(choice, "finish_reason", json_null());
+        json_array_append_new(choices, choice);
+        push_chunk(in, out, choices);
     }
     pu_buf_free(&text);
     return 1;

@@ -628,6 +628,8 @@ size_t lg_json_str_len(lg_json_span_t s)
 {
     size_t n, o = 0;
     const char *p = lg_json_str_raw(s, &n), *end = p + n;
+    if (memchr(p, '\\', n) == NULL)
+        return n; /* no escape: the raw bytes are the value */
     while (p < end) {
         if (*p != '\\') {
             ++p;
