@@ -63,6 +63,10 @@ int lg_redis_url_parse(const char *url, size_t len, lg_redis_url_t *out, const c
         *why = "URL too long";
         return -1;
     }
+    if (memchr(url, '\0', len) != NULL) {
+        *why = "URL contains a NUL byte";
+        return -1;
+    }
     if (len >= 9 && strncmp(url, "rediss://", 9) == 0) {
         *why = "rediss:// (TLS) is not supported: use redis:// on a private network or a local TLS tunnel";
         return -1;
