@@ -68,7 +68,13 @@ async function prefillSent(model) {
 describe('mid-stream failover', () => {
   before(async () => {
     env = await startEnv({
+      // tr1/tr2 rewrite the request (the openai plugin's reasoning-model rules), so their attempts take the tree path
+      providers: [
+        { name: 'tr1', options: { reasoning_models: ['words-'] } },
+        { name: 'tr2', options: { reasoning_models: ['prefill-'] } },
+      ],
       models: {
+        'test/mftree': { policy: 'price', midstream_failover: true, endpoints: [ep('tr1', 'words-8+reset-mid+tr1', ...P1), ep('tr2', 'prefill-echo+tr2', ...P2)] },
         'test/mf': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+reset-mid+mf1', ...P1), ep('up2', 'prefill-echo+mf2', ...P2)] },
         // the same first attempt, requested without the header: what that attempt alone is billed (a model of its own, as
         // an endpoint that just failed goes to the end of its model's plan)
@@ -144,6 +150,25 @@ describe('mid-stream failover', () => {
     assert.equal(line.provider, 'up2');
     assert.equal(line.status, 200);
     assert.equal(picoOf(line.cost), picoOf(u.cost));
+  });
+
+  test('tree path on the chat route (a plugin that rewrites the request): the same one answer, usage of both', async () => {
+    const r = await stream('test/mftree');
+    wellFormed(r);
+    noError(r);
+    const { prefix } = await prefillSent('prefill-echo+tr2');
+    assert.equal(prefix, 'w1 w2 ');
+    assert.equal(deltaText(r.chunks), 'w1 w2 ' + cont('w1 w2 '));
+    assert.deepEqual(finishOf(r), ['stop']);
+    const u = finalUsage(r);
+    assert.ok(u.completion_tokens > words(cont(prefix)), `the broken attempt's completion is counted: ${JSON.stringify(u)}`);
+    assert.ok(u.prompt_tokens > words(USER) + words(prefix), JSON.stringify(u));
+    const g = await generation(r.headers.get('x-generation-id'));
+    assert.deepEqual(
+      g.provider_responses.map((a) => a.provider),
+      ['tr1', 'tr2'],
+    );
+    assert.equal(picoOf(g.total_cost), picoOf(u.cost));
   });
 
   test('a model without midstream_failover is not continued even with the header: error chunk', async () => {
