@@ -88,6 +88,7 @@ describe('mid-stream failover', () => {
         },
         'test/mfend': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+reset-mid+e1', ...P1), ep('up2', 'prefill-echo+reset-mid+e2', ...P2)] },
         'test/mfinband': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+inband-error+i1', ...P1), ep('up2', 'prefill-echo+i2', ...P2)] },
+        'test/mfbad': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+corrupt-mid-json+b1', ...P1), ep('up2', 'prefill-echo+b2', ...P2)] },
         'test/mfmsg': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+reset-mid+g1', ...P1), ep('up2', 'prefill-echo+g2', ...P2)] },
         'test/mfresp': { policy: 'price', midstream_failover: true, endpoints: [ep('up1', 'words-8+reset-mid+r1', ...P1), ep('up2', 'prefill-echo+r2', ...P2)] },
       },
@@ -219,6 +220,13 @@ describe('mid-stream failover', () => {
 
   test('an in-band error after the first token is continued too', async () => {
     const r = await stream('test/mfinband');
+    wellFormed(r);
+    noError(r);
+    assert.equal(deltaText(r.chunks), 'w1 ' + cont('w1 '));
+  });
+
+  test('a malformed event after the first token is continued too (the broken event never reaches the client)', async () => {
+    const r = await stream('test/mfbad');
     wellFormed(r);
     noError(r);
     assert.equal(deltaText(r.chunks), 'w1 ' + cont('w1 '));
