@@ -133,6 +133,7 @@ int lg_continue_failover(lg_exchange_t *x, const lg_upstream_error_t *e)
     }
     ++c->count;
     lg_attempts_reset(x);
+    x->rl.paused = 0; /* the paused source is gone; the next one pauses itself if the client still lags */
     x->rl.state = LG_RELAY_RESUMING;
     LG_LOG(LG_LOG_INFO, "upstream", "%s: continuing the stream after %zu bytes on the next endpoint (continuation %u)", x->id,
            c->text.len, c->count);
