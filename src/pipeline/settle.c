@@ -166,6 +166,8 @@ static void write_access_log(lg_exchange_t *x, int64_t now_us)
         json_object_set_new(rec, "provider", json_string(x->at.cands[idx].provider));
         json_object_set_new(rec, "served_model", json_string(x->at.cands[idx].model));
     }
+    if (x->cont.count != 0) /* mid-stream failover: the answer was continued on this many further endpoints */
+        json_object_set_new(rec, "continuations", json_integer(x->cont.count));
     if (st->ttft_us != 0)
         json_object_set_new(rec, "ttft_ms", json_real((double)(st->ttft_us - st->start_us) / 1000.0));
     json_object_set_new(rec, "prompt_tokens", json_integer(st->billed.prompt_tokens));

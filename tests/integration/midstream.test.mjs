@@ -148,6 +148,7 @@ describe('mid-stream failover', () => {
     const line = await waitFor(() => env.accessLog().map((l) => JSON.parse(l)).find((l) => l.id === id), 3000);
     assert.ok(line, 'access log line');
     assert.equal(line.attempts, 2);
+    assert.equal(line.continuations, 1, 'the access log says the answer was continued');
     assert.equal(line.provider, 'up2');
     assert.equal(line.status, 200);
     assert.equal(picoOf(line.cost), picoOf(u.cost));
