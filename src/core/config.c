@@ -839,9 +839,19 @@ done:
 static void parse_model(struct ctx *c, const char *id, const json_t *obj, const char *path, const lg_config_t *conf,
                         lg_model_conf_t *m)
 {
-    static const char *const keys[] = {
-        "name",      "description",          "created", "context_length", "modality", "input_modalities", "output_modalities",
-        "tokenizer", "supported_parameters", "policy",  "endpoints",      NULL};
+    static const char *const keys[] = {"name",
+                                       "description",
+                                       "created",
+                                       "context_length",
+                                       "modality",
+                                       "input_modalities",
+                                       "output_modalities",
+                                       "tokenizer",
+                                       "supported_parameters",
+                                       "policy",
+                                       "endpoints",
+                                       "midstream_failover",
+                                       NULL};
     static const char *const text_only[] = {"text", NULL};
     const char *why;
     json_t *v, *e;
@@ -888,6 +898,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
         path_key(p, path, "policy");
         get_str(c, v, p, &m->policy); /* existence is checked once all policies are known */
     }
+    opt_bool(c, obj, path, "midstream_failover", &m->midstream_failover);
 
     path_key(p, path, "endpoints");
     v = json_object_get(obj, "endpoints");

@@ -72,7 +72,8 @@ typedef struct lg_model_conf {
     char *tokenizer;         /* "GPT", "Claude", ... */
     char **supported_params; /* NULL-terminated, default list when an endpoint has none */
     size_t num_supported_params;
-    char *policy; /* policy name, NULL = routing.default_policy */
+    char *policy;           /* policy name, NULL = routing.default_policy */
+    int midstream_failover; /* a stream that breaks after its first token may continue on this model's endpoints */
     lg_endpoint_conf_t *endpoints;
     size_t num_endpoints;
 } lg_model_conf_t;

@@ -224,7 +224,8 @@ void lg_attempts_succeeded(lg_exchange_t *x)
         lg_usage_from_json(x->st.usage, &u);
     else if (x->wire.has_usage)
         u = x->wire.usage.u;
-    double ttft = x->st.ttft_us != 0 ? (double)(x->st.ttft_us - a->start_us) / 1000.0 : -1;
+    /* a continuation's first token is not its own: the stream's was sent by an earlier attempt */
+    double ttft = x->st.ttft_us >= a->start_us ? (double)(x->st.ttft_us - a->start_us) / 1000.0 : -1;
     lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
     lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
     json_array_append_new(a->log,
@@ -323,6 +324,29 @@ void lg_attempts_failed(lg_exchange_t *x, lg_upstream_error_t *e)
         schedule(x, LG_ATTEMPT_NEXT, 0);
 }
 
+/* ---- mid-stream failover (continue.c decides, the plan walk is here) ---- */
+
+int lg_attempts_continuation_pos(const lg_exchange_t *x)
+{
+    const lg_attempts_t *a = &x->at;
+    if (a->cur < 0 || a->stopped || a->n >= x->rt.snap->conf->max_attempts)
+        return -1;
+    /* the next endpoint not tried yet on this request whose model continues streams (providers differ in how well) */
+    for (size_t pos = a->plan_pos + 1; pos < a->plan_len; ++pos) {
+        const lg_route_ref_t *ref = &a->refs[a->plan[pos] - 1];
+        if (a->tries[a->plan[pos] - 1] == 0 && x->rt.snap->conf->models[ref->model_index].midstream_failover)
+            return (int)pos;
+    }
+    return -1;
+}
+
+void lg_attempts_continue_at(lg_exchange_t *x, int pos)
+{
+    x->at.cur = -1;
+    x->at.plan_pos = (size_t)pos;
+    schedule(x, LG_ATTEMPT_NEXT, 0); /* from the loop, never inside the broken source's callback */
+}
+
 /* ---- the end of the plan ---- */
 
 static void exhausted(lg_exchange_t *x)
@@ -354,7 +378,8 @@ static void exhausted(lg_exchange_t *x)
         snprintf(buf, sizeof(buf), "All providers failed: %.170s", e->message[0] != '\0' ? e->message : lg_strerror(err));
         msg = buf;
     }
-    x->st.outcome = LG_OUTCOME_FAILED;
+    /* after a mid-stream failover the client already has part of the answer: billed like any late failure */
+    x->st.outcome = lg_relay_committed(x) ? LG_OUTCOME_FAILED_LATE : LG_OUTCOME_FAILED;
     if (a->last_err.err == 0)
         a->last_err.err = err;
     if (lg_relay_started(x)) {
@@ -428,6 +453,16 @@ static int start_with_slot(lg_exchange_t *x)
     x->st.finish_reason[0] = '\0';
     if (!lg_wire_prepare(x))
         a->call.body = lg_gen_request_body(&x->r); /* built on first use, once per request */
+    lg_continue_attempt_start(x);
+    if (lg_continue_prepare(x) != 0) { /* a continuation without its prefill would restart the answer */
+        lg_upstream_error_t ce;
+        memset(&ce, 0, sizeof(ce));
+        ce.err = LG_EINTERNAL;
+        snprintf(ce.message, sizeof(ce.message), "cannot build the continuation request");
+        a->state = LG_ATTEMPT_LIVE;
+        lg_attempts_failed(x, &ce);
+        return -1;
+    }
 
     lg_source_args_t args = {.loop = x->pw->loop,
                              .up = x->pw->up,

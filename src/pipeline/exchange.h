@@ -64,6 +64,7 @@ typedef enum lg_relay_state {
     LG_RELAY_IDLE,      /* nothing: a whole-body answer or a stream may follow */
     LG_RELAY_OPEN,      /* SSE headers and keep-alives only: failover is still invisible to the client */
     LG_RELAY_COMMITTED, /* the first content chunk went out: the commit point is behind */
+    LG_RELAY_RESUMING,  /* committed, and the stream broke: a continuation on the next endpoint is spliced in (continue.c) */
     LG_RELAY_CLOSING,   /* the last bytes are queued; the next send is FINAL */
     LG_RELAY_DONE,      /* FINAL handed to h2o, or a whole-body response sent */
 } lg_relay_state_t;
@@ -147,6 +148,18 @@ typedef struct lg_settlement {
     int64_t start_us, ttft_us;
 } lg_settlement_t;
 
+/** Mid-stream failover (continue.c): what the client has of the answer, and what the broken attempts cost. */
+typedef struct lg_continuation {
+    int wanted;           /* the request opted in (and streams chat) */
+    int unfit;            /* the answer cannot be continued (n > 1, text over the cap) */
+    int tool_call;        /* the live attempt streamed a tool call: its arguments are not continued */
+    unsigned count;       /* continuations started */
+    lg_buf_t text;        /* choice 0's text the client received, over every attempt */
+    lg_usage_t prior;     /* billed counts of the broken attempts */
+    lg_cost_t prior_cost; /* their cost, each at its own endpoint's price */
+    json_t *body;         /* the live continuation's request tree (owned), tree path */
+} lg_continuation_t;
+
 struct lg_exchange {
     lg_xstate_t state;
     lg_pipeline_worker_t *pw;
@@ -162,6 +175,7 @@ struct lg_exchange {
     lg_relay_t rl;
     lg_settlement_t st;
     lg_wire_t wire; /* OpenAI wire pass-through of the live attempt (wire.c) */
+    lg_continuation_t cont;
     lg_exchange_t *live_prev, *live_next;
     int guard;
     int handles_open;
@@ -244,7 +258,33 @@ void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info);
 /** Add a response header (copied into the pool). */
 void lg_relay_header(lg_exchange_t *x, const char *name, const char *value);
 
+/** Mid-stream failover: the plan index of the next endpoint that may continue the stream, or -1. */
+int lg_attempts_continuation_pos(const lg_exchange_t *x);
+/** Start the continuation at plan index pos from the loop (the broken attempt was recorded and reset). */
+void lg_attempts_continue_at(lg_exchange_t *x, int pos);
+
+/* ---- continue.c ---- */
+void lg_continue_init(lg_exchange_t *x);
+void lg_continue_dispose(lg_exchange_t *x);
+/** Read the opt-in (request header) once the request is parsed. */
+void lg_continue_plan(lg_exchange_t *x);
+/** A new attempt starts: forget the previous one's tool-call state. */
+void lg_continue_attempt_start(lg_exchange_t *x);
+/** A chunk the client receives (tree path / pass-through event bytes): keep its text, note tool calls. */
+void lg_continue_note_chunk(lg_exchange_t *x, const json_t *chunk);
+void lg_continue_note_bytes(lg_exchange_t *x, const char *data, size_t len);
+/** 1 while a continuation is being spliced into the committed stream. */
+int lg_continue_resuming(const lg_exchange_t *x);
+/** The live attempt broke after the commit point: 1 when a continuation was scheduled (the caller stops), else 0. */
+int lg_continue_failover(lg_exchange_t *x, const lg_upstream_error_t *e);
+/** Called once the attempt's call is filled: a continuation's request gets the prefill. 0, or -1 (cannot build). */
+int lg_continue_prepare(lg_exchange_t *x);
+/** Add the broken attempts' counts and cost to the live one's. */
+void lg_continue_fold(const lg_exchange_t *x, lg_usage_t *u, lg_cost_t *cost);
+
 /* ---- settle.c ---- */
+/** The live attempt's own counts and cost at its endpoint's price (no continuation folded in). */
+void lg_settle_attempt_counts(lg_exchange_t *x, lg_usage_t *u, lg_cost_t *cost);
 /** Final usage as the client sees it (usage + cost), estimated where the upstream sent no counts; records billed/cost. */
 json_t *lg_settle_final_usage(lg_exchange_t *x);
 /** Once per exchange: policy on_done, metrics, key limits, ledger row, access log. */

@@ -25,6 +25,7 @@ static void exchange_free(lg_exchange_t *x)
     lg_relay_dispose(x);
     lg_reply_dispose(x);
     lg_wire_dispose(x);
+    lg_continue_dispose(x);
     lg_attempts_dispose(x);
     json_decref(x->st.usage);
     lg_gen_request_dispose(&x->r);
@@ -137,6 +138,7 @@ lg_exchange_t *lg_exchange_create(lg_pipeline_worker_t *pw, h2o_req_t *req, cons
     lg_attempts_init(x);
     lg_reply_init(x, rt->snap->conf->max_upstream_bytes);
     lg_wire_init(x, rt->snap->conf->max_body_bytes);
+    lg_continue_init(x);
     lg_relay_init(x);
     x->handles_open = LG_X_HANDLES;
     x->live_next = pw->live;
@@ -196,6 +198,7 @@ void lg_exchange_run(lg_exchange_t *x)
         return;
     x->state = LG_X_RUNNING;
     lg_attempts_plan(x);
+    lg_continue_plan(x);
     lg_relay_start_timers(x);
     lg_attempts_run(x);
 }

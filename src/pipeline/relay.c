@@ -203,6 +203,10 @@ void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *fac
         json_decref(chunk);
         return;
     }
+    if (rl->state == LG_RELAY_RESUMING && !facts->has_content) { /* a continuation's role chunk: the client has one */
+        json_decref(chunk);
+        return;
+    }
     int committing = rl->state < LG_RELAY_COMMITTED && (facts->has_content || rl->num_held == LG_X_MAX_HELD);
     if (committing)
         commit(x);
@@ -217,7 +221,8 @@ void lg_relay_chunk(lg_exchange_t *x, json_t *chunk, const lg_chunk_facts_t *fac
 void lg_relay_comment(lg_exchange_t *x, const char *text, size_t len)
 {
     /* upstream comments stay comments; before the commit point there is nobody to forward them to */
-    if (x->req != NULL && x->rl.state == LG_RELAY_COMMITTED && x->skin->comments_forwarded && x->skin->stream_comment != NULL) {
+    if (x->req != NULL && lg_relay_committed(x) && x->rl.state < LG_RELAY_CLOSING && x->skin->comments_forwarded &&
+        x->skin->stream_comment != NULL) {
         emitted(x, x->skin->stream_comment(x->rl.skin_state, text, len, &x->rl.outq));
         lg_relay_flush(x);
     }
@@ -244,7 +249,9 @@ void lg_relay_fail_stream(lg_exchange_t *x, const lg_upstream_error_t *e, int st
     start_sse(x);
     x->st.status = status;
     /* bill what was streamed so far (and tell the client, in the same counts) */
-    json_t *usage = x->st.usage != NULL || x->wire.has_usage || x->st.streamed_chars != 0 ? lg_settle_final_usage(x) : NULL;
+    json_t *usage = x->st.usage != NULL || x->wire.has_usage || x->st.streamed_chars != 0 || x->cont.count != 0
+                        ? lg_settle_final_usage(x)
+                        : NULL;
     if (rl->state < LG_RELAY_CLOSING && rl->state != LG_RELAY_IDLE) {
         lg_skin_info_t info;
         lg_x_skin_info(x, &info);
@@ -284,6 +291,8 @@ int lg_relay_wire_chunk(lg_exchange_t *x, const lg_pt_info_t *info)
         if (lg_pt_write_head(&own, &w->head) != 0)
             return -1;
     }
+    if (rl->state == LG_RELAY_RESUMING && !info->has_content)
+        return 0; /* a continuation's role chunk: the client has one */
     int committing = rl->state < LG_RELAY_COMMITTED && (info->has_content || w->num_held == LG_X_MAX_HELD);
     if (committing)
         commit(x);

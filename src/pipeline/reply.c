@@ -66,6 +66,8 @@ void lg_reply_fail(lg_exchange_t *x, lg_upstream_error_t *e)
 {
     lg_source_cancel(&x->rp.source);
     if (lg_relay_committed(x)) {
+        if (lg_continue_failover(x, e))
+            return; /* the next endpoint continues the client's stream */
         lg_attempts_failed_late(x, e);
         x->st.outcome = LG_OUTCOME_FAILED_LATE;
         lg_attempts_reset(x);
@@ -105,6 +107,7 @@ static void take_stream_out(lg_exchange_t *x, lg_stream_out_t *out)
             continue;
         }
         x->rp.saw_chunk = 1;
+        lg_continue_note_chunk(x, chunk);
         if (facts.finish != NULL)
             snprintf(x->st.finish_reason, sizeof(x->st.finish_reason), "%s", facts.finish);
         x->st.streamed_chars += facts.text_chars;

@@ -16,9 +16,16 @@
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
 
-json_t *lg_settle_final_usage(lg_exchange_t *x)
+/** The live attempt's usage object (upstream counts, estimated where missing) with its counts and its cost. A
+ * continuation attempt that produced nothing counts nothing (its broken predecessors are folded in by the caller). */
+static json_t *attempt_usage(lg_exchange_t *x, lg_usage_t *counts, lg_cost_t *cost)
 {
     lg_settlement_t *st = &x->st;
+    memset(cost, 0, sizeof(*cost));
+    if (x->cont.count != 0 && st->usage == NULL && !x->wire.has_usage && st->streamed_chars == 0) {
+        memset(counts, 0, sizeof(*counts));
+        return json_object();
+    }
     json_t *u = st->usage != NULL ? json_deep_copy(st->usage) : lg_wire_usage_json(x); /* pass-through: error paths */
     if (u == NULL)
         u = json_object();
@@ -30,12 +37,30 @@ json_t *lg_settle_final_usage(lg_exchange_t *x)
         json_object_set_new(u, "total_tokens",
                             json_integer(json_integer_value(json_object_get(u, "prompt_tokens")) +
                                          json_integer_value(json_object_get(u, "completion_tokens"))));
-    lg_usage_from_json(u, &st->billed);
+    lg_usage_from_json(u, counts);
     int idx = x->at.served >= 0 ? x->at.served : x->at.cur;
-    lg_cost_t cost = {0, 0, 0};
     if (idx >= 0)
-        lg_cost_compute(&lg_x_endpoint(x, idx)->price, &st->billed,
-                        x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, &cost);
+        lg_cost_compute(&lg_x_endpoint(x, idx)->price, counts,
+                        x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, cost);
+    return u;
+}
+
+void lg_settle_attempt_counts(lg_exchange_t *x, lg_usage_t *u, lg_cost_t *cost)
+{
+    json_decref(attempt_usage(x, u, cost));
+}
+
+json_t *lg_settle_final_usage(lg_exchange_t *x)
+{
+    lg_settlement_t *st = &x->st;
+    lg_cost_t cost;
+    json_t *u = attempt_usage(x, &st->billed, &cost);
+    if (x->cont.count != 0) { /* mid-stream failover: the client's one answer came from several attempts */
+        lg_continue_fold(x, &st->billed, &cost);
+        json_object_set_new(u, "prompt_tokens", json_integer(st->billed.prompt_tokens));
+        json_object_set_new(u, "completion_tokens", json_integer(st->billed.completion_tokens));
+        json_object_set_new(u, "total_tokens", json_integer(st->billed.prompt_tokens + st->billed.completion_tokens));
+    }
     st->cost_pico = cost.total;
     json_object_set_new(u, "cost", lg_cost_json(st->cost_pico));
     json_object_set_new(u, "is_byok", json_false());
@@ -141,6 +166,8 @@ static void write_access_log(lg_exchange_t *x, int64_t now_us)
         json_object_set_new(rec, "provider", json_string(x->at.cands[idx].provider));
         json_object_set_new(rec, "served_model", json_string(x->at.cands[idx].model));
     }
+    if (x->cont.count != 0) /* mid-stream failover: the answer was continued on this many further endpoints */
+        json_object_set_new(rec, "continuations", json_integer(x->cont.count));
     if (st->ttft_us != 0)
         json_object_set_new(rec, "ttft_ms", json_real((double)(st->ttft_us - st->start_us) / 1000.0));
     json_object_set_new(rec, "prompt_tokens", json_integer(st->billed.prompt_tokens));

@@ -91,12 +91,20 @@ int lg_wire_usage_bytes(lg_exchange_t *x, lg_buf_t *out)
         f.u.completion_tokens = (x->st.streamed_chars + 3) / 4; /* ~4 chars a token */
         f.total_tokens = f.u.prompt_tokens + f.u.completion_tokens;
     }
-    x->st.billed = f.u;
     int idx = x->at.served >= 0 ? x->at.served : x->at.cur;
     lg_cost_t cost = {0, 0, 0};
     if (idx >= 0)
         lg_cost_compute(&lg_x_endpoint(x, idx)->price, &f.u,
                         x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, &cost);
+    if (x->cont.count != 0) { /* mid-stream failover: the broken attempts' counts and cost (continue.c) */
+        if (!w->has_usage && x->st.streamed_chars == 0) {
+            memset(&f.u, 0, sizeof(f.u));
+            memset(&cost, 0, sizeof(cost));
+        }
+        lg_continue_fold(x, &f.u, &cost);
+        f.total_tokens = f.u.prompt_tokens + f.u.completion_tokens;
+    }
+    x->st.billed = f.u;
     x->st.cost_pico = cost.total;
     return lg_pt_write_usage(span, &f, &cost, out);
 }
@@ -153,6 +161,7 @@ int lg_wire_event(lg_exchange_t *x, const lg_sse_event_t *ev)
     if (info.num_choices == 0)
         return 0; /* usage-only chunk: the final usage chunk is ours */
     x->rp.saw_chunk = 1;
+    lg_continue_note_bytes(x, ev->data, ev->data_len);
     if (info.finish_reason[0] != '\0') {
         w->finish = 1;
         snprintf(x->st.finish_reason, sizeof(x->st.finish_reason), "%s", info.finish_reason);

@@ -46,7 +46,7 @@ void sb_json_str(struct sb *b, const char *s, size_t n);
 
 /* ---- directives (the model string) ------------------------------------------------------------------------------------ */
 
-enum content_kind { CONTENT_ECHO, CONTENT_LOREM, CONTENT_WORDS, CONTENT_TOOLS, CONTENT_BASH_TOOL };
+enum content_kind { CONTENT_ECHO, CONTENT_LOREM, CONTENT_WORDS, CONTENT_TOOLS, CONTENT_BASH_TOOL, CONTENT_PREFILL };
 
 /* corrupt-<kind> / corrupt-mid-<kind>: one broken event (or a broken non-stream body) */
 enum corrupt_kind { CORRUPT_NONE, CORRUPT_JSON, CORRUPT_UTF8, CORRUPT_CONTENT, CORRUPT_FINISH, CORRUPT_NULLCHOICE };

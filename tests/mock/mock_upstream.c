@@ -223,6 +223,8 @@ void parse_plan(const char *model, size_t len, struct plan *p)
             p->content = CONTENT_TOOLS;
         else if (tok_is(t, n, "bash-tool"))
             p->content = CONTENT_BASH_TOOL;
+        else if (tok_is(t, n, "prefill-echo"))
+            p->content = CONTENT_PREFILL;
         else if (tok_num(t, n, "words-", MAX_WORDS, &v))
             p->content = CONTENT_WORDS, p->nwords = v;
         else if (tok_num(t, n, "fail-", 599, &v) && v >= 100) {
@@ -1354,8 +1356,8 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
         if (api == API_CHAT) {
             json_t *msgs = json_object_get(body, "messages"), *msg;
             size_t i;
-            int last_is_tool = 0;
-            h2o_iovec_t tool_text = h2o_iovec_init("", 0);
+            int last_is_tool = 0, last_is_assistant = 0;
+            h2o_iovec_t tool_text = h2o_iovec_init("", 0), prefill = h2o_iovec_init("", 0);
             json_array_foreach(msgs, i, msg)
             {
                 h2o_iovec_t txt = content_text(&req->pool, json_object_get(msg, "content"));
@@ -1366,6 +1368,21 @@ static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
                 last_is_tool = json_is_string(role) && strcmp(json_string_value(role), "tool") == 0;
                 if (last_is_tool)
                     tool_text = txt;
+                last_is_assistant = json_is_string(role) && strcmp(json_string_value(role), "assistant") == 0;
+                if (last_is_assistant)
+                    prefill = txt;
+            }
+            if (plan->content == CONTENT_PREFILL) { /* a continuation: say what it continues */
+                struct sb b;
+                sb_init(&b, &req->pool, prefill.len + 32);
+                if (last_is_assistant) {
+                    sb_lit(&b, " continued after \"");
+                    sb_add(&b, prefill.base, prefill.len);
+                    sb_lit(&b, "\"");
+                } else {
+                    sb_lit(&b, "no prefill");
+                }
+                echo = h2o_iovec_init(b.p, b.len);
             }
             if (plan->content == CONTENT_TOOLS) {
                 g.calls = TOOL_CALLS, g.ncalls = 2;

@@ -594,6 +594,21 @@ static void test_config_unknown_policy(void **state)
     lg_config_free(conf);
 }
 
+/* mid-stream failover is a per-model switch (src/pipeline/continue.c): off by default, a boolean */
+static void test_config_midstream_failover(void **state)
+{
+    (void)state;
+    lg_config_t *conf = assert_config_ok("{" MIN_PROVIDERS ", \"models\": {\"m/a\": {\"midstream_failover\": true,"
+                                         " \"endpoints\": [{\"provider\": \"p\", \"model\": \"x\"}]},"
+                                         " \"m/b\": {\"endpoints\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}");
+    assert_int_equal(lg_config_find_model(conf, "m/a")->midstream_failover, 1);
+    assert_int_equal(lg_config_find_model(conf, "m/b")->midstream_failover, 0);
+    lg_config_free(conf);
+    assert_config_error("{" MIN_PROVIDERS ", \"models\": {\"m/a\": {\"midstream_failover\": \"yes\","
+                        " \"endpoints\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
+                        "models[\"m/a\"].midstream_failover: expected boolean");
+}
+
 static void test_config_type_errors(void **state)
 {
     (void)state;
@@ -856,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_config_mcp_defaults_and_values),
         cmocka_unit_test(test_config_mcp_errors),
         cmocka_unit_test(test_config_mcp_oauth),
+        cmocka_unit_test(test_config_midstream_failover),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
