@@ -2,7 +2,8 @@
 /*
  * OpenAI wire format shared by the `openai` and `mock` plugins: parse chat /
  * legacy completions / embeddings bodies and SSE chunks, classify OpenAI-style
- * errors, and the provider callbacks built on them. Header-only so each plugin
+ * errors (and Cloudflare's v4 error envelope, which Workers AI's OpenAI-compatible
+ * endpoint answers with), and the provider callbacks built on them. Header-only so each plugin
  * .so stays self-contained. The including file must have
  * `LG_PLUGIN_DECLARE_HOST;` before including this header.
  */
@@ -84,6 +85,40 @@ OW_FN int ow_err_from_code(const char *s)
     return 0;
 }
 
+/*
+ * Cloudflare's v4 API envelope (Workers AI, AI Gateway): {"success":false,"errors":[{"code":N,"message":"..."}],
+ * "messages":[],"result":null}. The numeric codes that tell the router more than the HTTP status; 0 when unknown.
+ */
+OW_FN int ow_err_from_cf_code(json_int_t code, int *model_missing)
+{
+    *model_missing = 0;
+    switch (code) {
+    case 5007: /* "No such model ${model} or task" (400) */
+    case 3042: /* "The model name is invalid" (404) */
+        *model_missing = 1;
+        return LG_EUPSTREAM_REJECTED;
+    case 3036: /* daily free allocation used up (429): a quota, like OpenAI's insufficient_quota */
+        return LG_EUPSTREAM_AUTH;
+    case 7000: /* "No route for that URI" */
+    case 7003: /* "Could not route to ..., perhaps your object identifier is invalid?" (wrong account id) */
+        return LG_EUPSTREAM;
+    default:
+        return 0;
+    }
+}
+
+/** The first entry of a Cloudflare v4 error envelope, or NULL when root is not one. */
+OW_FN const json_t *ow_cf_first_error(const json_t *root)
+{
+    if (json_object_get(root, "error") != NULL)
+        return NULL;
+    const json_t *errors = json_object_get(root, "errors");
+    if (!json_is_array(errors) || json_array_size(errors) == 0 || !json_is_false(json_object_get(root, "success")))
+        return NULL;
+    const json_t *first = json_array_get(errors, 0);
+    return json_is_object(first) ? first : NULL;
+}
+
 OW_FN int ow_retryable(int err, int status)
 {
     switch (err) {
@@ -107,10 +142,18 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
                        lg_upstream_error_t *out)
 {
     const char *msg = NULL, *code = NULL, *type = NULL;
-    json_int_t icode = 0;
+    json_int_t icode = 0, cf_code = 0; /* cf_code: a Cloudflare v4 error code (1000+), never an HTTP status */
     memset(out, 0, sizeof(*out));
 
-    if (json_is_object(root)) {
+    const json_t *cf = json_is_object(root) ? ow_cf_first_error(root) : NULL;
+    if (cf != NULL) {
+        msg = json_string_value(json_object_get(cf, "message"));
+        json_t *c = json_object_get(cf, "code");
+        if (json_is_integer(c))
+            cf_code = json_integer_value(c);
+        else if (json_is_string(c))
+            code = json_string_value(c);
+    } else if (json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
         const json_t *src = json_is_object(e) ? e : root;
         if (json_is_string(e))
@@ -158,13 +201,19 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
              (pu_contains_ci(msg, "maximum context length") || pu_contains_ci(msg, "context length exceeded") ||
               pu_contains_ci(msg, "context window")))
         err = LG_ECONTEXT;
+    int cf_model_missing = 0, cf_err = cf_code != 0 ? ow_err_from_cf_code(cf_code, &cf_model_missing) : 0;
+    if (cf_err != 0 && (cf_err != LG_EUPSTREAM_AUTH || eff == 429 || eff < 400))
+        err = cf_err;
     out->err = err;
-    out->retryable = ow_retryable(err, eff);
+    /* a model this account does not have may exist at another endpoint, whatever the status says */
+    out->retryable = cf_model_missing ? 1 : ow_retryable(err, eff);
 
     if (code != NULL)
         pu_copy_code(out->provider_code, sizeof(out->provider_code), code, strlen(code), api_key);
     else if (type != NULL)
         pu_copy_code(out->provider_code, sizeof(out->provider_code), type, strlen(type), api_key);
+    else if (cf_code != 0)
+        snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)cf_code);
     else if (icode != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)icode);
 
@@ -197,7 +246,7 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
         return LG_EBADRESPONSE;
     }
     json_t *e = json_object_get(root, "error");
-    if (e != NULL && !json_is_null(e)) {
+    if ((e != NULL && !json_is_null(e)) || ow_cf_first_error(root) != NULL) {
         lg_upstream_error_t u;
         ow_classify(status, root, body, len, api_key, &u);
         json_decref(root);
@@ -264,7 +313,7 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
         return 0;
     }
     json_t *e = json_object_get(root, "error");
-    if ((e != NULL && !json_is_null(e)) || pu_is_error_event(ev)) {
+    if ((e != NULL && !json_is_null(e)) || ow_cf_first_error(root) != NULL || pu_is_error_event(ev)) {
         lg_upstream_error_t u;
         ow_classify(200, root, d, n, api_key, &u);
         pu_stream_error(out, &u, u.err);
