@@ -283,9 +283,63 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
 /* ---- streaming ---------------------------------------------------------------------------------------------------- */
 
 struct ow_stream {
-    int saw_done;   /* data: [DONE] */
-    int saw_finish; /* a choice carried a finish_reason */
+    int saw_done;            /* data: [DONE] */
+    int saw_finish;          /* a choice carried a finish_reason */
+    int coerce_numeric_text; /* quote bare numbers in text members (Workers AI sends a numeric token as a number) */
 };
+
+/*
+ * Workers AI's OpenAI-compatible stream sends a token that looks like a number as a JSON number
+ * ({"delta":{"content":6}}, {"content":0.005}). Quotes such values of "content", "reasoning_content" and "reasoning"
+ * byte for byte (a parsed double would lose "0.005"'s spelling). A `"key":` whose closing quote is unescaped can only
+ * be a member name, never text inside a string, so the scan needs no JSON state. Returns NULL when nothing changed,
+ * else a new buffer (lg_host->alloc) of *out_len bytes.
+ */
+OW_FN char *ow_quote_numeric_text(const char *d, size_t n, size_t *out_len)
+{
+    static const char *const keys[] = {"\"content\":", "\"reasoning_content\":", "\"reasoning\":"};
+    char *out = NULL;
+    size_t o = 0, i = 0, copied = 0;
+    while (i < n) {
+        size_t klen = 0;
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]) && klen == 0; ++k) {
+            size_t l = strlen(keys[k]);
+            if (n - i >= l && memcmp(d + i, keys[k], l) == 0)
+                klen = l;
+        }
+        if (klen == 0) {
+            ++i;
+            continue;
+        }
+        size_t v = i + klen;
+        while (v < n && (d[v] == ' ' || d[v] == '\t'))
+            ++v;
+        size_t e = v;
+        while (e < n && ((d[e] >= '0' && d[e] <= '9') || d[e] == '-' || d[e] == '+' || d[e] == '.' || d[e] == 'e' || d[e] == 'E'))
+            ++e;
+        if (e == v || (d[v] != '-' && (d[v] < '0' || d[v] > '9'))) {
+            i = v > i + klen ? v : i + klen;
+            continue;
+        }
+        if (out == NULL)
+            out = lg_host->alloc(n + 2 * (n / 4 + 1) + 1); /* at most one quoted number per 4 bytes of input */
+        memcpy(out + o, d + copied, v - copied);
+        o += v - copied;
+        out[o++] = '"';
+        memcpy(out + o, d + v, e - v);
+        o += e - v;
+        out[o++] = '"';
+        copied = e;
+        i = e;
+    }
+    if (out == NULL)
+        return NULL;
+    memcpy(out + o, d + copied, n - copied);
+    o += n - copied;
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
 
 /**
  * One SSE event of an OpenAI-style stream. [DONE] ends it; an object with "error" (or an `event: error`) is an in-band
@@ -305,7 +359,10 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
         out->done = 1;
         return 0;
     }
-    json_t *root = json_loadb(d, n, 0, NULL);
+    size_t qn = 0;
+    char *quoted = s->coerce_numeric_text ? ow_quote_numeric_text(d, n, &qn) : NULL;
+    json_t *root = quoted != NULL ? json_loadb(quoted, qn, 0, NULL) : json_loadb(d, n, 0, NULL);
+    lg_host->free_mem(quoted);
     if (!json_is_object(root)) {
         lg_host->log(LG_LOG_WARN, log_name, "stream event that is not a JSON object (%zu bytes)", n);
         json_decref(root);

@@ -52,6 +52,9 @@ describe('Cloudflare Workers AI preset', () => {
         // the same account with a token Cloudflare does not know
         conf.providers.push({ ...cf, name: 'cloudflare-badtoken', api_key_env: undefined, api_key: 'not-the-token' });
         conf.providers.push({ ...cf, name: 'cloudflare-badaccount', base_url: `${mockBase}/client/v4/accounts/nope/ai/v1` });
+        conf.providers.push({ ...cf, name: 'cloudflare-raw', options: { max_tokens_field: 'max_tokens' } });
+        conf.models['cf/numeric'] = { endpoints: [{ provider: 'cloudflare', model: `${CF_MODEL}+cf-numeric` }] };
+        conf.models['cf/numeric-raw'] = { endpoints: [{ provider: 'cloudflare-raw', model: `${CF_MODEL}+cf-numeric` }] };
         conf.models['cf/badtoken'] = { endpoints: [{ provider: 'cloudflare-badtoken', model: CF_MODEL }] };
         conf.models['cf/badaccount'] = { endpoints: [{ provider: 'cloudflare-badaccount', model: CF_MODEL }] };
         for (const s of statuses) {
@@ -101,6 +104,17 @@ describe('Cloudflare Workers AI preset', () => {
     const last = await env.mockLast(CF_MODEL);
     assert.equal(last.body.stream, true);
     assert.equal(last.body.stream_options?.include_usage, true);
+  });
+
+  test('stream: a numeric token sent as a JSON number keeps its text (coerce_numeric_content)', async () => {
+    const r = await env.chatStream('cf/numeric', 'the answer is 42');
+    assert.equal(r.status, 200, r.raw);
+    assert.equal(deltaText(r.chunks), 'the answer is 42');
+    assert.ok(!r.raw.includes('"error"'), r.raw);
+    // the same stream without the option is a broken chunk: the attempt fails, never a silently lost "42"
+    const bad = await env.chatStream('cf/numeric-raw', 'the answer is 42');
+    assert.ok(!deltaText(bad.chunks || []).endsWith('42'), bad.raw);
+    assert.ok(bad.status !== 200 || bad.raw.includes('"error"'), bad.raw);
   });
 
   test('embeddings: @cf/baai/bge-large-en-v1.5', async () => {

@@ -57,9 +57,10 @@ struct plan {
     int fail_status;
     unsigned html502 : 1, garbage : 1, garbage_sse : 1, hang : 1, reset : 1, reset_mid : 1, inband_error : 1,
         inband_error_first : 1, no_done : 1, comments : 1, crlf : 1, split : 1, require_mct : 1, usage : 1,
-        cache : 1,       /* Anthropic / Gemini: cache-token usage */
-        require_sig : 1; /* Gemini: 400 when a model turn's functionCall lacks its thoughtSignature */
-    int cf_error_status; /* cf-error-<status>: the Cloudflare routes answer with a v4 error envelope */
+        cache : 1,           /* Anthropic / Gemini: cache-token usage */
+        require_sig : 1;     /* Gemini: 400 when a model turn's functionCall lacks its thoughtSignature */
+    int cf_error_status;     /* cf-error-<status>: the Cloudflare routes answer with a v4 error envelope */
+    unsigned cf_numeric : 1; /* chat streams: a content chunk of digits only goes out as a JSON number (Workers AI) */
     unsigned long delay_ms, slow_ms;
     enum corrupt_kind corrupt;
     unsigned corrupt_mid : 1, /* the broken event follows the first content chunk instead of the role chunk */

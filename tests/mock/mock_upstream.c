@@ -267,7 +267,9 @@ void parse_plan(const char *model, size_t len, struct plan *p)
         else if (tok_num(t, n, "cf-error-", 599, &v) && v >= 400) {
             if (p->cf_error_status == 0)
                 p->cf_error_status = (int)v;
-        } else if (tok_is(t, n, "only-done"))
+        } else if (tok_is(t, n, "cf-numeric"))
+            p->cf_numeric = 1;
+        else if (tok_is(t, n, "only-done"))
             p->only_done = 1;
         else if (n > 8 && memcmp(t, "corrupt-", 8) == 0) {
             static const char *const kinds[] = {NULL, "json", "utf8", "content", "finish", "nullchoice"};
@@ -986,7 +988,14 @@ static void chunk_begin(struct resp *r, const struct gen_ctx *g)
 static void chunk_text(struct resp *r, const struct gen_ctx *g, const char *s, size_t n, int wait)
 {
     chunk_begin(r, g);
-    if (g->api == API_CHAT) {
+    size_t digits = 0;
+    while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    if (g->api == API_CHAT && g->plan->cf_numeric && n > 0 && digits == n) {
+        sb_lit(&r->buf, "\"index\":0,\"delta\":{\"content\":");
+        sb_add(&r->buf, s, n);
+        sb_lit(&r->buf, "},\"logprobs\":null,\"finish_reason\":null}]}");
+    } else if (g->api == API_CHAT) {
         sb_lit(&r->buf, "\"index\":0,\"delta\":{\"content\":\"");
         sb_json_str(&r->buf, s, n);
         sb_lit(&r->buf, "\"},\"logprobs\":null,\"finish_reason\":null}]}");
