@@ -2,7 +2,8 @@
 /*
  * OpenAI wire format shared by the `openai` and `mock` plugins: parse chat /
  * legacy completions / embeddings bodies and SSE chunks, classify OpenAI-style
- * errors, and the provider callbacks built on them. Header-only so each plugin
+ * errors (and Cloudflare's v4 error envelope, which Workers AI's OpenAI-compatible
+ * endpoint answers with), and the provider callbacks built on them. Header-only so each plugin
  * .so stays self-contained. The including file must have
  * `LG_PLUGIN_DECLARE_HOST;` before including this header.
  */
@@ -84,6 +85,40 @@ OW_FN int ow_err_from_code(const char *s)
     return 0;
 }
 
+/*
+ * Cloudflare's v4 API envelope (Workers AI, AI Gateway): {"success":false,"errors":[{"code":N,"message":"..."}],
+ * "messages":[],"result":null}. The numeric codes that tell the router more than the HTTP status; 0 when unknown.
+ */
+OW_FN int ow_err_from_cf_code(json_int_t code, int *model_missing)
+{
+    *model_missing = 0;
+    switch (code) {
+    case 5007: /* "No such model ${model} or task" (400) */
+    case 3042: /* "The model name is invalid" (404) */
+        *model_missing = 1;
+        return LG_EUPSTREAM_REJECTED;
+    case 3036: /* daily free allocation used up (429): a quota, like OpenAI's insufficient_quota */
+        return LG_EUPSTREAM_AUTH;
+    case 7000: /* "No route for that URI" */
+    case 7003: /* "Could not route to ..., perhaps your object identifier is invalid?" (wrong account id) */
+        return LG_EUPSTREAM;
+    default:
+        return 0;
+    }
+}
+
+/** The first entry of a Cloudflare v4 error envelope, or NULL when root is not one. */
+OW_FN const json_t *ow_cf_first_error(const json_t *root)
+{
+    if (json_object_get(root, "error") != NULL)
+        return NULL;
+    const json_t *errors = json_object_get(root, "errors");
+    if (!json_is_array(errors) || json_array_size(errors) == 0 || !json_is_false(json_object_get(root, "success")))
+        return NULL;
+    const json_t *first = json_array_get(errors, 0);
+    return json_is_object(first) ? first : NULL;
+}
+
 OW_FN int ow_retryable(int err, int status)
 {
     switch (err) {
@@ -107,10 +142,18 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
                        lg_upstream_error_t *out)
 {
     const char *msg = NULL, *code = NULL, *type = NULL;
-    json_int_t icode = 0;
+    json_int_t icode = 0, cf_code = 0; /* cf_code: a Cloudflare v4 error code (1000+), never an HTTP status */
     memset(out, 0, sizeof(*out));
 
-    if (json_is_object(root)) {
+    const json_t *cf = json_is_object(root) ? ow_cf_first_error(root) : NULL;
+    if (cf != NULL) {
+        msg = json_string_value(json_object_get(cf, "message"));
+        json_t *c = json_object_get(cf, "code");
+        if (json_is_integer(c))
+            cf_code = json_integer_value(c);
+        else if (json_is_string(c))
+            code = json_string_value(c);
+    } else if (json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
         const json_t *src = json_is_object(e) ? e : root;
         if (json_is_string(e))
@@ -158,13 +201,19 @@ OW_FN void ow_classify(int status, const json_t *root, const char *raw, size_t r
              (pu_contains_ci(msg, "maximum context length") || pu_contains_ci(msg, "context length exceeded") ||
               pu_contains_ci(msg, "context window")))
         err = LG_ECONTEXT;
+    int cf_model_missing = 0, cf_err = cf_code != 0 ? ow_err_from_cf_code(cf_code, &cf_model_missing) : 0;
+    if (cf_err != 0 && (cf_err != LG_EUPSTREAM_AUTH || eff == 429 || eff < 400))
+        err = cf_err;
     out->err = err;
-    out->retryable = ow_retryable(err, eff);
+    /* a model this account does not have may exist at another endpoint, whatever the status says */
+    out->retryable = cf_model_missing ? 1 : ow_retryable(err, eff);
 
     if (code != NULL)
         pu_copy_code(out->provider_code, sizeof(out->provider_code), code, strlen(code), api_key);
     else if (type != NULL)
         pu_copy_code(out->provider_code, sizeof(out->provider_code), type, strlen(type), api_key);
+    else if (cf_code != 0)
+        snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)cf_code);
     else if (icode != 0)
         snprintf(out->provider_code, sizeof(out->provider_code), "%lld", (long long)icode);
 
@@ -197,7 +246,7 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
         return LG_EBADRESPONSE;
     }
     json_t *e = json_object_get(root, "error");
-    if (e != NULL && !json_is_null(e)) {
+    if ((e != NULL && !json_is_null(e)) || ow_cf_first_error(root) != NULL) {
         lg_upstream_error_t u;
         ow_classify(status, root, body, len, api_key, &u);
         json_decref(root);
@@ -234,9 +283,63 @@ OW_FN int ow_parse_response(lg_api_kind_t kind, int status, const char *body, si
 /* ---- streaming ---------------------------------------------------------------------------------------------------- */
 
 struct ow_stream {
-    int saw_done;   /* data: [DONE] */
-    int saw_finish; /* a choice carried a finish_reason */
+    int saw_done;            /* data: [DONE] */
+    int saw_finish;          /* a choice carried a finish_reason */
+    int coerce_numeric_text; /* quote bare numbers in text members (Workers AI sends a numeric token as a number) */
 };
+
+/*
+ * Workers AI's OpenAI-compatible stream sends a token that looks like a number as a JSON number
+ * ({"delta":{"content":6}}, {"content":0.005}). Quotes such values of "content", "reasoning_content" and "reasoning"
+ * byte for byte (a parsed double would lose "0.005"'s spelling). A `"key":` whose closing quote is unescaped can only
+ * be a member name, never text inside a string, so the scan needs no JSON state. Returns NULL when nothing changed,
+ * else a new buffer (lg_host->alloc) of *out_len bytes.
+ */
+OW_FN char *ow_quote_numeric_text(const char *d, size_t n, size_t *out_len)
+{
+    static const char *const keys[] = {"\"content\":", "\"reasoning_content\":", "\"reasoning\":"};
+    char *out = NULL;
+    size_t o = 0, i = 0, copied = 0;
+    while (i < n) {
+        size_t klen = 0;
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]) && klen == 0; ++k) {
+            size_t l = strlen(keys[k]);
+            if (n - i >= l && memcmp(d + i, keys[k], l) == 0)
+                klen = l;
+        }
+        if (klen == 0) {
+            ++i;
+            continue;
+        }
+        size_t v = i + klen;
+        while (v < n && (d[v] == ' ' || d[v] == '\t'))
+            ++v;
+        size_t e = v;
+        while (e < n && ((d[e] >= '0' && d[e] <= '9') || d[e] == '-' || d[e] == '+' || d[e] == '.' || d[e] == 'e' || d[e] == 'E'))
+            ++e;
+        if (e == v || (d[v] != '-' && (d[v] < '0' || d[v] > '9'))) {
+            i = v > i + klen ? v : i + klen;
+            continue;
+        }
+        if (out == NULL)
+            out = lg_host->alloc(n + 2 * (n / 4 + 1) + 1); /* at most one quoted number per 4 bytes of input */
+        memcpy(out + o, d + copied, v - copied);
+        o += v - copied;
+        out[o++] = '"';
+        memcpy(out + o, d + v, e - v);
+        o += e - v;
+        out[o++] = '"';
+        copied = e;
+        i = e;
+    }
+    if (out == NULL)
+        return NULL;
+    memcpy(out + o, d + copied, n - copied);
+    o += n - copied;
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
 
 /**
  * One SSE event of an OpenAI-style stream. [DONE] ends it; an object with "error" (or an `event: error`) is an in-band
@@ -256,7 +359,10 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
         out->done = 1;
         return 0;
     }
-    json_t *root = json_loadb(d, n, 0, NULL);
+    size_t qn = 0;
+    char *quoted = s->coerce_numeric_text ? ow_quote_numeric_text(d, n, &qn) : NULL;
+    json_t *root = quoted != NULL ? json_loadb(quoted, qn, 0, NULL) : json_loadb(d, n, 0, NULL);
+    lg_host->free_mem(quoted);
     if (!json_is_object(root)) {
         lg_host->log(LG_LOG_WARN, log_name, "stream event that is not a JSON object (%zu bytes)", n);
         json_decref(root);
@@ -264,7 +370,7 @@ OW_FN int ow_stream_event(const char *log_name, const char *api_key, struct ow_s
         return 0;
     }
     json_t *e = json_object_get(root, "error");
-    if ((e != NULL && !json_is_null(e)) || pu_is_error_event(ev)) {
+    if ((e != NULL && !json_is_null(e)) || ow_cf_first_error(root) != NULL || pu_is_error_event(ev)) {
         lg_upstream_error_t u;
         ow_classify(200, root, d, n, api_key, &u);
         pu_stream_error(out, &u, u.err);

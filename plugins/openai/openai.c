@@ -37,6 +37,7 @@ struct instance {
     int bearer; /* auth value is "Bearer <key>" (Authorization) rather than the raw key */
     enum token_field token_field;
     int include_usage;
+    int coerce_numeric_content; /* Workers AI: a numeric token arrives as a JSON number in the stream */
     char *reasoning[MAX_REASONING_PREFIXES];
     size_t num_reasoning;
 };
@@ -100,6 +101,12 @@ static int parse_option(void *instance, const char *key, json_t *v, lg_errbuf_t 
             return LG_EINVAL;
         }
         in->include_usage = json_is_true(v);
+    } else if (strcmp(key, "coerce_numeric_content") == 0) {
+        if (!json_is_boolean(v)) {
+            pu_seterr(err, "options.coerce_numeric_content must be a boolean");
+            return LG_EINVAL;
+        }
+        in->coerce_numeric_content = json_is_true(v);
     } else {
         return PU_UNKNOWN_OPTION;
     }
@@ -279,9 +286,18 @@ static int oa_wire_passthrough(void *state, const lg_call_t *call)
     const struct instance *in = state;
     if (in == NULL || call->upstream_model == NULL || (call->kind != LG_API_CHAT && call->kind != LG_API_COMPLETIONS))
         return 0;
-    if (in->token_field != TF_AUTO || !in->include_usage)
-        return 0;
+    if (in->token_field != TF_AUTO || !in->include_usage || in->coerce_numeric_content)
+        return 0; /* coerce_numeric_content: the events must pass through ow_stream_event's rewrite */
     return !is_reasoning_model(in, call->upstream_model);
+}
+
+static int oa_stream_begin(void *state, const lg_call_t *call, void **sstate)
+{
+    int rc = ow_cb_stream_begin(state, call, sstate);
+    const struct instance *in = state;
+    if (rc == 0 && in != NULL)
+        ((struct ow_stream *)*sstate)->coerce_numeric_text = in->coerce_numeric_content;
+    return rc;
 }
 
 static const lg_provider_t provider = {
@@ -295,7 +311,7 @@ static const lg_provider_t provider = {
     .destroy = oa_destroy,
     .build_request = oa_build_request,
     .parse_response = ow_cb_parse_response,
-    .stream_begin = ow_cb_stream_begin,
+    .stream_begin = oa_stream_begin,
     .parse_stream_event = ow_cb_parse_stream_event,
     .stream_end = ow_cb_stream_end,
     .stream_free = ow_cb_stream_free,

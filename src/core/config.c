@@ -1014,6 +1014,18 @@ static void resolve_policy(struct ctx *c, lg_config_t *conf, const char *name, c
     conf->policies[conf->num_policies++].name = lg_strdup(name);
 }
 
+/* Headers that carry secrets (the client's key, a cookie, Cloudflare AI Gateway's own token): a policy may log what
+ * it reads, so these never reach one. */
+static int is_credential_header(const char *lower)
+{
+    static const char *const secret[] = {"authorization",      "proxy-authorization",  "x-api-key",      "cookie",
+                                         "x-llmgate-internal", "cf-aig-authorization", "x-goog-api-key", NULL};
+    for (size_t i = 0; secret[i] != NULL; ++i)
+        if (strcmp(lower, secret[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
     static const char *const keys[] = {"default_policy",
@@ -1061,6 +1073,8 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
             for (; *h != '\0'; ++h)
                 if (*h >= 'A' && *h <= 'Z')
                     *h = (char)(*h - 'A' + 'a');
+            if (is_credential_header(conf->expose_headers[i]))
+                fail(c, p, "\"%s\" carries a credential and is never exposed to policies", conf->expose_headers[i]);
         }
     }
 }

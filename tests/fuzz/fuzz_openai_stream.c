@@ -2,7 +2,8 @@
 /*
  * Fuzz target: the openai plugin's stream callbacks. The input is split into
  * SSE events at blank lines ("\n\n"); an event starting with "event: error\n"
- * carries that event type; the rest is the data. Then stream_end and free.
+ * carries that event type; the rest is the data. Then stream_end and free. Odd-sized inputs also go through the
+ * numeric-text rewrite (coerce_numeric_content, for Workers AI), which must keep valid JSON valid.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *ss = NULL;
     if (fz_prov->stream_begin(fz_inst, &call, &ss) != 0)
         abort();
+    ((struct ow_stream *)ss)->coerce_numeric_text = (int)(size & 1); /* Workers AI's numeric-token rewrite on odd sizes */
+    {
+        /* the rewrite keeps valid JSON valid */
+        size_t qn = 0;
+        char *q = ow_quote_numeric_text(buf, size, &qn);
+        if (q != NULL) {
+            json_t *a = json_loadb(buf, size, 0, NULL), *b = a != NULL ? json_loadb(q, qn, 0, NULL) : NULL;
+            if (a != NULL && b == NULL)
+                abort();
+            json_decref(a);
+            json_decref(b);
+            lg_host->free_mem(q);
+        }
+    }
     size_t pos = 0;
     int stopped = 0;
     while (pos < size && !stopped) {

@@ -64,10 +64,10 @@ export function freePort() {
   });
 }
 
-/** Starts tests/mock's mock_upstream on an ephemeral port. */
-export async function startMock() {
+/** Starts tests/mock's mock_upstream on an ephemeral port (extraArgs: e.g. ['--cloudflare-token', T]). */
+export async function startMock(extraArgs = []) {
   assert.ok(fs.existsSync(MOCK_BIN), `mock upstream binary not found at ${MOCK_BIN} (set LLMGATE_BUILD_DIR)`);
-  const proc = spawn(MOCK_BIN, ['--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+  const proc = spawn(MOCK_BIN, ['--port', '0', '--quiet', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
   let out = '';
   let err = '';
   proc.stderr.on('data', (d) => (err += d));
@@ -257,7 +257,7 @@ function waitExit(proc, ms) {
 export async function startEnv(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmgate-it-'));
   assert.ok(fs.existsSync(GATEWAY_BIN), `gateway binary not found at ${GATEWAY_BIN} (set LLMGATE_BUILD_DIR)`);
-  const mock = await startMock();
+  const mock = await startMock(opts.mockArgs);
   liveProcs.add(mock.proc);
   const configPath = path.join(dir, 'llmgate.json');
   const stderrPath = path.join(dir, 'gateway.stderr');

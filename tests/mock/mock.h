@@ -57,8 +57,10 @@ struct plan {
     int fail_status;
     unsigned html502 : 1, garbage : 1, garbage_sse : 1, hang : 1, reset : 1, reset_mid : 1, inband_error : 1,
         inband_error_first : 1, no_done : 1, comments : 1, crlf : 1, split : 1, require_mct : 1, usage : 1,
-        cache : 1,       /* Anthropic / Gemini: cache-token usage */
-        require_sig : 1; /* Gemini: 400 when a model turn's functionCall lacks its thoughtSignature */
+        cache : 1,           /* Anthropic / Gemini: cache-token usage */
+        require_sig : 1;     /* Gemini: 400 when a model turn's functionCall lacks its thoughtSignature */
+    int cf_error_status;     /* cf-error-<status>: the Cloudflare routes answer with a v4 error envelope */
+    unsigned cf_numeric : 1; /* chat streams: a content chunk of digits only goes out as a JSON number (Workers AI) */
     unsigned long delay_ms, slow_ms;
     enum corrupt_kind corrupt;
     unsigned corrupt_mid : 1, /* the broken event follows the first content chunk instead of the role chunk */
@@ -125,11 +127,19 @@ h2o_iovec_t query_param(h2o_req_t *req, const char *name);
 int path_is(h2o_iovec_t path, const char *lit);
 const char *header_value(h2o_req_t *req, const char *name, size_t *len); /* NULL when absent */
 
+/* the OpenAI-compatible endpoints (also behind the Cloudflare Workers AI routes) */
+enum api { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS };
+/* POST /v1/chat/completions, /v1/completions, /v1/embeddings: parse, record, then act on the model's directives */
+void mock_openai_handle(h2o_req_t *req, struct reqtrack *t, enum api api);
+
 /* ---- provider endpoints ----------------------------------------------------------------------------------------------- */
 
 /* POST /v1/messages (Anthropic Messages API) */
 void mock_anthropic_handle(h2o_req_t *req, struct reqtrack *t);
 /* /v1beta/models/{model}:generateContent | :streamGenerateContent | :embedContent | :batchEmbedContents (Gemini) */
 void mock_gemini_handle(h2o_req_t *req, struct reqtrack *t, int is_post);
+/* /client/v4/accounts/{account}/ai/v1/chat/completions | /embeddings (Cloudflare Workers AI, mock_cloudflare.c) */
+void mock_cloudflare_handle(h2o_req_t *req, struct reqtrack *t, int is_post);
+extern const char *cloudflare_token; /* --cloudflare-token: the only Bearer token accepted there; NULL = any */
 
 #endif

@@ -266,6 +266,11 @@ void parse_plan(const char *model, size_t len, struct plan *p)
             p->cache = 1;
         else if (tok_is(t, n, "require-sig"))
             p->require_sig = 1;
+        else if (tok_num(t, n, "cf-error-", 599, &v) && v >= 400) {
+            if (p->cf_error_status == 0)
+                p->cf_error_status = (int)v;
+        } else if (tok_is(t, n, "cf-numeric"))
+            p->cf_numeric = 1;
         else if (tok_is(t, n, "only-done"))
             p->only_done = 1;
         else if (n > 8 && memcmp(t, "corrupt-", 8) == 0) {
@@ -906,8 +911,6 @@ static void build_last(struct resp *r, h2o_req_t *req)
  * API responses
  */
 
-enum api { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS };
-
 struct gen_ctx {
     enum api api;
     const struct plan *plan;
@@ -987,7 +990,14 @@ static void chunk_begin(struct resp *r, const struct gen_ctx *g)
 static void chunk_text(struct resp *r, const struct gen_ctx *g, const char *s, size_t n, int wait)
 {
     chunk_begin(r, g);
-    if (g->api == API_CHAT) {
+    size_t digits = 0;
+    while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    if (g->api == API_CHAT && g->plan->cf_numeric && n > 0 && digits == n) {
+        sb_lit(&r->buf, "\"index\":0,\"delta\":{\"content\":");
+        sb_add(&r->buf, s, n);
+        sb_lit(&r->buf, "},\"logprobs\":null,\"finish_reason\":null}]}");
+    } else if (g->api == API_CHAT) {
         sb_lit(&r->buf, "\"index\":0,\"delta\":{\"content\":\"");
         sb_json_str(&r->buf, s, n);
         sb_lit(&r->buf, "\"},\"logprobs\":null,\"finish_reason\":null}]}");
@@ -1286,7 +1296,7 @@ static void build_models(struct resp *r, h2o_mem_pool_t *pool)
 }
 
 /* POST /v1/chat/completions, /v1/completions, /v1/embeddings: parse, record, then act on the model's directives */
-static void handle_api(h2o_req_t *req, struct reqtrack *t, enum api api)
+void mock_openai_handle(h2o_req_t *req, struct reqtrack *t, enum api api)
 {
     struct resp r;
     json_error_t jerr;
@@ -1499,6 +1509,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             mock_anthropic_handle(req, t);
         }
         return 0;
+    } else if (path.len >= 20 && memcmp(path.base, "/client/v4/accounts/", 20) == 0) { /* Workers AI: mock_cloudflare.c */
+        mock_cloudflare_handle(req, t, is_post);
+        return 0;
     } else if (path.len >= 8 && memcmp(path.base, "/v1beta/", 8) == 0) { /* Gemini API: mock_gemini.c */
         mock_gemini_handle(req, t, is_post);
         return 0;
@@ -1521,7 +1534,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         respond(req, t, &r, NULL);
         return 0;
     }
-    handle_api(req, t, api);
+    mock_openai_handle(req, t, api);
     return 0;
 }
 
@@ -1607,7 +1620,7 @@ static void on_exit_signal(int sig)
 
 static void usage_exit(const char *argv0)
 {
-    fprintf(stderr, "usage: %s --port N [--address 127.0.0.1] [--threads N] [--quiet]\n", argv0);
+    fprintf(stderr, "usage: %s --port N [--address 127.0.0.1] [--threads N] [--quiet] [--cloudflare-token T]\n", argv0);
     exit(2);
 }
 
@@ -1625,6 +1638,8 @@ int main(int argc, char **argv)
             nthreads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--quiet") == 0)
             quiet = 1;
+        else if (strcmp(argv[i], "--cloudflare-token") == 0 && i + 1 < argc)
+            cloudflare_token = argv[++i];
         else
             usage_exit(argv[0]);
     }

@@ -629,6 +629,11 @@ static void test_config_type_errors(void **state)
                         " \"tier\": \"gold\"}]}}}",
                         "models[\"m/x\"].endpoints[0].tier: expected \"standard\", \"priority\" or \"flex\"");
     assert_config_error("[1, 2]", "expected a JSON object at the top level");
+    assert_config_error(
+        "{\"routing\": {\"expose_headers\": [\"x-route-hint\", \"CF-AIG-Authorization\"]}}",
+        "routing.expose_headers[1]: \"cf-aig-authorization\" carries a credential and is never exposed to policies");
+    assert_config_error("{\"routing\": {\"expose_headers\": [\"Authorization\"]}}",
+                        "routing.expose_headers[0]: \"authorization\" carries a credential");
 }
 
 static void test_config_json_syntax_error_has_line(void **state)
