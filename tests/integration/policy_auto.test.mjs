@@ -88,7 +88,7 @@ describe('auto router (llmgate/auto)', () => {
     assert.equal(await env.mockCount('words-2+big'), 1);
   });
 
-  test('config errors: an unknown auto model, endpoints beside auto, a typo in the routes', async () => {
+  test('config errors: unknown, nested-auto or repeated auto models, an empty list, endpoints beside auto, a typo in the routes', async () => {
     const conf = JSON.parse(fs.readFileSync(env.configPath, 'utf8'));
     const check = async (mutate) => {
       const c = structuredClone(conf);
@@ -107,6 +107,18 @@ describe('auto router (llmgate/auto)', () => {
     r = await check((c) => (c.policies.auto.settings.routes[1] = { max_promt_tokens: 5, model: 'small/fast' }));
     assert.equal(r.code, 1, r.out);
     assert.match(r.out, /policies\.auto\.settings\.routes\[1\]\.max_promt_tokens: unknown setting \(did you mean "max_prompt_tokens"\?\)/);
+    r = await check((c) => (c.models['llmgate/auto'].auto.models[0] = 'llmgate/auto-broken'));
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /auto\.models\[0\]: "llmgate\/auto-broken" is an auto model itself/);
+    r = await check((c) => (c.models['llmgate/auto'].auto.models[2] = 'small/fast'));
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /auto\.models\[2\]: "small\/fast" is listed twice/);
+    r = await check((c) => (c.models['llmgate/auto'].auto = { models: [] }));
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /models\["llmgate\/auto"\]\.auto\.models: expected a non-empty array of model ids/);
+    r = await check((c) => (c.models['llmgate/auto'].auto.model = ['small/fast']));
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /auto\.model/);
     r = await check(() => {});
     assert.equal(r.code, 0, r.out);
   });
