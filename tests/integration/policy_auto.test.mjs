@@ -88,6 +88,18 @@ describe('auto router (llmgate/auto)', () => {
     assert.equal(await env.mockCount('words-2+big'), 1);
   });
 
+  test('/models lists the auto model with a per-request price ("-1") and its listed models\' context', async () => {
+    const r = await env.get('/v1/models');
+    assert.equal(r.status, 200, r.text);
+    const auto = r.json.data.find((m) => m.id === 'llmgate/auto');
+    assert.ok(auto, JSON.stringify(r.json.data.map((m) => m.id)));
+    assert.deepEqual(auto.pricing, { prompt: '-1', completion: '-1' });
+    assert.ok(r.json.data.find((m) => m.id === 'small/fast'));
+    const one = await env.get('/v1/models/llmgate/auto');
+    assert.equal(one.status, 200, one.text);
+    assert.equal(one.json.id, 'llmgate/auto');
+  });
+
   test('config errors: unknown, nested-auto or repeated auto models, an empty list, endpoints beside auto, a typo in the routes', async () => {
     const conf = JSON.parse(fs.readFileSync(env.configPath, 'utf8'));
     const check = async (mutate) => {
