@@ -10,12 +10,21 @@
 --   "routing": { "expose_headers": ["x-route-hint"] },
 --   "policies": { "route_by_header": { "path": "policy-route-by-header.lua",
 --                                      "settings": { "default_hint": "cheap" } } }
--- lg.conf.default_hint (optional) is used when the header is absent.
+-- lg.conf.default_hint (optional, see SCHEMA) is used when the header is absent.
 local lg = lg
 local ipairs = ipairs
 local random, is_stable, group_by_model = lg.random, lg.stable, lg.group_by_model
 
 local M = { NAME = "route_by_header", VERSION = "1.0.0" }
+
+-- checked by the host at load (and by --check-config): a typo or an unknown hint is a config error
+M.SCHEMA = {
+    default_hint = {
+        type = "string",
+        one_of = { "cheap", "fast", "weighted" },
+        description = "mode used when the request has no x-route-hint header (absent = weighted)",
+    },
+}
 
 local HEADER = "x-route-hint"
 local PRICE_FLOOR = 1e-12

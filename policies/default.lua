@@ -11,6 +11,9 @@ local random, is_stable, group_by_model = lg.random, lg.stable, lg.group_by_mode
 
 local M = { NAME = "default", VERSION = "1.0.0" }
 
+-- no settings: the host refuses any key under policies.<name>.settings (a typo no longer passes silently)
+M.SCHEMA = {}
+
 local PRICE_FLOOR = 1e-12 -- free endpoints count as very cheap instead of dividing by zero
 
 local function price_of(c)

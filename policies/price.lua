@@ -6,6 +6,9 @@ local plan_by_model = lg.plan_by_model
 
 local M = { NAME = "price", VERSION = "1.0.0" }
 
+-- no settings: the host refuses any key under policies.<name>.settings (a typo no longer passes silently)
+M.SCHEMA = {}
+
 -- within one model's endpoints (lg.plan_by_model keeps the models in request order): stable first, then cheapest,
 -- then lower id (lg.stable_order)
 local before = lg.stable_order(function(c)

@@ -9,6 +9,9 @@ local random, is_stable, plan_by_model = lg.random, lg.stable, lg.plan_by_model
 
 local M = { NAME = "weighted", VERSION = "1.0.0" }
 
+-- no settings: the host refuses any key under policies.<name>.settings (a typo no longer passes silently)
+M.SCHEMA = {}
+
 local function weight_of(c)
     local w = c.weight
     if type(w) ~= "number" or w ~= w or w < 0 then

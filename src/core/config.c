@@ -27,7 +27,7 @@
 #define PICO_PER_USD INT64_C(1000000000000)
 
 /* Policies the policy VM ships; naming one without a "policies" entry is allowed (path NULL = shipped). */
-static const char *const shipped_policies[] = {"default", "price", "latency", "throughput", "weighted", NULL};
+static const char *const shipped_policies[] = {"default", "price", "latency", "throughput", "weighted", "auto", NULL};
 
 /* Parse state: the error sink and where relative paths resolve. */
 struct ctx {
@@ -836,6 +836,36 @@ done:
     free(provider);
 }
 
+/*
+ * "auto": {"models": ["a/x", "b/y"]} (a router model, OpenRouter's openrouter/auto). Returns 1 when obj has one (the
+ * ids are resolved by resolve_auto_models once every model is parsed), 0 otherwise.
+ */
+static int parse_auto_model(struct ctx *c, const json_t *obj, const char *path, lg_model_conf_t *m)
+{
+    static const char *const keys[] = {"models", NULL};
+    const json_t *v = json_object_get(obj, "auto"), *list;
+    char p[PATH_LEN], pp[PATH_LEN];
+    if (v == NULL || json_is_null(v))
+        return 0;
+    path_key(p, path, "auto");
+    if (want_object(c, v, p) != 0)
+        return 1;
+    check_keys(c, v, p, keys);
+    path_key(pp, p, "models");
+    list = json_object_get(v, "models");
+    if (list == NULL || !json_is_array(list) || json_array_size(list) == 0)
+        fail(c, pp, "expected a non-empty array of model ids");
+    else if (get_strv(c, list, pp, &m->auto_models, &m->num_auto_models) == 0 && m->num_auto_models > 32)
+        fail(c, pp, "at most 32 models");
+    if (json_object_get(obj, "endpoints") != NULL) {
+        path_key(pp, path, "endpoints");
+        fail(c, pp, "an auto model has no endpoints of its own (its candidates are the endpoints of auto.models)");
+    }
+    if (m->policy == NULL)
+        m->policy = lg_strdup("auto");
+    return 1;
+}
+
 static void parse_model(struct ctx *c, const char *id, const json_t *obj, const char *path, const lg_config_t *conf,
                         lg_model_conf_t *m)
 {
@@ -851,6 +881,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
                                        "policy",
                                        "endpoints",
                                        "midstream_failover",
+                                       "auto",
                                        NULL};
     static const char *const text_only[] = {"text", NULL};
     const char *why;
@@ -901,8 +932,9 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
     opt_bool(c, obj, path, "midstream_failover", &m->midstream_failover);
 
     path_key(p, path, "endpoints");
-    v = json_object_get(obj, "endpoints");
-    if (v == NULL || !json_is_array(v) || json_array_size(v) == 0) {
+    if (parse_auto_model(c, obj, path, m) != 0) {
+        /* an auto model routes to other models' endpoints: none of its own */
+    } else if ((v = json_object_get(obj, "endpoints")) == NULL || !json_is_array(v) || json_array_size(v) == 0) {
         fail(c, p, "expected at least one endpoint");
     } else {
         m->num_endpoints = json_array_size(v);
@@ -1663,6 +1695,8 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
     }
 }
 
+static void resolve_auto_models(struct ctx *c, lg_config_t *conf);
+
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
     static const char *const keys[] = {"listeners",  "workers",   "limits",     "shutdown_timeout_ms",
@@ -1736,6 +1770,8 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     parse_providers(c, json_object_get(root, "providers"), conf);
     parse_models(c, json_object_get(root, "models"), conf);
 
+    resolve_auto_models(c, conf);
+
     if (conf->default_policy == NULL)
         conf->default_policy = lg_strdup("default");
     resolve_policy(c, conf, conf->default_policy, "routing.default_policy");
@@ -1746,6 +1782,34 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
         path_map(p, "models", conf->models[i].id);
         path_key(pp, p, "policy");
         resolve_policy(c, conf, conf->models[i].policy, pp);
+    }
+}
+
+/* auto.models ids -> model indices: each must be an ordinary model of the catalog, listed once */
+static void resolve_auto_models(struct ctx *c, lg_config_t *conf)
+{
+    for (size_t i = 0; i < conf->num_models; ++i) {
+        lg_model_conf_t *m = &conf->models[i];
+        if (m->num_auto_models == 0)
+            continue;
+        m->auto_model_index = lg_calloc(m->num_auto_models, sizeof(*m->auto_model_index));
+        for (size_t k = 0; k < m->num_auto_models; ++k) {
+            char p[PATH_LEN], pp[PATH_LEN], pi[PATH_LEN];
+            path_map(p, "models", m->id);
+            path_key(pp, p, "auto.models");
+            path_idx(pi, pp, k);
+            size_t j = 0;
+            while (j < conf->num_models && strcmp(conf->models[j].id, m->auto_models[k]) != 0)
+                ++j;
+            if (j == conf->num_models)
+                fail(c, pi, "unknown model \"%s\"", m->auto_models[k]);
+            else if (conf->models[j].auto_models != NULL)
+                fail(c, pi, "\"%s\" is an auto model itself (auto models list ordinary models)", m->auto_models[k]);
+            for (size_t d = 0; d < k; ++d)
+                if (strcmp(m->auto_models[d], m->auto_models[k]) == 0)
+                    fail(c, pi, "\"%s\" is listed twice", m->auto_models[k]);
+            m->auto_model_index[k] = (uint32_t)(j < conf->num_models ? j : 0);
+        }
     }
 }
 
@@ -1978,6 +2042,8 @@ void lg_config_free(lg_config_t *conf)
         free(m->tokenizer);
         free_strv(m->supported_params);
         free(m->policy);
+        free_strv(m->auto_models);
+        free(m->auto_model_index);
         for (j = 0; j < m->num_endpoints; ++j) {
             free(m->endpoints[j].upstream_model);
             free_strv(m->endpoints[j].supported_params);

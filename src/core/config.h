@@ -76,6 +76,12 @@ typedef struct lg_model_conf {
     int midstream_failover; /* a stream that breaks after its first token may continue on this model's endpoints */
     lg_endpoint_conf_t *endpoints;
     size_t num_endpoints;
+    /* "auto": {"models": [...]}: a router model without endpoints of its own (OpenRouter's openrouter/auto). Its
+     * candidates are the listed models' endpoints (src/router/router.c) and its policy (default "auto",
+     * policies/auto.lua) picks among them. */
+    char **auto_models; /* NULL-terminated ids; NULL = an ordinary model */
+    size_t num_auto_models;
+    uint32_t *auto_model_index; /* [num_auto_models] indices into conf->models, resolved after all models parse */
 } lg_model_conf_t;
 
 typedef struct lg_policy_conf {

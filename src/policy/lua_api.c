@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <lauxlib.h>
@@ -272,6 +273,105 @@ static void make_read_only(lua_State *L)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_remove(L, -2);
+}
+
+void lg__policy_set_conf(lua_State *L, int lg_idx, const json_t *settings)
+{
+    lg_idx = lg_idx < 0 ? lua_gettop(L) + lg_idx + 1 : lg_idx;
+    lua_getfield(L, lg_idx, "conf"); /* the proxy the policy may hold */
+    if (!lua_getmetatable(L, -1))
+        luaL_error(L, "lg.conf is not the host's proxy");
+    push_value(L, settings, 0, 1); /* a new proxy; take its backing table */
+    lua_getmetatable(L, -1);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -4, "__index"); /* old proxy's metatable now points at the new content */
+    lua_pop(L, 4);
+}
+
+/* ---- Lua -> JSON (declarations such as SCHEMA) ---- */
+
+static json_t *to_json(lua_State *L, int idx, const char *path, int depth, int max_depth, char *err, size_t errlen)
+{
+    char p[512];
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (d != d || d > 1e308 || d < -1e308) {
+            snprintf(err, errlen, "%s: not a finite number", path);
+            return NULL;
+        }
+        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+            return json_integer((json_int_t)d);
+        return json_real(d);
+    }
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        json_t *v = json_stringn(s, len);
+        if (v == NULL)
+            snprintf(err, errlen, "%s: not valid UTF-8", path);
+        return v;
+    }
+    case LUA_TTABLE:
+        break;
+    default:
+        snprintf(err, errlen, "%s: a %s cannot be declared here", path, lua_typename(L, lua_type(L, idx)));
+        return NULL;
+    }
+    if (depth >= max_depth || !lua_checkstack(L, 4)) {
+        snprintf(err, errlen, "%s: nested too deeply", path);
+        return NULL;
+    }
+    size_t count = 0, strings = 0, n = lua_objlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        ++count;
+        strings += lua_type(L, -2) == LUA_TSTRING;
+        lua_pop(L, 1);
+    }
+    json_t *out;
+    if (count != 0 && strings == 0 && n == count) {
+        out = json_array();
+        for (size_t i = 1; i <= n; ++i) {
+            snprintf(p, sizeof(p), "%s[%zu]", path, i - 1);
+            lua_rawgeti(L, idx, (int)i);
+            json_t *v = to_json(L, lua_gettop(L), p, depth + 1, max_depth, err, errlen);
+            lua_pop(L, 1);
+            if (v == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out, v);
+        }
+        return out;
+    }
+    if (strings != count) {
+        snprintf(err, errlen, "%s: a table must be an array (keys 1..n) or have only string keys", path);
+        return NULL;
+    }
+    out = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const char *key = lua_tostring(L, -2); /* a string key: no conversion that would confuse lua_next */
+        snprintf(p, sizeof(p), "%s.%s", path, key);
+        json_t *v = to_json(L, lua_gettop(L), p, depth + 1, max_depth, err, errlen);
+        lua_pop(L, 1);
+        if (v == NULL) {
+            lua_pop(L, 1);
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, key, v);
+    }
+    return out;
+}
+
+json_t *lg__policy_to_json(lua_State *L, int idx, const char *path, int max_depth, char *err, size_t errlen)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    return to_json(L, idx, path, 0, max_depth, err, errlen);
 }
 
 /* lg.len(t): length of a table or of a read-only proxy (lg.conf arrays), since `#` ignores __len in Lua 5.1 */

@@ -75,6 +75,19 @@ void lg__policy_push_lg(lua_State *L, struct lg_policy_vm *vm, const char *polic
 /** Push a JSON value as a plain Lua value (objects/arrays -> tables, null -> nil). Raises past the depth limit. */
 void lg__policy_push_json(lua_State *L, const json_t *value, int depth);
 
+/**
+ * Lua -> JSON for a policy's declarations (SCHEMA): booleans, numbers (integral ones as integers), strings, and tables
+ * (keys 1..n only -> array, string keys only -> object, {} -> object). Never raises: returns NULL with the reason
+ * (naming path) in err for functions, userdata, NaN, mixed keys or nesting deeper than max_depth.
+ */
+json_t *lg__policy_to_json(lua_State *L, int idx, const char *path, int max_depth, char *err, size_t errlen);
+
+/**
+ * Replace what the read-only proxy lg.conf (in the `lg` table at lg_idx) shows with settings, in place: code that
+ * captured `lg.conf` while loading sees the new content too. Raises on failure (protected call).
+ */
+void lg__policy_set_conf(lua_State *L, int lg_idx, const json_t *settings);
+
 /** Sandbox replacements for pairs/ipairs (honouring read-only proxies) and pcall (strlib.c: depth guard, kills). */
 int lg__policy_sandbox_pairs(lua_State *L);
 int lg__policy_sandbox_ipairs(lua_State *L);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "policy/lua_api.h"
+#include "policy/schema.h"
 
 #define POLICY_MAX_FILE_BYTES (1u << 20)
 
@@ -328,6 +329,8 @@ struct load_args {
     const char *text;
     size_t len;
     const json_t *settings;
+    json_t *schema; /* SCHEMA as JSON and the settings checked against it: owned here, freed by add_policy */
+    json_t *filled;
 };
 
 static int valid_version(const char *v)
@@ -344,6 +347,32 @@ static int valid_version(const char *v)
     return *v == '\0';
 }
 
+/*
+ * The module's SCHEMA (optional): check it, check the config's settings against it and fill the defaults into the
+ * lg.conf proxy, so every hook sees validated settings. Stack: 2 = module table, 3 = its environment. Without a
+ * SCHEMA the settings stay as given (free-form).
+ */
+static int apply_schema(lua_State *L, struct load_args *a)
+{
+    struct policy_entry *pe = a->pe;
+    char why[512], path[300];
+    lua_getfield(L, 2, "SCHEMA");
+    if (lua_isnil(L, -1))
+        return 0;
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "policy '%s': %s: SCHEMA must be a table (got %s)", pe->name, pe->path, luaL_typename(L, -1));
+    a->schema = lg__policy_to_json(L, -1, "SCHEMA", 2 * LG__POLICY_SCHEMA_MAX_DEPTH + 2, why, sizeof(why));
+    if (a->schema == NULL || lg__policy_schema_check(a->schema, why, sizeof(why)) != 0)
+        return luaL_error(L, "policy '%s': %s: invalid %s", pe->name, pe->path, why);
+    snprintf(path, sizeof(path), "policies.%s.settings", pe->name);
+    if (lg__policy_schema_apply(a->schema, a->settings, path, &a->filled, why, sizeof(why)) != 0)
+        return luaL_error(L, "%s", why);
+    lua_getfield(L, 3, "lg");
+    lg__policy_set_conf(L, -1, a->filled);
+    lua_pop(L, 2);
+    return 0;
+}
+
 /* Runs inside lua_cpcall; raises with a message naming the file on any refusal. */
 static int load_policy(lua_State *L)
 {
@@ -358,14 +387,17 @@ static int load_policy(lua_State *L)
     if (st != 0)
         return luaL_error(L, "policy '%s': cannot load %s: %s", pe->name, pe->path, lua_tostring(L, -1));
     push_env(L, a->vm, pe->name, a->settings);
+    lua_pushvalue(L, -1);
     lua_setfenv(L, 2);
+    lua_insert(L, 2); /* 1 traceback, 2 env (kept for lg.conf), 3 chunk */
     lg__policy_arm(a->vm);
     st = lua_pcall(L, 0, 1, 1);
     lg__policy_disarm(a->vm);
+    lua_insert(L, 2); /* 1 traceback, 2 result, 3 env */
     if (st != 0) {
         const char *why = lg__policy_kill_reason(a->vm);
         return luaL_error(L, "policy '%s': %s failed while loading: %s", pe->name, pe->path,
-                          why != NULL ? why : lua_tostring(L, -1));
+                          why != NULL ? why : lua_tostring(L, 2));
     }
     if (!lua_istable(L, 2))
         return luaL_error(L, "policy '%s': %s must return a table (got %s)", pe->name, pe->path, luaL_typename(L, 2));
@@ -389,7 +421,7 @@ static int load_policy(lua_State *L)
     lua_getfield(L, 2, "VERSION");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || !valid_version(lua_tostring(L, -1))))
         return luaL_error(L, "policy '%s': %s: VERSION must be a string \"x.y.z\"", pe->name, pe->path);
-    return 0;
+    return apply_schema(L, a);
 }
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen, const char *name)
@@ -501,9 +533,11 @@ static int add_policy(struct lg_policy_vm *vm, const char *name, const char *pat
         return -1;
     }
     ++vm->num_policies; /* owned by the VM from here on, so destroy frees it on failure too */
-    struct load_args a = {vm, pe, text, len, settings};
+    struct load_args a = {vm, pe, text, len, settings, NULL, NULL};
     int st = lua_cpcall(vm->L, load_policy, &a);
     free(text);
+    json_decref(a.schema);
+    json_decref(a.filled);
     if (st != 0) {
         const char *msg = lua_tostring(vm->L, -1);
         if (st == LUA_ERRMEM || msg == NULL)

@@ -85,8 +85,21 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
         }
     }
 
+    /* An auto model (catalog "auto": {"models": [...]}) stands for its listed models: their endpoints are its
+     * candidates, at its place in the request (model_index), each naming the model that serves it. */
+    size_t num_sources = 0, source_pos[LG_MAX_CANDIDATES];
+    long source_idx[LG_MAX_CANDIDATES];
     for (size_t m = 0; m < r->num_models; ++m) {
         const lg_model_conf_t *model = &conf->models[model_idx[m]];
+        for (size_t k = 0; k < (model->num_auto_models != 0 ? model->num_auto_models : 1) && num_sources < LG_MAX_CANDIDATES; ++k) {
+            source_pos[num_sources] = m;
+            source_idx[num_sources++] = model->num_auto_models != 0 ? (long)model->auto_model_index[k] : model_idx[m];
+        }
+    }
+
+    for (size_t s = 0; s < num_sources; ++s) {
+        const size_t m = source_pos[s];
+        const lg_model_conf_t *model = &conf->models[source_idx[s]];
         for (size_t ei = 0; ei < model->num_endpoints && n < LG_MAX_CANDIDATES; ++ei) {
             const lg_endpoint_conf_t *ep = &model->endpoints[ei];
             const lg_provider_conf_t *pc = &conf->providers[ep->provider_index];
@@ -139,7 +152,7 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
                 excluded |= EX_CONTEXT;
                 continue;
             }
-            const lg_endpoint_stats_t *st = cat->estats[model_idx[m]][ei];
+            const lg_endpoint_stats_t *st = cat->estats[source_idx[s]][ei];
             const lg_provider_stats_t *ps = cat->pstats[ep->provider_index];
             lg_candidate_t *c = &cands[n];
             int64_t last_fail = atomic_load_explicit(&st->last_failure_ms, memory_order_relaxed);
@@ -164,7 +177,7 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
             c->in_flight = atomic_load_explicit(&ps->in_flight, memory_order_relaxed);
             c->queued = atomic_load_explicit(&ps->queued, memory_order_relaxed);
             c->max_concurrent = pc->max_concurrent;
-            refs[n].model_index = (uint32_t)model_idx[m];
+            refs[n].model_index = (uint32_t)source_idx[s];
             refs[n].endpoint_index = (uint32_t)ei;
             refs[n].provider_index = (uint32_t)ep->provider_index;
             ++n;

@@ -4,7 +4,9 @@
  * looked up in the catalog and every endpoint passes the hard
  * filters (routable on this worker, API kind, provider.only/ignore/order with
  * allow_fallbacks:false, max_price, require_parameters, context length,
- * service tiers). The policy then orders what is left.
+ * service tiers). The policy then orders what is left. An auto model
+ * (catalog "auto": {"models": [...]}) stands for its listed models: their
+ * endpoints are its candidates, each naming the model it serves.
  */
 #ifndef LG_ROUTER_ROUTER_H
 #define LG_ROUTER_ROUTER_H

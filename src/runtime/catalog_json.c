@@ -70,9 +70,8 @@ static uint32_t endpoint_context(const lg_model_conf_t *m, const lg_endpoint_con
     return ep->context_length != 0 ? ep->context_length : m->context_length;
 }
 
-const lg_endpoint_conf_t *lg_catalog_summarize(const lg_snapshot_t *s, const lg_model_conf_t *m, lg_catalog_summary_t *out)
+static void summarize_endpoints(const lg_snapshot_t *s, const lg_model_conf_t *m, lg_catalog_summary_t *out)
 {
-    memset(out, 0, sizeof(*out));
     for (size_t ei = 0; ei < m->num_endpoints; ++ei) {
         const lg_endpoint_conf_t *ep = &m->endpoints[ei];
         if (!lg_catalog_endpoint_routable(s, ep))
@@ -87,6 +86,15 @@ const lg_endpoint_conf_t *lg_catalog_summarize(const lg_snapshot_t *s, const lg_
     }
     if (out->max_ctx == 0)
         out->max_ctx = m->context_length;
+}
+
+const lg_endpoint_conf_t *lg_catalog_summarize(const lg_snapshot_t *s, const lg_model_conf_t *m, lg_catalog_summary_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* an auto model is served by its listed models: listed while one of them is, with their largest context */
+    for (size_t k = 0; k < m->num_auto_models; ++k)
+        summarize_endpoints(s, &s->conf->models[m->auto_model_index[k]], out);
+    summarize_endpoints(s, m, out);
     return out->best;
 }
 
@@ -110,14 +118,17 @@ json_t *lg_catalog_model_json(const lg_snapshot_t *s, size_t mi)
         return NULL;
     char details[512];
     snprintf(details, sizeof(details), "/api/v1/models/%s/endpoints", m->id);
-    return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:o,s:{s:o,s:o,s:b},s:n,s:o,s:n,s:n,s:{s:s}}", "id", m->id, "canonical_slug",
-                     m->id, "name", m->name != NULL ? m->name : m->id, "created", (json_int_t)m->created, "description",
-                     m->description != NULL ? m->description : "", "context_length", nullable_uint(sum.max_ctx), "architecture",
-                     lg_catalog_architecture_json(m), "pricing", lg_catalog_pricing_json(&sum.best->price), "top_provider",
-                     "context_length", nullable_uint(sum.max_ctx), "max_completion_tokens", nullable_uint(sum.max_out),
-                     "is_moderated", 0, "per_request_limits", "supported_parameters",
-                     string_array(lg_catalog_endpoint_params(m, sum.best)), "default_parameters", "supported_voices", "links",
-                     "details", details);
+    json_t *model =
+        json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:o,s:{s:o,s:o,s:b},s:n,s:o,s:n,s:n,s:{s:s}}", "id", m->id, "canonical_slug", m->id,
+                  "name", m->name != NULL ? m->name : m->id, "created", (json_int_t)m->created, "description",
+                  m->description != NULL ? m->description : "", "context_length", nullable_uint(sum.max_ctx), "architecture",
+                  lg_catalog_architecture_json(m), "pricing", lg_catalog_pricing_json(&sum.best->price), "top_provider",
+                  "context_length", nullable_uint(sum.max_ctx), "max_completion_tokens", nullable_uint(sum.max_out), "is_moderated",
+                  0, "per_request_limits", "supported_parameters", string_array(lg_catalog_endpoint_params(m, sum.best)),
+                  "default_parameters", "supported_voices", "links", "details", details);
+    if (m->num_auto_models != 0 && model != NULL) /* the price depends on the model picked per request: OpenRouter's "-1" */
+        json_object_set_new(model, "pricing", json_pack("{s:s,s:s}", "prompt", "-1", "completion", "-1"));
+    return model;
 }
 
 json_t *lg_catalog_endpoint_json(const lg_snapshot_t *s, size_t mi, size_t ei, int64_t now)

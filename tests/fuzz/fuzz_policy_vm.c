@@ -4,7 +4,8 @@
  * file, or as the body of select/on_error/on_done in a template that always loads; the rest goes through loading (the
  * sandbox, the load-time budget), select with three candidates, on_error with each error shape and on_done. Whatever
  * the source does, the VM must answer with a valid plan or a policy error and survive for the next call: a crash, a
- * hang past libFuzzer's timeout or an out-of-range plan id is a bug.
+ * hang past libFuzzer's timeout or an out-of-range plan id is a bug. With bit 1 of the first byte set the policy gets
+ * fixed settings, so a SCHEMA the source declares is checked against them (and refused or filled) on the way.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size == 0 || size > 64 * 1024)
         return 0;
-    int templated = data[0] & 1;
+    int templated = data[0] & 1, with_settings = data[0] & 2;
     ++data;
     --size;
 
@@ -62,6 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lg_policy_conf_t pc = {0};
     pc.name = name;
     pc.path = path;
+    static json_t *settings;
+    if (settings == NULL)
+        settings = json_loads("{\"limit\": 5, \"hint\": \"cheap\", \"routes\": [{\"model\": \"a/b\", \"tools\": true}], "
+                              "\"nested\": {\"rpm\": 60}}",
+                              0, NULL);
+    pc.settings = with_settings ? settings : NULL;
     lg_config_t conf;
     memset(&conf, 0, sizeof(conf));
     conf.policy_instruction_budget = 10000; /* smaller than production: keeps executions fast */

@@ -48,22 +48,26 @@ static int teardown(void **state)
 }
 
 static char example_path[4096];
-static lg_policy_conf_t shipped[6];
+static lg_policy_conf_t shipped[7];
 
-/* A VM with the five shipped policies (path NULL = shipped lookup) and the example policy. */
-static lg_policy_vm_t *shipped_vm(uint64_t seed)
+/* A VM with the shipped policies (path NULL = shipped lookup) and the example policy; settings (may be NULL) go to
+ * the policy named settings_for (a fixture's "settings"). */
+static lg_policy_vm_t *shipped_vm_with(uint64_t seed, const char *settings_for, json_t *settings)
 {
-    static const char *const names[] = {"default", "price", "latency", "throughput", "weighted"};
+    static const char *const names[] = {"default", "price", "latency", "throughput", "weighted", "auto"};
     lg_config_t conf;
     memset(&conf, 0, sizeof(conf));
     conf.policy_instruction_budget = 1000000;
     conf.policy_memory_mb = 64;
-    for (size_t i = 0; i < 5; ++i)
+    for (size_t i = 0; i < 6; ++i)
         shipped[i] = (lg_policy_conf_t){.name = (char *)names[i]};
     snprintf(example_path, sizeof(example_path), "%s/examples/policy-route-by-header.lua", source_dir());
-    shipped[5] = (lg_policy_conf_t){.name = (char *)"route_by_header", .path = example_path};
+    shipped[6] = (lg_policy_conf_t){.name = (char *)"route_by_header", .path = example_path};
+    for (size_t i = 0; settings_for != NULL && i < 7; ++i)
+        if (strcmp(shipped[i].name, settings_for) == 0)
+            shipped[i].settings = settings;
     conf.policies = shipped;
-    conf.num_policies = 6;
+    conf.num_policies = 7;
     char err[1024];
     lg_policy_vm_t *vm = lg_policy_vm_create(&conf, seed, err, sizeof(err));
     if (vm == NULL)
@@ -71,12 +75,17 @@ static lg_policy_vm_t *shipped_vm(uint64_t seed)
     return vm;
 }
 
+static lg_policy_vm_t *shipped_vm(uint64_t seed)
+{
+    return shipped_vm_with(seed, NULL, NULL);
+}
+
 static void test_builtin_shipped_policies_load(void **state)
 {
     (void)state;
     lg_policy_vm_t *vm = shipped_vm(1);
-    static const char *const names[] = {"default", "price", "latency", "throughput", "weighted", "route_by_header"};
-    for (size_t i = 0; i < 6; ++i)
+    static const char *const names[] = {"default", "price", "latency", "throughput", "weighted", "auto", "route_by_header"};
+    for (size_t i = 0; i < 7; ++i)
         assert_true(lg_policy_exists(vm, names[i]));
     lg_policy_vm_destroy(vm);
 
@@ -125,6 +134,10 @@ static void parse_fixture(struct fixture *f, const char *path)
     f->req.model = "m";
     if (req != NULL) {
         f->req.sort = json_string_value(json_object_get(req, "sort"));
+        if (json_is_string(json_object_get(req, "model")))
+            f->req.model = json_string_value(json_object_get(req, "model"));
+        f->req.prompt_tokens = (int64_t)num(req, "prompt_tokens", 0);
+        f->req.has_tools = json_is_true(json_object_get(req, "has_tools"));
         f->req.provider = json_object_get(req, "provider");
         const char *k;
         json_t *v;
@@ -146,8 +159,8 @@ static void parse_fixture(struct fixture *f, const char *path)
         memset(d, 0, sizeof(*d));
         d->id = (uint32_t)i + 1;
         d->provider = json_string_value(json_object_get(c, "provider"));
-        d->model = "m";
-        d->upstream_model = "m";
+        d->model = json_is_string(json_object_get(c, "model")) ? json_string_value(json_object_get(c, "model")) : "m";
+        d->upstream_model = d->model;
         d->tier = "standard";
         d->model_index = (uint32_t)num(c, "model_index", 0);
         d->price_prompt = num(c, "price_prompt", num(c, "price", 1) * 1e-6); /* "price": USD per million */
@@ -188,7 +201,8 @@ static void run_fixture(const char *policy, const char *path)
     char err[1024], got[256];
     const json_t *expected = json_object_get(f.root, "expected");
     int builtin = strcmp(policy, "builtin") == 0;
-    lg_policy_vm_t *vm = builtin ? NULL : shipped_vm((uint64_t)num(f.root, "seed", 1));
+    lg_policy_vm_t *vm =
+        builtin ? NULL : shipped_vm_with((uint64_t)num(f.root, "seed", 1), policy, json_object_get(f.root, "settings"));
 
     if (expected != NULL) {
         if (builtin) {
