@@ -779,10 +779,46 @@ static int valid_model_id(const char *id, const char **why)
     return 1;
 }
 
+/* OpenRouter's Quantization enum (PublicEndpoint.quantization, provider.quantizations) */
+const char *const lg_quantizations[] = {"int4",  "int8", "fp4",  "mxfp4", "nvfp4",   "fp6", "fp8",
+                                        "mxfp8", "fp16", "bf16", "fp32",  "unknown", NULL};
+
+static void parse_endpoint_data_policy(struct ctx *c, const json_t *obj, const char *path, lg_endpoint_conf_t *ep)
+{
+    json_t *v;
+    char p[PATH_LEN];
+    path_key(p, path, "data_collection");
+    if ((v = json_object_get(obj, "data_collection")) != NULL) {
+        if (json_is_string(v) && strcmp(json_string_value(v), "allow") == 0)
+            ep->data_collection = 1;
+        else if (json_is_string(v) && strcmp(json_string_value(v), "deny") == 0)
+            ep->data_collection = 0;
+        else
+            fail(c, p, "expected \"allow\" or \"deny\"");
+    }
+    opt_bool(c, obj, path, "zdr", &ep->zdr);
+    opt_bool(c, obj, path, "distillable", &ep->distillable);
+    path_key(p, path, "quantization");
+    if ((v = json_object_get(obj, "quantization")) != NULL && get_str(c, v, p, &ep->quantization) == 0 &&
+        !in_list(lg_quantizations, ep->quantization))
+        fail(c, p, "expected one of int4, int8, fp4, mxfp4, nvfp4, fp6, fp8, mxfp8, fp16, bf16, fp32, unknown");
+}
+
 static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, const lg_config_t *conf, lg_endpoint_conf_t *ep)
 {
-    static const char *const keys[] = {
-        "provider", "model", "pricing", "context_length", "max_completion_tokens", "supported_parameters", "weight", "tier", NULL};
+    static const char *const keys[] = {"provider",
+                                       "model",
+                                       "pricing",
+                                       "context_length",
+                                       "max_completion_tokens",
+                                       "supported_parameters",
+                                       "weight",
+                                       "tier",
+                                       "data_collection",
+                                       "zdr",
+                                       "distillable",
+                                       "quantization",
+                                       NULL};
     static const char *const tiers[] = {"standard", "priority", "flex", NULL};
     json_t *v;
     char p[PATH_LEN];
@@ -790,6 +826,7 @@ static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, c
 
     ep->provider_index = SIZE_MAX;
     ep->weight = 1.0;
+    ep->data_collection = 1;
     if (want_object(c, obj, path) != 0)
         goto done;
     check_keys(c, obj, path, keys);
@@ -829,6 +866,7 @@ static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, c
     path_key(p, path, "tier");
     if ((v = json_object_get(obj, "tier")) != NULL && get_str(c, v, p, &ep->tier) == 0 && !in_list(tiers, ep->tier))
         fail(c, p, "expected \"standard\", \"priority\" or \"flex\"");
+    parse_endpoint_data_policy(c, obj, path, ep);
 done:
     if (ep->tier == NULL)
         ep->tier = lg_strdup("standard");
@@ -1872,6 +1910,7 @@ void lg_config_free(lg_config_t *conf)
             free(m->endpoints[j].upstream_model);
             free_strv(m->endpoints[j].supported_params);
             free(m->endpoints[j].tier);
+            free(m->endpoints[j].quantization);
         }
         free(m->endpoints);
     }

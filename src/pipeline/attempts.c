@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
+#include "router/preferences.h"
 #include "router/stats.h"
 
 static void on_step(uv_timer_t *t);
@@ -144,6 +145,8 @@ void lg_attempts_plan(lg_exchange_t *x)
             lg_metrics_policy_error(x->pw->index);
         a->plan_len = lg_policy_builtin_plan(&a->preq, a->cands, a->num_cands, a->plan, LG_X_MAX_PLAN);
     }
+    /* soft performance preferences reorder whatever the policy chose; they never remove */
+    lg_router_prefer(x->r.provider, a->cands, a->plan, a->plan_len);
     /* allow_fallbacks:false without an order list: only the first choice per model */
     if (!x->r.allow_fallbacks && (x->r.provider == NULL || json_object_get(x->r.provider, "order") == NULL)) {
         size_t out = 0;

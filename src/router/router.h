@@ -4,7 +4,8 @@
  * looked up in the catalog and every endpoint passes the hard
  * filters (routable on this worker, API kind, provider.only/ignore/order with
  * allow_fallbacks:false, max_price, require_parameters, context length,
- * service tiers). The policy then orders what is left.
+ * service tiers, and the data policy: data_collection, zdr, enforce_distillable_text,
+ * quantizations). Unknown ids are skipped while one resolves. The policy then orders what is left.
  */
 #ifndef LG_ROUTER_ROUTER_H
 #define LG_ROUTER_ROUTER_H
