@@ -1051,6 +1051,9 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
                                        "unhealthy_after_failures",
                                        "unhealthy_cooldown_ms",
                                        "expose_headers",
+                                       "session_ttl_s",
+                                       "session_max_entries",
+                                       "session_max_bytes",
                                        NULL};
     const char *r = "routing";
     json_t *v;
@@ -1076,6 +1079,9 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
     opt_u32(c, obj, r, "policy_memory_mb", 1, 4096, &conf->policy_memory_mb);
     opt_u32(c, obj, r, "unhealthy_after_failures", 1, 1000000, &conf->unhealthy_after_failures);
     opt_u32(c, obj, r, "unhealthy_cooldown_ms", 0, 86400000, &conf->unhealthy_cooldown_ms);
+    opt_u32(c, obj, r, "session_ttl_s", 0, 30 * 86400, &conf->session_ttl_s);
+    opt_u32(c, obj, r, "session_max_entries", 16, 16777216, &conf->session_max_entries);
+    opt_u32(c, obj, r, "session_max_bytes", 65536, UINT32_MAX, &conf->session_max_bytes);
     if ((v = json_object_get(obj, "expose_headers")) != NULL &&
         get_strv(c, v, "routing.expose_headers", &conf->expose_headers, NULL) == 0) {
         for (i = 0; conf->expose_headers[i] != NULL; ++i) {
@@ -1695,6 +1701,9 @@ static lg_config_t *config_new(void)
     conf->policy_memory_mb = 64;
     conf->unhealthy_after_failures = 3;
     conf->unhealthy_cooldown_ms = 30000;
+    conf->session_ttl_s = 3600;
+    conf->session_max_entries = 65536;
+    conf->session_max_bytes = 32u << 20;
     conf->expose_headers = lg_calloc(1, sizeof(*conf->expose_headers));
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;

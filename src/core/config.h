@@ -178,6 +178,9 @@ typedef struct lg_config {
     uint32_t unhealthy_after_failures;  /* consecutive failures that mark an endpoint unhealthy, default 3 */
     uint32_t unhealthy_cooldown_ms;     /* probe again after, default 30000 */
     char **expose_headers;              /* lower-case request header names visible to policies; NULL-terminated */
+    uint32_t session_ttl_s;             /* sticky-session binding lifetime, default 3600; 0 = stickiness off */
+    uint32_t session_max_entries;       /* bound on the shared session table, default 65536 */
+    uint32_t session_max_bytes;         /* and on its memory, default 32 MiB */
 
     lg_policy_conf_t *policies;
     size_t num_policies;

@@ -130,6 +130,7 @@ void lg_attempts_plan(lg_exchange_t *x)
 {
     lg_attempts_t *a = &x->at;
     build_policy_req(x);
+    lg_sticky_annotate(x);
     char err[256];
     int rc = LG_EPOLICY;
     if (a->num_cands == 1) {
@@ -147,6 +148,7 @@ void lg_attempts_plan(lg_exchange_t *x)
     }
     /* soft performance preferences reorder whatever the policy chose; they never remove */
     lg_router_prefer(x->r.provider, a->cands, a->plan, a->plan_len);
+    lg_sticky_order(x);
     /* allow_fallbacks:false without an order list: only the first choice per model */
     if (!x->r.allow_fallbacks && (x->r.provider == NULL || json_object_get(x->r.provider, "order") == NULL)) {
         size_t out = 0;

@@ -147,6 +147,12 @@ typedef struct lg_settlement {
     int64_t start_us, ttft_us;
 } lg_settlement_t;
 
+/** Sticky session of this exchange (sticky.c): the key it is bound under and the candidate bound, if still eligible. */
+typedef struct lg_sticky {
+    char session_id[257]; /* effective id: body session_id, else x-session-id / x-claude-code-session-id; "" = none */
+    int bound;            /* candidate index the session is stuck to (healthy and eligible), -1 = none */
+} lg_sticky_t;
+
 struct lg_exchange {
     lg_xstate_t state;
     lg_pipeline_worker_t *pw;
@@ -162,6 +168,7 @@ struct lg_exchange {
     lg_relay_t rl;
     lg_settlement_t st;
     lg_wire_t wire; /* OpenAI wire pass-through of the live attempt (wire.c) */
+    lg_sticky_t sticky;
     lg_exchange_t *live_prev, *live_next;
     int guard;
     int handles_open;
@@ -243,6 +250,14 @@ void lg_relay_wire_finish(lg_exchange_t *x);
 void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info);
 /** Add a response header (copied into the pool). */
 void lg_relay_header(lg_exchange_t *x, const char *name, const char *value);
+
+/* ---- sticky.c ---- */
+/** Before the policy: the session's id and bound candidate into the policy's view (preq.session_id/session_endpoint). */
+void lg_sticky_annotate(lg_exchange_t *x);
+/** After the policy: the bound candidate first in the plan, if the policy kept it. */
+void lg_sticky_order(lg_exchange_t *x);
+/** At settlement: an OK outcome binds the session to the candidate that served it (refreshing the TTL). */
+void lg_sticky_settle(lg_exchange_t *x);
 
 /* ---- settle.c ---- */
 /** Final usage as the client sees it (usage + cost), estimated where the upstream sent no counts; records billed/cost. */
