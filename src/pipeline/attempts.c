@@ -440,12 +440,15 @@ static int start_with_slot(lg_exchange_t *x)
                              .pstate = a->pstate,
                              .call = &a->call,
                              .conf = lg_x_provider(x, idx),
-                             .max_response_bytes = x->r.stream ? 0 : snap->conf->max_upstream_bytes};
+                             .max_response_bytes = x->r.stream ? 0 : snap->conf->max_upstream_bytes,
+                             .capture_body = x->trace.echo ? &x->trace.upstream_body : NULL};
     lg_upstream_error_t e;
     memset(&e, 0, sizeof(e));
     a->state = LG_ATTEMPT_LIVE;
-    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0)
+    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0) {
+        lg_trace_echo(x);
         return 0;
+    }
     lg_attempts_failed(x, &e);
     return -1;
 }

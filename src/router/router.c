@@ -114,8 +114,41 @@ static uint32_t api_capability(int kind)
     return kind == LG_API_CHAT ? LG_CAP_CHAT : kind == LG_API_COMPLETIONS ? LG_CAP_COMPLETIONS : LG_CAP_EMBEDDINGS;
 }
 
+static const char *exclusion_name(int bit)
+{
+    for (size_t i = 0; i < sizeof(exclusion_names) / sizeof(exclusion_names[0]); ++i)
+        if (exclusion_names[i].bit == bit)
+            return exclusion_names[i].name;
+    return "unknown";
+}
+
+/* the routing trace's view of one catalog endpoint: eligible, or the first filter that removed it */
+static void trace_endpoint(json_t *trace, const char *model, const char *provider, const char *upstream, int bit)
+{
+    if (trace == NULL)
+        return;
+    json_t *e =
+        json_pack("{s:s,s:s,s:s,s:b}", "model", model, "provider", provider, "upstream_model", upstream, "eligible", bit == 0);
+    if (bit != 0)
+        json_object_set_new(e, "filtered_by", json_string(exclusion_name(bit)));
+    json_array_append_new(trace, e);
+}
+
+#define EXCLUDE(bit)                                                                                                               \
+    {                                                                                                                              \
+        excluded |= (bit);                                                                                                         \
+        trace_endpoint(trace, model->id, pc->name, ep->upstream_model, (bit));                                                     \
+        continue;                                                                                                                  \
+    }
+
 int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
                          lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen)
+{
+    return lg_router_candidates_traced(cat, pstates, r, cands, refs, num, meta, msg, msglen, NULL);
+}
+
+int lg_router_candidates_traced(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
+                                lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen, json_t *trace)
 {
     const lg_config_t *conf = cat->conf;
     const json_t *only = r->provider != NULL ? json_object_get(r->provider, "only") : NULL;
@@ -157,26 +190,27 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
                    (int)(r->model_lens[m] > 200 ? 200 : r->model_lens[m]), r->models[m]);
 
     for (size_t m = 0; m < r->num_models; ++m) {
-        if (model_idx[m] < 0)
+        if (model_idx[m] < 0) {
+            if (trace != NULL)
+                json_array_append_new(trace, json_pack("{s:s%,s:b,s:s}", "model", r->models[m], r->model_lens[m], "eligible", 0,
+                                                       "filtered_by", "unknown_model"));
             continue;
+        }
         const lg_model_conf_t *model = &conf->models[model_idx[m]];
         for (size_t ei = 0; ei < model->num_endpoints && n < LG_MAX_CANDIDATES; ++ei) {
             const lg_endpoint_conf_t *ep = &model->endpoints[ei];
             const lg_provider_conf_t *pc = &conf->providers[ep->provider_index];
             const lg_plugin_t *plugin = cat->plugins[ep->provider_index];
             if (plugin == NULL || pstates[ep->provider_index] == NULL) {
-                excluded |= EX_UNAVAILABLE;
-                continue;
+                EXCLUDE(EX_UNAVAILABLE);
             }
             uint32_t caps = plugin->provider->capabilities;
             if (!(caps & api_capability(r->kind)) || (r->stream && !(caps & LG_CAP_STREAM))) {
-                excluded |= EX_API;
-                continue;
+                EXCLUDE(EX_API);
             }
             if ((only != NULL && !list_matches(only, pc->name)) || (ignore != NULL && list_matches(ignore, pc->name)) ||
                 (!r->allow_fallbacks && order != NULL && !list_matches(order, pc->name))) {
-                excluded |= EX_ALLOWED;
-                continue;
+                EXCLUDE(EX_ALLOWED);
             }
             /* priority endpoints are opt-in through :nitro or an explicit order, flex endpoints through :floor */
             if (ep->tier != NULL && strcmp(ep->tier, "standard") != 0) {
@@ -185,37 +219,31 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
                          (strcmp(ep->tier, "priority") == 0 && r->variant != NULL && strcmp(r->variant, "nitro") == 0) ||
                          (strcmp(ep->tier, "flex") == 0 && r->variant != NULL && strcmp(r->variant, "floor") == 0);
                 if (!ok) {
-                    excluded |= EX_TIER;
-                    continue;
+                    EXCLUDE(EX_TIER);
                 }
             }
             /* max_price is USD per million tokens; prices are pico-USD per token: per-million USD = pico / 1e6 */
             if ((r->max_price_prompt >= 0 && (double)ep->price.prompt / 1e6 > r->max_price_prompt + 1e-12) ||
                 (r->max_price_completion >= 0 && (double)ep->price.completion / 1e6 > r->max_price_completion + 1e-12) ||
                 (r->max_price_request >= 0 && (double)ep->price.request / 1e12 > r->max_price_request + 1e-12)) {
-                excluded |= EX_MAX_PRICE;
-                continue;
+                EXCLUDE(EX_MAX_PRICE);
             }
             int data_ex = data_filters_exclude(&df, ep);
             if (data_ex != 0) {
-                excluded |= data_ex;
-                continue;
+                EXCLUDE(data_ex);
             }
             if (r->require_parameters &&
                 !supports_all(ep->supported_params != NULL ? ep->supported_params : model->supported_params, r)) {
-                excluded |= EX_PARAMS;
-                continue;
+                EXCLUDE(EX_PARAMS);
             }
             uint32_t ctx = ep->context_length != 0 ? ep->context_length : model->context_length;
             if (ctx != 0 && r->prompt_tokens_estimate + (r->max_tokens > 0 ? r->max_tokens : 0) > (int64_t)ctx &&
                 r->prompt_tokens_estimate > (int64_t)ctx / 2) {
                 /* the estimate is rough (chars/4): only exclude when it clearly cannot fit */
-                excluded |= EX_CONTEXT;
-                continue;
+                EXCLUDE(EX_CONTEXT);
             }
             if (ep->max_completion_tokens != 0 && r->max_tokens > (int64_t)ep->max_completion_tokens) {
-                excluded |= EX_CONTEXT;
-                continue;
+                EXCLUDE(EX_CONTEXT);
             }
             const lg_endpoint_stats_t *st = cat->estats[model_idx[m]][ei];
             const lg_provider_stats_t *ps = cat->pstats[ep->provider_index];
@@ -245,6 +273,7 @@ int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg
             refs[n].model_index = (uint32_t)model_idx[m];
             refs[n].endpoint_index = (uint32_t)ei;
             refs[n].provider_index = (uint32_t)ep->provider_index;
+            trace_endpoint(trace, model->id, pc->name, ep->upstream_model, 0);
             ++n;
         }
     }

@@ -24,4 +24,9 @@
 int lg_router_candidates(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
                          lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen);
 
+/** The same, also appending to trace (a JSON array, or NULL) one object per catalog endpoint looked at: {model,
+ * provider, upstream_model, eligible, filtered_by?} — filtered_by names the first filter that removed it. */
+int lg_router_candidates_traced(const lg_catalog_t *cat, void *const *pstates, const lg_gen_request_t *r, lg_candidate_t *cands,
+                                lg_route_ref_t *refs, size_t *num, json_t **meta, char *msg, size_t msglen, json_t *trace);
+
 #endif
