@@ -107,9 +107,20 @@ describe('sticky sessions', () => {
     env.signal('SIGHUP');
     assert.ok(await waitFor(async () => (await env.get('/v1/models')).json.data.some((m) => m.id === 'test/reloaded'), 5000, 100));
     // the first request still tries the bound endpoint, fails over and is answered by the other
-    const r = await env.post('/v1/chat/completions', { model: 'test/pair', messages: msgs, session_id: 'sess-release' });
+    const r = await env.post(
+      '/v1/chat/completions',
+      { model: 'test/pair', messages: msgs, session_id: 'sess-release' },
+      { 'x-openrouter-metadata': 'enabled' },
+    );
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.provider, other);
+    const trace = r.json.openrouter_metadata;
+    assert.deepEqual(
+      trace.attempts.map((a) => a.provider),
+      [bound, other],
+      'the bound endpoint was tried first',
+    );
+    assert.equal(trace.llmgate.session.sticky, true);
     const seen = await providers(20, { session_id: 'sess-release' });
     assert.deepEqual(new Set(seen), new Set([other]));
     // the bound endpoint recovers (config restored), but the session stays where it is now
