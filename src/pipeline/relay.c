@@ -469,6 +469,8 @@ void lg_relay_error(lg_exchange_t *x, int err, int status, const char *msg, json
         x->at.last_err.err = err; /* the access log's error_type */
     lg_skin_error_t se = {.err = err, .status = status, .message = msg != NULL ? msg : lg_strerror(err), .provider_code = ""};
     json_t *body = x->skin->error_body(&se, &status, meta);
+    if (x->trace.on && json_is_object(body)) /* why nothing was left, or what every attempt answered */
+        json_object_set_new(body, "openrouter_metadata", lg_trace_json(x));
     lg_relay_header(x, "x-generation-id", x->id);
     send_json(x, status, body);
 }

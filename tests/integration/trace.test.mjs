@@ -91,6 +91,19 @@ describe('routing trace', () => {
     checkTrace(r.json.openrouter_metadata);
   });
 
+  test('errors carry it too: every endpoint filtered -> 404 with each verdict', async () => {
+    const r = await env.post('/v1/chat/completions', body({ provider: { max_price: { prompt: 0.1 }, ignore: ['ign'] } }), ON);
+    assert.equal(r.status, 404, r.text);
+    const m = r.json.openrouter_metadata;
+    assert.ok(m, r.text);
+    assert.equal(m.endpoints.total, 0);
+    assert.deepEqual(m.attempts, []);
+    assert.deepEqual(
+      m.llmgate.candidates.map((c) => c.filtered_by).sort(),
+      ['allowed_providers', 'max_price', 'max_price', 'max_price'],
+    );
+  });
+
   test('X-OpenRouter-Experimental-Metadata works too', async () => {
     const r = await env.post('/v1/chat/completions', body(), { 'x-openrouter-experimental-metadata': 'enabled' });
     assert.ok(r.json.openrouter_metadata);
