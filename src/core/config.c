@@ -780,10 +780,46 @@ static int valid_model_id(const char *id, const char **why)
     return 1;
 }
 
+/* OpenRouter's Quantization enum (PublicEndpoint.quantization, provider.quantizations) */
+const char *const lg_quantizations[] = {"int4",  "int8", "fp4",  "mxfp4", "nvfp4",   "fp6", "fp8",
+                                        "mxfp8", "fp16", "bf16", "fp32",  "unknown", NULL};
+
+static void parse_endpoint_data_policy(struct ctx *c, const json_t *obj, const char *path, lg_endpoint_conf_t *ep)
+{
+    json_t *v;
+    char p[PATH_LEN];
+    path_key(p, path, "data_collection");
+    if ((v = json_object_get(obj, "data_collection")) != NULL) {
+        if (json_is_string(v) && strcmp(json_string_value(v), "allow") == 0)
+            ep->data_collection = 1;
+        else if (json_is_string(v) && strcmp(json_string_value(v), "deny") == 0)
+            ep->data_collection = 0;
+        else
+            fail(c, p, "expected \"allow\" or \"deny\"");
+    }
+    opt_bool(c, obj, path, "zdr", &ep->zdr);
+    opt_bool(c, obj, path, "distillable", &ep->distillable);
+    path_key(p, path, "quantization");
+    if ((v = json_object_get(obj, "quantization")) != NULL && get_str(c, v, p, &ep->quantization) == 0 &&
+        !in_list(lg_quantizations, ep->quantization))
+        fail(c, p, "expected one of int4, int8, fp4, mxfp4, nvfp4, fp6, fp8, mxfp8, fp16, bf16, fp32, unknown");
+}
+
 static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, const lg_config_t *conf, lg_endpoint_conf_t *ep)
 {
-    static const char *const keys[] = {
-        "provider", "model", "pricing", "context_length", "max_completion_tokens", "supported_parameters", "weight", "tier", NULL};
+    static const char *const keys[] = {"provider",
+                                       "model",
+                                       "pricing",
+                                       "context_length",
+                                       "max_completion_tokens",
+                                       "supported_parameters",
+                                       "weight",
+                                       "tier",
+                                       "data_collection",
+                                       "zdr",
+                                       "distillable",
+                                       "quantization",
+                                       NULL};
     static const char *const tiers[] = {"standard", "priority", "flex", NULL};
     json_t *v;
     char p[PATH_LEN];
@@ -791,6 +827,7 @@ static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, c
 
     ep->provider_index = SIZE_MAX;
     ep->weight = 1.0;
+    ep->data_collection = 1;
     if (want_object(c, obj, path) != 0)
         goto done;
     check_keys(c, obj, path, keys);
@@ -830,6 +867,7 @@ static void parse_endpoint(struct ctx *c, const json_t *obj, const char *path, c
     path_key(p, path, "tier");
     if ((v = json_object_get(obj, "tier")) != NULL && get_str(c, v, p, &ep->tier) == 0 && !in_list(tiers, ep->tier))
         fail(c, p, "expected \"standard\", \"priority\" or \"flex\"");
+    parse_endpoint_data_policy(c, obj, path, ep);
 done:
     if (ep->tier == NULL)
         ep->tier = lg_strdup("standard");
@@ -1069,6 +1107,9 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
                                        "unhealthy_after_failures",
                                        "unhealthy_cooldown_ms",
                                        "expose_headers",
+                                       "session_ttl_s",
+                                       "session_max_entries",
+                                       "session_max_bytes",
                                        NULL};
     const char *r = "routing";
     json_t *v;
@@ -1094,6 +1135,9 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
     opt_u32(c, obj, r, "policy_memory_mb", 1, 4096, &conf->policy_memory_mb);
     opt_u32(c, obj, r, "unhealthy_after_failures", 1, 1000000, &conf->unhealthy_after_failures);
     opt_u32(c, obj, r, "unhealthy_cooldown_ms", 0, 86400000, &conf->unhealthy_cooldown_ms);
+    opt_u32(c, obj, r, "session_ttl_s", 0, 30 * 86400, &conf->session_ttl_s);
+    opt_u32(c, obj, r, "session_max_entries", 16, 16777216, &conf->session_max_entries);
+    opt_u32(c, obj, r, "session_max_bytes", 65536, UINT32_MAX, &conf->session_max_bytes);
     if ((v = json_object_get(obj, "expose_headers")) != NULL &&
         get_strv(c, v, "routing.expose_headers", &conf->expose_headers, NULL) == 0) {
         for (i = 0; conf->expose_headers[i] != NULL; ++i) {
@@ -1828,6 +1872,9 @@ static lg_config_t *config_new(void)
     conf->policy_memory_mb = 64;
     conf->unhealthy_after_failures = 3;
     conf->unhealthy_cooldown_ms = 30000;
+    conf->session_ttl_s = 3600;
+    conf->session_max_entries = 65536;
+    conf->session_max_bytes = 32u << 20;
     conf->expose_headers = lg_calloc(1, sizeof(*conf->expose_headers));
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
@@ -2048,6 +2095,7 @@ void lg_config_free(lg_config_t *conf)
             free(m->endpoints[j].upstream_model);
             free_strv(m->endpoints[j].supported_params);
             free(m->endpoints[j].tier);
+            free(m->endpoints[j].quantization);
         }
         free(m->endpoints);
     }

@@ -58,6 +58,12 @@ typedef struct lg_endpoint_conf {
     size_t num_supported_params;
     double weight; /* default 1.0 */
     char *tier;    /* "standard" (default), "priority", "flex" */
+    /* data policy and serving facts (OpenRouter's hard filters, provider.data_collection / zdr /
+     * enforce_distillable_text / quantizations): what the operator declares about this endpoint */
+    int data_collection; /* 1 = the provider may store or train on prompts ("allow", the default), 0 = "deny" */
+    int zdr;             /* 1 = zero data retention; default 0 */
+    int distillable;     /* 1 = the model's author allows distillation of outputs; default 0 */
+    char *quantization;  /* one of OpenRouter's Quantization enum, NULL = not stated ("unknown") */
 } lg_endpoint_conf_t;
 
 typedef struct lg_model_conf {
@@ -190,6 +196,9 @@ typedef struct lg_config {
     uint32_t unhealthy_after_failures;  /* consecutive failures that mark an endpoint unhealthy, default 3 */
     uint32_t unhealthy_cooldown_ms;     /* probe again after, default 30000 */
     char **expose_headers;              /* lower-case request header names visible to policies; NULL-terminated */
+    uint32_t session_ttl_s;             /* sticky-session binding lifetime, default 3600; 0 = stickiness off */
+    uint32_t session_max_entries;       /* bound on the shared session table, default 65536 */
+    uint32_t session_max_bytes;         /* and on its memory, default 32 MiB */
 
     lg_policy_conf_t *policies;
     size_t num_policies;
@@ -241,6 +250,8 @@ int lg_config_listeners_loopback(const lg_config_t *conf);
 
 /** The embedded default config text (mock provider demo models + env-enabled providers). */
 extern const char lg_config_embedded_default[];
+/** OpenRouter's Quantization enum, NULL-terminated (endpoint "quantization", provider.quantizations). */
+extern const char *const lg_quantizations[];
 
 /** Parse a decimal USD amount ("0.000003", 3e-6 as a JSON real) into pico-USD. Returns 0 on success, -1 if invalid. */
 int lg_price_parse(const json_t *value, int64_t *out_pico);

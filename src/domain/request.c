@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "core/config.h"
 #include "core/util.h"
 #include "domain/request.h"
 #include "json/scan.h"
@@ -258,6 +259,48 @@ static int validate_messages(lg_json_span_t msgs, int64_t *chars, char *err, siz
     return 0;
 }
 
+/* provider.quantizations entries: OpenRouter's Quantization enum */
+static int check_quantizations(lg_json_span_t v, char *err, size_t errlen)
+{
+    lg_json_iter_t it;
+    lg_json_span_t e;
+    lg_json_iter_init(&it, v);
+    for (size_t i = 0; lg_json_iter_element(&it, &e); ++i) {
+        size_t q = 0;
+        while (lg_quantizations[q] != NULL && !str_eq(e, lg_quantizations[q]))
+            ++q;
+        if (lg_quantizations[q] == NULL)
+            FAIL("provider.quantizations[%zu]: expected one of int4, int8, fp4, mxfp4, nvfp4, fp6, fp8, mxfp8, fp16, bf16, fp32, "
+                 "unknown",
+                 i);
+    }
+    return 0;
+}
+
+/* preferred_min_throughput / preferred_max_latency: a non-negative number or {p50,p75,p90,p99} of them */
+static int check_percentiles(lg_json_span_t v, const char *field, char *err, size_t errlen)
+{
+    if (v.type == LG_JSON_NUMBER) {
+        double d = number_value(v);
+        if (!(d >= 0) || !isfinite(d))
+            FAIL("provider.%s: must be a non-negative number", field);
+        return 0;
+    }
+    lg_json_iter_t it;
+    lg_json_span_t k, m;
+    lg_json_iter_init(&it, v);
+    while (lg_json_iter_member(&it, &k, &m)) {
+        char name[64];
+        str_value(k, name, sizeof(name));
+        if (strcmp(name, "p50") != 0 && strcmp(name, "p75") != 0 && strcmp(name, "p90") != 0 && strcmp(name, "p99") != 0)
+            FAIL("provider.%s.%.32s: unknown field (expected p50, p75, p90 or p99)", field, name);
+        double d = m.type == LG_JSON_NUMBER ? number_value(m) : -1;
+        if (m.type != LG_JSON_NULL && (!(d >= 0) || !isfinite(d)))
+            FAIL("provider.%s.%s: must be a non-negative number", field, name);
+    }
+    return 0;
+}
+
 static int parse_provider(lg_gen_request_t *r, lg_json_span_t p, char *err, size_t errlen)
 {
     static const char *const known[] = {"order",
@@ -301,6 +344,8 @@ static int parse_provider(lg_gen_request_t *r, lg_json_span_t p, char *err, size
     if (f[P_IGNORE].type != LG_JSON_NONE && (rc = check_string_array(f[P_IGNORE], "provider.ignore", 64, err, errlen)) != 0)
         return rc;
     if (f[P_QUANT].type != LG_JSON_NONE && (rc = check_string_array(f[P_QUANT], "provider.quantizations", 16, err, errlen)) != 0)
+        return rc;
+    if (f[P_QUANT].type != LG_JSON_NONE && (rc = check_quantizations(f[P_QUANT], err, errlen)) != 0)
         return rc;
     static const int bools[] = {P_AF, P_RP, P_ZDR, P_EDT};
     for (size_t b = 0; b < sizeof(bools) / sizeof(bools[0]); ++b) {
@@ -371,6 +416,8 @@ static int parse_provider(lg_gen_request_t *r, lg_json_span_t p, char *err, size
         v = f[soft[s]];
         if (given(v) && v.type != LG_JSON_NUMBER && v.type != LG_JSON_OBJECT)
             FAIL("provider.%s: expected number or object", known[soft[s]]);
+        if (given(v) && (rc = check_percentiles(v, known[soft[s]], err, errlen)) != 0)
+            return rc;
     }
     /* routing preferences are read by the router and by Lua policies as a tree: a small one, built once */
     r->provider = json_loadb(p.p, p.len, 0, NULL);

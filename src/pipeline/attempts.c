@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
+#include "router/preferences.h"
 #include "router/stats.h"
 
 static void on_step(uv_timer_t *t);
@@ -129,6 +130,7 @@ void lg_attempts_plan(lg_exchange_t *x)
 {
     lg_attempts_t *a = &x->at;
     build_policy_req(x);
+    lg_sticky_annotate(x);
     char err[256];
     int rc = LG_EPOLICY;
     if (a->num_cands == 1) {
@@ -144,6 +146,9 @@ void lg_attempts_plan(lg_exchange_t *x)
             lg_metrics_policy_error(x->pw->index);
         a->plan_len = lg_policy_builtin_plan(&a->preq, a->cands, a->num_cands, a->plan, LG_X_MAX_PLAN);
     }
+    /* soft performance preferences reorder whatever the policy chose; they never remove */
+    lg_router_prefer(x->r.provider, a->cands, a->plan, a->plan_len);
+    lg_sticky_order(x);
     /* allow_fallbacks:false without an order list: only the first choice per model */
     if (!x->r.allow_fallbacks && (x->r.provider == NULL || json_object_get(x->r.provider, "order") == NULL)) {
         size_t out = 0;
@@ -470,12 +475,15 @@ static int start_with_slot(lg_exchange_t *x)
                              .pstate = a->pstate,
                              .call = &a->call,
                              .conf = lg_x_provider(x, idx),
-                             .max_response_bytes = x->r.stream ? 0 : snap->conf->max_upstream_bytes};
+                             .max_response_bytes = x->r.stream ? 0 : snap->conf->max_upstream_bytes,
+                             .capture_body = x->trace.echo ? &x->trace.upstream_body : NULL};
     lg_upstream_error_t e;
     memset(&e, 0, sizeof(e));
     a->state = LG_ATTEMPT_LIVE;
-    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0)
+    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0) {
+        lg_trace_echo(x);
         return 0;
+    }
     lg_attempts_failed(x, &e);
     return -1;
 }

@@ -159,6 +159,20 @@ typedef struct lg_continuation {
     lg_cost_t prior_cost; /* their cost, each at its own endpoint's price */
     json_t *body;         /* the live continuation's request tree (owned), tree path */
 } lg_continuation_t;
+/** Sticky session of this exchange (sticky.c): the key it is bound under and the candidate bound, if still eligible. */
+typedef struct lg_sticky {
+    char session_id[257]; /* effective id: body session_id, else x-session-id / x-claude-code-session-id; "" = none */
+    int bound;            /* candidate index the session is stuck to (healthy and eligible), -1 = none */
+} lg_sticky_t;
+
+/** Routing trace of this exchange (trace.c). */
+typedef struct lg_trace {
+    int on;                 /* X-OpenRouter-Metadata: enabled */
+    int echo;               /* debug.echo_upstream_body on a stream of an OpenAI skin */
+    int sent;               /* the stream's metadata chunk went out */
+    json_t *endpoints;      /* the router's per-endpoint verdicts (owned), NULL when off */
+    lg_buf_t upstream_body; /* the live attempt's upstream body as built (echo only) */
+} lg_trace_t;
 
 struct lg_exchange {
     lg_xstate_t state;
@@ -176,6 +190,8 @@ struct lg_exchange {
     lg_settlement_t st;
     lg_wire_t wire; /* OpenAI wire pass-through of the live attempt (wire.c) */
     lg_continuation_t cont;
+    lg_sticky_t sticky;
+    lg_trace_t trace;
     lg_exchange_t *live_prev, *live_next;
     int guard;
     int handles_open;
@@ -255,6 +271,9 @@ int lg_relay_wire_chunk(lg_exchange_t *x, const lg_pt_info_t *info);
 void lg_relay_wire_finish(lg_exchange_t *x);
 /** Pass-through: the whole-body answer, the upstream's bytes with the owned members and usage rewritten. */
 void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info);
+/** One SSE `data:` event of the given JSON bytes, opening the stream if needed (before the commit point: failover
+ * stays possible). OpenAI skins only. */
+void lg_relay_event(lg_exchange_t *x, const char *json, size_t len);
 /** Add a response header (copied into the pool). */
 void lg_relay_header(lg_exchange_t *x, const char *name, const char *value);
 
@@ -281,6 +300,24 @@ int lg_continue_failover(lg_exchange_t *x, const lg_upstream_error_t *e);
 int lg_continue_prepare(lg_exchange_t *x);
 /** Add the broken attempts' counts and cost to the live one's. */
 void lg_continue_fold(const lg_exchange_t *x, lg_usage_t *u, lg_cost_t *cost);
+/* ---- sticky.c ---- */
+/** Before the policy: the session's id and bound candidate into the policy's view (preq.session_id/session_endpoint). */
+void lg_sticky_annotate(lg_exchange_t *x);
+/** After the policy: the bound candidate first in the plan, if the policy kept it. */
+void lg_sticky_order(lg_exchange_t *x);
+/** At settlement: an OK outcome binds the session to the candidate that served it (refreshing the TTL). */
+void lg_sticky_settle(lg_exchange_t *x);
+
+/* ---- trace.c ---- */
+/** Route (the router with per-endpoint verdicts when the trace is on); decides trace and echo from the request. */
+int lg_trace_route(lg_exchange_t *x, json_t **meta, char *err, size_t errlen);
+void lg_trace_dispose(lg_exchange_t *x);
+/** The openrouter_metadata object (new reference). */
+json_t *lg_trace_json(lg_exchange_t *x);
+/** Streams: the metadata chunk, once, before the first content (OpenAI skins). */
+void lg_trace_stream_first(lg_exchange_t *x);
+/** Streams with debug.echo_upstream_body: the attempt's upstream body as a chunk (after its source started). */
+void lg_trace_echo(lg_exchange_t *x);
 
 /* ---- settle.c ---- */
 /** The live attempt's own counts and cost at its endpoint's price (no continuation folded in). */

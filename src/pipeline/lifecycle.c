@@ -24,6 +24,7 @@ static void exchange_free(lg_exchange_t *x)
         x->live_next->live_prev = x->live_prev;
     lg_relay_dispose(x);
     lg_reply_dispose(x);
+    lg_trace_dispose(x);
     lg_wire_dispose(x);
     lg_continue_dispose(x);
     lg_attempts_dispose(x);
@@ -172,8 +173,7 @@ lg_key_entry_t *lg_exchange_key(const lg_exchange_t *x)
 
 int lg_exchange_route(lg_exchange_t *x, json_t **meta, char *err, size_t errlen)
 {
-    return lg_router_candidates(&x->rt.snap->catalog, x->rt.pstates, &x->r, x->at.cands, x->at.refs, &x->at.num_cands, meta, err,
-                                errlen);
+    return lg_trace_route(x, meta, err, errlen);
 }
 
 void lg_exchange_admitted(lg_exchange_t *x)

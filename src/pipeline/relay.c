@@ -176,6 +176,16 @@ static void emit_chunk(lg_exchange_t *x, json_t *chunk)
     json_decref(chunk);
 }
 
+void lg_relay_event(lg_exchange_t *x, const char *json, size_t len)
+{
+    start_sse(x);
+    if (x->rl.state == LG_RELAY_IDLE || x->rl.state >= LG_RELAY_CLOSING)
+        return;
+    emitted(x, lg_buf_append(&x->rl.outq, "data: ", 6) || lg_buf_append(&x->rl.outq, json, len) ||
+                   lg_buf_append(&x->rl.outq, "\n\n", 2));
+    lg_relay_flush(x);
+}
+
 static void commit(lg_exchange_t *x)
 {
     lg_relay_t *rl = &x->rl;
@@ -184,6 +194,7 @@ static void commit(lg_exchange_t *x)
     if (x->st.ttft_us == 0)
         x->st.ttft_us = lg_now_us();
     start_sse(x);
+    lg_trace_stream_first(x);
     if (rl->state == LG_RELAY_OPEN)
         rl->state = LG_RELAY_COMMITTED;
     uv_timer_stop(&rl->ka_timer);
@@ -335,6 +346,26 @@ void lg_relay_wire_finish(lg_exchange_t *x)
     lg_relay_flush(x);
 }
 
+/* the routing trace as the last member of a written JSON object (the pass-through body has no tree to add it to) */
+static int append_trace_member(lg_exchange_t *x, lg_buf_t *out)
+{
+    size_t end = out->len;
+    while (end > 0 && out->data[end - 1] != '}')
+        --end;
+    if (end == 0)
+        return 0;
+    json_t *meta = lg_trace_json(x);
+    char *s = json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(meta);
+    if (s == NULL)
+        return 0;
+    out->len = end - 1;
+    static const char member[] = ",\"openrouter_metadata\":";
+    int rc = lg_buf_append(out, member, sizeof(member) - 1) || lg_buf_append(out, s, strlen(s)) || lg_buf_append(out, "}", 1);
+    free(s);
+    return rc;
+}
+
 void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info)
 {
     lg_buf_t usage, out;
@@ -351,6 +382,8 @@ void lg_relay_wire_respond(lg_exchange_t *x, const lg_pt_info_t *info)
     if (rc == 0)
         rc = lg_pt_write_reply(info, &own, usage.data, usage.len, &out);
     lg_buf_dispose(&usage);
+    if (rc == 0 && x->trace.on)
+        rc = append_trace_member(x, &out);
     if (rc != 0) {
         lg_buf_dispose(&out);
         lg_relay_error(x, LG_EINTERNAL, 500, "cannot encode response", NULL);
@@ -427,6 +460,8 @@ void lg_relay_respond(lg_exchange_t *x, json_t *resp)
     lg_x_skin_info(x, &info);
     json_t *body = x->skin->response(&info, resp, usage);
     json_decref(usage);
+    if (x->trace.on && json_is_object(body))
+        json_object_set_new(body, "openrouter_metadata", lg_trace_json(x));
     lg_relay_header(x, "x-generation-id", x->id);
     send_json(x, 200, body);
 }
@@ -443,6 +478,8 @@ void lg_relay_error(lg_exchange_t *x, int err, int status, const char *msg, json
         x->at.last_err.err = err; /* the access log's error_type */
     lg_skin_error_t se = {.err = err, .status = status, .message = msg != NULL ? msg : lg_strerror(err), .provider_code = ""};
     json_t *body = x->skin->error_body(&se, &status, meta);
+    if (x->trace.on && json_is_object(body)) /* why nothing was left, or what every attempt answered */
+        json_object_set_new(body, "openrouter_metadata", lg_trace_json(x));
     lg_relay_header(x, "x-generation-id", x->id);
     send_json(x, status, body);
 }

@@ -215,6 +215,7 @@ void lg_settle(lg_exchange_t *x)
                                   .latency_ms = (double)(now - st->start_us) / 1000.0};
         lg_policy_on_done(x->rt.vm, x->at.policy, &x->at.preq, &res);
     }
+    lg_sticky_settle(x);
     record_metrics(x, now);
     if (st->admitted)
         lg_key_settle(x->key, x->r.prompt_tokens_estimate, st->billed.prompt_tokens + st->billed.completion_tokens,

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "core/config.h"
+#include "core/util.h"
 #include "llmgate/plugin.h"
 #include "upstream/client.h"
 
@@ -39,6 +40,7 @@ typedef struct lg_source_args {
     const lg_call_t *call;          /* the upstream call (valid for the whole attempt: it lives in the exchange) */
     const lg_provider_conf_t *conf; /* timeouts */
     size_t max_response_bytes;      /* whole-body cap, 0 = none (streams cap per event instead) */
+    lg_buf_t *capture_body;         /* non-NULL: the upstream request body as built is copied here (debug echo) */
 } lg_source_args_t;
 
 typedef struct lg_source_ops {

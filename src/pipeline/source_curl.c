@@ -55,6 +55,8 @@ static int curl_start(lg_source_t *s, const lg_source_args_t *a, lg_upstream_err
     lg_errbuf_t perr = {{0}};
     memset(&hr, 0, sizeof(hr));
     int rc = a->prov->build_request(a->pstate, a->call, &hr, &perr);
+    if (rc == 0 && a->capture_body != NULL && hr.body != NULL)
+        (void)lg_buf_append(a->capture_body, hr.body, hr.body_len); /* over its cap: the echo falls back to the call body */
     char xerr[256] = "";
     if (rc == 0) {
         lg_xfer_opts_t opts = {.connect_timeout_ms = a->conf->connect_timeout_ms,

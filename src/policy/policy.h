@@ -29,7 +29,8 @@ typedef struct lg_policy_req {
     int64_t max_tokens;              /* 0 = not set */
     int64_t prompt_tokens;           /* estimate */
     const char *key_id;              /* NULL when auth is off */
-    const char *session_id;          /* NULL when absent */
+    const char *session_id;          /* NULL when absent (body session_id, else x-session-id / x-claude-code-session-id) */
+    uint32_t session_endpoint;       /* candidate id the session is stuck to (healthy, eligible), 0 = none */
     const char *const *header_names; /* exposed headers (config routing.expose_headers) present on the request */
     const char *const *header_values;
     size_t num_headers;

@@ -61,6 +61,8 @@ static void push_req(lua_State *L, const lg_policy_req_t *req)
     set_num(L, "prompt_tokens", (double)req->prompt_tokens);
     set_str(L, "key_id", req->key_id);
     set_str(L, "session_id", req->session_id);
+    if (req->session_endpoint != 0)
+        set_num(L, "session_endpoint", (double)req->session_endpoint);
     lua_createtable(L, 0, (int)req->num_headers);
     for (size_t i = 0; i < req->num_headers; ++i) {
         if (req->header_names[i] == NULL || req->header_values[i] == NULL)

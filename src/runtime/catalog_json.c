@@ -143,10 +143,10 @@ json_t *lg_catalog_endpoint_json(const lg_snapshot_t *s, size_t mi, size_t ei, i
     uint32_t ctx = endpoint_context(m, ep);
     /* latency/throughput percentiles and uptime windows are not tracked (the gateway keeps EWMAs, see the admin
      * providers view): null, as OpenRouter sends for endpoints without data */
-    json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:n,s:I,s:o,s:o,s:o,s:o,s:b,s:{s:b,s:b,s:b,s:b},s:b,s:n,s:n,s:n,s:n,s:n,s:i}",
+    json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o,s:o,s:o,s:o,s:b,s:{s:b,s:b,s:b,s:b},s:b,s:n,s:n,s:n,s:n,s:n,s:i}",
                           "name", name, "model_id", m->id, "model_name", m->name != NULL ? m->name : m->id, "provider_name", prov,
-                          "tag", prov, "quantization", "context_length", (json_int_t)ctx, "max_prompt_tokens", nullable_uint(ctx),
-                          "max_completion_tokens", nullable_uint(ep->max_completion_tokens), "pricing",
+                          "tag", prov, "quantization", ep->quantization, "context_length", (json_int_t)ctx, "max_prompt_tokens",
+                          nullable_uint(ctx), "max_completion_tokens", nullable_uint(ep->max_completion_tokens), "pricing",
                           lg_catalog_pricing_json(&ep->price), "supported_parameters", string_array(params),
                           "supports_implicit_caching", 0, "supports_tool_choice", "auto", tools, "function", tools, "none", tools,
                           "required", tools, "supports_voice_cloning", 0, "uptime_last_5m", "uptime_last_30m", "uptime_last_1d",

@@ -91,6 +91,39 @@ describe('official @openrouter/sdk against llmgate', () => {
     assert.equal(typeof last.usage.costDetails.upstreamInferencePromptCost, 'number');
   });
 
+  test('X-OpenRouter-Metadata: enabled -> openrouterMetadata parses (non-stream and the stream\'s first chunk)', async () => {
+    const r = await or.chat.send({
+      xOpenRouterMetadata: 'enabled',
+      chatRequest: { model: 'test/broken', models: ['test/echo'], messages: [{ role: 'user', content: 'trace me' }] },
+    });
+    const m = r.openrouterMetadata;
+    assert.ok(m, 'metadata present');
+    assert.equal(m.requested, 'test/broken');
+    assert.equal(m.strategy, 'fallback');
+    assert.equal(m.isByok, false);
+    assert.ok(m.attempt >= 2, `attempt ${m.attempt}`);
+    assert.equal(m.attempts[0].status, 500);
+    assert.equal(m.attempts.at(-1).status, 200);
+    assert.equal(m.endpoints.total, m.endpoints.available.length);
+    assert.equal(m.endpoints.available.filter((e) => e.selected).length, 1);
+    assert.equal(m.endpoints.available.find((e) => e.selected).model, 'test/echo');
+    assert.equal(typeof m.summary, 'string');
+    const stream = await or.chat.send({
+      xOpenRouterMetadata: 'enabled',
+      chatRequest: { model: 'test/echo', stream: true, messages: [{ role: 'user', content: 'trace stream' }] },
+    });
+    let first;
+    let text = '';
+    for await (const chunk of stream) {
+      first ??= chunk;
+      text += chunk.choices[0]?.delta?.content ?? '';
+    }
+    assert.equal(text, 'trace stream');
+    assert.ok(first.openrouterMetadata, 'the first chunk carries the metadata');
+    assert.equal(first.openrouterMetadata.requested, 'test/echo');
+    assert.deepEqual(first.choices, []);
+  });
+
   test('models.list, models.get, models.count', async () => {
     const list = (await or.models.list()).result; // a paged response: the page is in .result
     const ids = list.data.map((m) => m.id).sort();
