@@ -835,12 +835,48 @@ done:
     free(provider);
 }
 
+/* A model's response-cache settings: {"enabled": bool, "ttl_s": 1..86400, "scope": "key" | "shared"}. */
+static void parse_model_cache(struct ctx *c, const json_t *v, const char *path, lg_model_conf_t *m)
+{
+    static const char *const keys[] = {"enabled", "ttl_s", "scope", NULL};
+    char p[PATH_LEN];
+    path_key(p, path, "cache");
+    if (want_object(c, v, p) != 0)
+        return;
+    check_keys(c, v, p, keys);
+    if (json_object_get(v, "enabled") != NULL)
+        opt_bool(c, v, p, "enabled", &m->cache_enabled);
+    opt_u32(c, v, p, "ttl_s", 1, 86400, &m->cache_ttl_s);
+    const json_t *scope = json_object_get(v, "scope");
+    if (scope != NULL) {
+        const char *s = json_string_value(scope);
+        char sp[PATH_LEN];
+        path_key(sp, p, "scope");
+        if (s != NULL && strcmp(s, "key") == 0)
+            m->cache_shared = 0;
+        else if (s != NULL && strcmp(s, "shared") == 0)
+            m->cache_shared = 1;
+        else
+            fail(c, sp, "expected \"key\" or \"shared\"");
+    }
+}
+
 static void parse_model(struct ctx *c, const char *id, const json_t *obj, const char *path, const lg_config_t *conf,
                         lg_model_conf_t *m)
 {
-    static const char *const keys[] = {
-        "name",      "description",          "created", "context_length", "modality", "input_modalities", "output_modalities",
-        "tokenizer", "supported_parameters", "policy",  "endpoints",      NULL};
+    static const char *const keys[] = {"name",
+                                       "description",
+                                       "created",
+                                       "context_length",
+                                       "modality",
+                                       "input_modalities",
+                                       "output_modalities",
+                                       "tokenizer",
+                                       "supported_parameters",
+                                       "policy",
+                                       "endpoints",
+                                       "cache",
+                                       NULL};
     static const char *const text_only[] = {"text", NULL};
     const char *why;
     json_t *v, *e;
@@ -849,6 +885,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
     size_t i;
 
     m->id = lg_strdup(id);
+    m->cache_enabled = -1;
     if (!valid_model_id(id, &why))
         fail(c, path, "invalid model id (%s)", why);
     if (want_object(c, obj, path) != 0)
@@ -887,6 +924,8 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
         path_key(p, path, "policy");
         get_str(c, v, p, &m->policy); /* existence is checked once all policies are known */
     }
+    if ((v = json_object_get(obj, "cache")) != NULL)
+        parse_model_cache(c, v, path, m);
 
     path_key(p, path, "endpoints");
     v = json_object_get(obj, "endpoints");
@@ -1056,6 +1095,16 @@ static void parse_routing(struct ctx *c, const json_t *obj, lg_config_t *conf)
 /* ---- top level ---- */
 
 /* ---- store and auth ---- */
+
+/* "cache": {"max_bytes": 65536..4294967295} (the response cache's memory cap). */
+static void parse_cache(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"max_bytes", NULL};
+    if (obj == NULL || want_object(c, obj, "cache") != 0)
+        return;
+    check_keys(c, obj, "cache", keys);
+    opt_u32(c, obj, "cache", "max_bytes", 65536, UINT32_MAX, &conf->cache_max_bytes);
+}
 
 static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
 {
@@ -1560,9 +1609,10 @@ static void parse_mcp(struct ctx *c, const json_t *obj, lg_config_t *conf)
 
 static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
 {
-    static const char *const keys[] = {"listeners",  "workers", "limits",   "shutdown_timeout_ms", "access_log", "log_level",
-                                       "plugin_dir", "routing", "policies", "providers",           "models",     "store",
-                                       "auth",       "mcp",     NULL};
+    static const char *const keys[] = {"listeners",  "workers",   "limits",     "shutdown_timeout_ms",
+                                       "access_log", "log_level", "plugin_dir", "routing",
+                                       "policies",   "providers", "models",     "store",
+                                       "auth",       "mcp",       "cache",      NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;
@@ -1620,6 +1670,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     }
 
     parse_store(c, json_object_get(root, "store"), conf);
+    parse_cache(c, json_object_get(root, "cache"), conf);
     parse_auth(c, json_object_get(root, "auth"), conf);
     parse_mcp(c, json_object_get(root, "mcp"), conf);
 
@@ -1660,6 +1711,7 @@ static lg_config_t *config_new(void)
     conf->expose_headers = lg_calloc(1, sizeof(*conf->expose_headers));
     conf->ledger_flush_interval_ms = 200;
     conf->ledger_queue_capacity = 65536;
+    conf->cache_max_bytes = 64u * 1024 * 1024;
     conf->require_keys = -1;
     conf->dashboard_session_ttl_s = 8 * 3600;
     conf->mcp.enabled = 1;

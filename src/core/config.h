@@ -75,6 +75,11 @@ typedef struct lg_model_conf {
     char *policy; /* policy name, NULL = routing.default_policy */
     lg_endpoint_conf_t *endpoints;
     size_t num_endpoints;
+    /* response cache ("cache" member): enabled -1 = only on request (X-OpenRouter-Cache), 0 = never, 1 = always unless
+     * the request says false; ttl_s 0 = 300 s unless the request says; shared = one scope for every key */
+    int cache_enabled;
+    uint32_t cache_ttl_s;
+    int cache_shared;
 } lg_model_conf_t;
 
 typedef struct lg_policy_conf {
@@ -194,6 +199,8 @@ typedef struct lg_config {
     uint32_t dashboard_session_ttl_s; /* auth.dashboard_session_ttl_s: lifetime of a dashboard sign-in, default 28800 (8 h) */
 
     lg_mcp_conf_t mcp; /* "mcp" section */
+
+    uint32_t cache_max_bytes; /* "cache.max_bytes": the response cache's memory cap, default 64 MiB */
 } lg_config_t;
 
 /**

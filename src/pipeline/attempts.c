@@ -439,7 +439,7 @@ static int start_with_slot(lg_exchange_t *x)
     lg_upstream_error_t e;
     memset(&e, 0, sizeof(e));
     a->state = LG_ATTEMPT_LIVE;
-    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0)
+    if (lg_source_start(&x->rp.source, lg_xcache_pick(x, idx, lg_source_for(a->prov)), &args, &e) == 0)
         return 0;
     lg_attempts_failed(x, &e);
     return -1;
