@@ -262,6 +262,30 @@ describe('response cache', () => {
     assert.equal((await env.mockCount('echo+cfgoff')) - before, 2);
   });
 
+  test('other routes: Anthropic Messages and embeddings hit too, each route its own entry', async () => {
+    const content = fresh('routes');
+    const msg = { model: 'test/echo', max_tokens: 64, messages: [{ role: 'user', content }] };
+    const h = { ...bearer(keyA), ...ON, 'anthropic-version': '2023-06-01' };
+    const m1 = await httpPost(env.base, '/v1/messages', msg, h);
+    assert.equal(m1.status, 200, m1.text);
+    assert.equal(status(m1), 'MISS');
+    const m2 = await httpPost(env.base, '/v1/messages', msg, h);
+    assert.equal(status(m2), 'HIT');
+    assert.equal(m2.json.type, 'message');
+    assert.equal(m2.json.content[0].text, m1.json.content[0].text);
+    assert.notEqual(m2.json.id, m1.json.id);
+    assert.equal(m2.json.usage.input_tokens, 0);
+    assert.equal(m2.json.usage.output_tokens, 0);
+    const emb = { model: 'test/echo', input: content };
+    const e1 = await httpPost(env.base, '/v1/embeddings', emb, { ...bearer(keyA), ...ON });
+    assert.equal(e1.status, 200, e1.text);
+    assert.equal(status(e1), 'MISS');
+    const e2 = await httpPost(env.base, '/v1/embeddings', emb, { ...bearer(keyA), ...ON });
+    assert.equal(status(e2), 'HIT');
+    assert.deepEqual(e2.json.data[0].embedding, e1.json.data[0].embedding);
+    assert.equal(e2.json.usage.prompt_tokens, 0);
+  });
+
   test('/metrics counts hits, misses, stores and bytes', async () => {
     const m = (await httpGet(env.base, '/metrics')).text;
     const val = (name) => Number((new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(m) || [])[1]);
