@@ -225,8 +225,10 @@ void lg_attempts_succeeded(lg_exchange_t *x)
     else if (x->wire.has_usage)
         u = x->wire.usage.u;
     double ttft = x->st.ttft_us != 0 ? (double)(x->st.ttft_us - a->start_us) / 1000.0 : -1;
-    lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
-    lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
+    if (!lg_xcache_hit(x)) { /* a response-cache replay says nothing about the endpoint's health or speed */
+        lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
+        lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
+    }
     json_array_append_new(a->log,
                           json_pack("{s:s,s:s,s:i,s:f}", "provider", a->cands[idx].provider, "model", a->cands[idx].upstream_model,
                                     "status", x->rp.status, "latency_ms", (double)(now - a->start_us) / 1000.0));

@@ -29,6 +29,14 @@ async function stream(key, model, content, headers = {}) {
 const status = (r) => r.headers.get('x-openrouter-cache-status');
 const ttl = (r) => r.headers.get('x-openrouter-cache-ttl');
 
+/** Sum of every llmgate_upstream_attempts_total sample. */
+async function upstreamAttempts() {
+  const m = (await httpGet(env.base, '/metrics')).text;
+  let sum = 0;
+  for (const line of m.split('\n')) if (line.startsWith('llmgate_upstream_attempts_total')) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
 async function createKey(name) {
   const r = await httpPost(env.base, '/api/admin/keys', { name }, adminH);
   assert.equal(r.status, 201, r.text);
@@ -66,6 +74,8 @@ describe('response cache', () => {
     assert.equal(ttl(r1), '300');
     assert.equal(r1.headers.get('x-openrouter-cache-age'), null);
     assert.ok(r1.json.usage.prompt_tokens > 0);
+    const attemptsBefore = await upstreamAttempts();
+    assert.ok(attemptsBefore >= 1, 'the miss counted as an upstream attempt');
     const r2 = await chat(keyA, 'test/echo', content, ON);
     assert.equal(r2.status, 200, r2.text);
     assert.equal(status(r2), 'HIT');
@@ -81,6 +91,7 @@ describe('response cache', () => {
     assert.equal(r2.json.usage.total_tokens, 0);
     assert.equal(r2.json.usage.cost, 0);
     assert.equal((await env.mockCount('echo')) - before, 1, 'the hit made no upstream call');
+    assert.equal(await upstreamAttempts(), attemptsBefore, 'a hit is no upstream attempt (nor an endpoint success)');
   });
 
   test('without the header nothing is cached and no cache header is sent', async () => {
