@@ -233,6 +233,7 @@ void lg_attempts_succeeded(lg_exchange_t *x)
                           json_pack("{s:s,s:s,s:i,s:f}", "provider", a->cands[idx].provider, "model", a->cands[idx].upstream_model,
                                     "status", x->rp.status, "latency_ms", (double)(now - a->start_us) / 1000.0));
     a->served = idx;
+    lg_xcache_store(x, idx);
 }
 
 void lg_attempts_failed_late(lg_exchange_t *x, const lg_upstream_error_t *e)

@@ -5,7 +5,7 @@
  * -TTL, -Clear), the key, the lookup, the X-OpenRouter-Cache-* answer headers,
  * the replay source on a hit, the tee of a live 200 answer's upstream bytes
  * and their store at settlement. attempts, reply and settlement call in at one
- * place each; the store itself is cache.c.
+ * place each (settlement twice); the store itself is cache.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -160,11 +160,11 @@ int lg_xcache_hit(const lg_exchange_t *x)
     return x->cache.state == LG_CACHE_HIT;
 }
 
-void lg_xcache_settle(lg_exchange_t *x)
+void lg_xcache_store(lg_exchange_t *x, int idx)
 {
     lg_xcache_t *xc = &x->cache;
-    int idx = x->at.served;
-    if (xc->state == LG_CACHE_MISS && xc->tee_on && x->st.outcome == LG_OUTCOME_OK && idx >= 0) {
+    /* before the answer's last bytes are queued: a client that asks again at once already finds the entry */
+    if (xc->state == LG_CACHE_MISS && xc->tee_on && idx >= 0 && xc->tee.data != NULL) {
         lg_rcache_entry_t e;
         memset(&e, 0, sizeof(e));
         memcpy(e.key, xc->key, sizeof(e.key));
@@ -177,14 +177,20 @@ void lg_xcache_settle(lg_exchange_t *x)
         snprintf(e.upstream_model, sizeof(e.upstream_model), "%s", x->at.cands[idx].upstream_model);
         e.body = xc->tee.data;
         e.len = xc->tee.len;
-        if (e.body != NULL && strlen(e.provider) < sizeof(e.provider) - 1 &&
-            strlen(e.upstream_model) < sizeof(e.upstream_model) - 1)
+        if (strlen(x->at.cands[idx].provider) < sizeof(e.provider) &&
+            strlen(x->at.cands[idx].upstream_model) < sizeof(e.upstream_model))
             (void)lg_rcache_store(lg_rcache_global(), &e);
     }
     xc->tee_on = 0;
+}
+
+void lg_xcache_settle(lg_exchange_t *x)
+{
+    lg_xcache_t *xc = &x->cache;
+    xc->tee_on = 0;
     if (xc->state == LG_CACHE_MISS)
         lg_buf_dispose(&xc->tee);
-    /* a hit keeps its entry for the ledger's source id until here; the replay holds its own reference */
+    /* a hit keeps its entry for the ledger's source id until the exchange goes; the replay holds its own reference */
 }
 
 const char *lg_xcache_source_id(const lg_exchange_t *x)

@@ -275,7 +275,9 @@ const lg_source_ops_t *lg_xcache_pick(lg_exchange_t *x, int idx, const lg_source
 void lg_xcache_tee(lg_exchange_t *x, const char *data, size_t len);
 /** 1 when the answer is a replay (usage zero, cost zero). */
 int lg_xcache_hit(const lg_exchange_t *x);
-/** Once, from settlement: store a MISS's successful answer, drop the tee. */
+/** The live attempt on candidate idx produced the answer (whole, before it is sent): store a MISS's 200. */
+void lg_xcache_store(lg_exchange_t *x, int idx);
+/** Once, from settlement: drop the tee. */
 void lg_xcache_settle(lg_exchange_t *x);
 /** The stored answer's generation id on a hit (ledger), else NULL. */
 const char *lg_xcache_source_id(const lg_exchange_t *x);
