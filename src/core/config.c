@@ -904,6 +904,32 @@ static int parse_auto_model(struct ctx *c, const json_t *obj, const char *path, 
     return 1;
 }
 
+/* A model's response-cache settings: {"enabled": bool, "ttl_s": 1..86400, "scope": "key" | "shared"}. */
+static void parse_model_cache(struct ctx *c, const json_t *v, const char *path, lg_model_conf_t *m)
+{
+    static const char *const keys[] = {"enabled", "ttl_s", "scope", NULL};
+    char p[PATH_LEN];
+    path_key(p, path, "cache");
+    if (want_object(c, v, p) != 0)
+        return;
+    check_keys(c, v, p, keys);
+    if (json_object_get(v, "enabled") != NULL)
+        opt_bool(c, v, p, "enabled", &m->cache_enabled);
+    opt_u32(c, v, p, "ttl_s", 1, 86400, &m->cache_ttl_s);
+    const json_t *scope = json_object_get(v, "scope");
+    if (scope != NULL) {
+        const char *s = json_string_value(scope);
+        char sp[PATH_LEN];
+        path_key(sp, p, "scope");
+        if (s != NULL && strcmp(s, "key") == 0)
+            m->cache_shared = 0;
+        else if (s != NULL && strcmp(s, "shared") == 0)
+            m->cache_shared = 1;
+        else
+            fail(c, sp, "expected \"key\" or \"shared\"");
+    }
+}
+
 static void parse_model(struct ctx *c, const char *id, const json_t *obj, const char *path, const lg_config_t *conf,
                         lg_model_conf_t *m)
 {
@@ -920,6 +946,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
                                        "endpoints",
                                        "midstream_failover",
                                        "auto",
+                                       "cache",
                                        NULL};
     static const char *const text_only[] = {"text", NULL};
     const char *why;
@@ -929,6 +956,7 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
     size_t i;
 
     m->id = lg_strdup(id);
+    m->cache_enabled = -1;
     if (!valid_model_id(id, &why))
         fail(c, path, "invalid model id (%s)", why);
     if (want_object(c, obj, path) != 0)
@@ -968,6 +996,8 @@ static void parse_model(struct ctx *c, const char *id, const json_t *obj, const 
         get_str(c, v, p, &m->policy); /* existence is checked once all policies are known */
     }
     opt_bool(c, obj, path, "midstream_failover", &m->midstream_failover);
+    if ((v = json_object_get(obj, "cache")) != NULL)
+        parse_model_cache(c, v, path, m);
 
     path_key(p, path, "endpoints");
     if (parse_auto_model(c, obj, path, m) != 0) {
@@ -1230,6 +1260,16 @@ static void parse_cluster(struct ctx *c, const json_t *obj, lg_config_t *conf)
     }
     if (cl->name == NULL)
         cl->name = lg_strdup("llmgate");
+}
+
+/* "cache": {"max_bytes": 65536..4294967295} (the response cache's memory cap). */
+static void parse_cache(struct ctx *c, const json_t *obj, lg_config_t *conf)
+{
+    static const char *const keys[] = {"max_bytes", NULL};
+    if (obj == NULL || want_object(c, obj, "cache") != 0)
+        return;
+    check_keys(c, obj, "cache", keys);
+    opt_u32(c, obj, "cache", "max_bytes", 65536, UINT32_MAX, &conf->cache_max_bytes);
 }
 
 static void parse_store(struct ctx *c, const json_t *obj, lg_config_t *conf)
@@ -1746,7 +1786,8 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     static const char *const keys[] = {"listeners",  "workers",   "limits",     "shutdown_timeout_ms",
                                        "access_log", "log_level", "plugin_dir", "routing",
                                        "policies",   "providers", "models",     "store",
-                                       "auth",       "mcp",       "cluster",    NULL};
+                                       "auth",       "mcp",       "cluster",    "cache",
+                                       NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "max_upstream_bytes", NULL};
     static const char *const levels[] = {"err", "warn", "info", "debug", NULL};
     json_t *v;
@@ -1804,6 +1845,7 @@ static void parse_root(struct ctx *c, const json_t *root, lg_config_t *conf)
     }
 
     parse_store(c, json_object_get(root, "store"), conf);
+    parse_cache(c, json_object_get(root, "cache"), conf);
     parse_auth(c, json_object_get(root, "auth"), conf);
     parse_mcp(c, json_object_get(root, "mcp"), conf);
     parse_cluster(c, json_object_get(root, "cluster"), conf);
@@ -1881,6 +1923,7 @@ static lg_config_t *config_new(void)
     conf->cluster.timeout_ms = 100;
     conf->cluster.connect_timeout_ms = 1000;
     conf->cluster.share_health = 1;
+    conf->cache_max_bytes = 64u * 1024 * 1024;
     conf->require_keys = -1;
     conf->dashboard_session_ttl_s = 8 * 3600;
     conf->mcp.enabled = 1;

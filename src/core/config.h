@@ -88,6 +88,11 @@ typedef struct lg_model_conf {
     char **auto_models; /* NULL-terminated ids; NULL = an ordinary model */
     size_t num_auto_models;
     uint32_t *auto_model_index; /* [num_auto_models] indices into conf->models, resolved after all models parse */
+    /* response cache ("cache" member): enabled -1 = only on request (X-OpenRouter-Cache), 0 = never, 1 = always unless
+     * the request says false; ttl_s 0 = 300 s unless the request says; shared = one scope for every key */
+    int cache_enabled;
+    uint32_t cache_ttl_s;
+    int cache_shared;
 } lg_model_conf_t;
 
 typedef struct lg_policy_conf {
@@ -224,6 +229,7 @@ typedef struct lg_config {
     lg_mcp_conf_t mcp; /* "mcp" section */
 
     lg_cluster_conf_t cluster; /* "cluster" section: shared state in Redis (scale-out) */
+    uint32_t cache_max_bytes;  /* "cache.max_bytes": the response cache's memory cap, default 64 MiB */
 } lg_config_t;
 
 /**

@@ -24,6 +24,7 @@
 #include "http/handlers.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "pipeline/cache.h"
 #include "pipeline/pipeline.h"
 #include "runtime/worker.h"
 
@@ -290,6 +291,7 @@ int lg_server_start(lg_snapshot_t *snap, char *err, size_t errlen)
     start_snapshot = lg_snapshot_ref(snap);
     num_workers = conf->workers != 0 ? conf->workers : 1;
     lg_metrics_register_gateway_collectors();
+    lg_rcache_register_metrics();
     lg_dashboard_load_assets(); /* the page's files, read once: no disk I/O on the loops */
     workers = calloc(num_workers, sizeof(*workers));
     uv_sem_init(&workers_ready, 0);

@@ -231,12 +231,15 @@ void lg_attempts_succeeded(lg_exchange_t *x)
         u = x->wire.usage.u;
     /* a continuation's first token is not its own: the stream's was sent by an earlier attempt */
     double ttft = x->st.ttft_us >= a->start_us ? (double)(x->st.ttft_us - a->start_us) / 1000.0 : -1;
-    lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
-    lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
+    if (!lg_xcache_hit(x)) { /* a response-cache replay says nothing about the endpoint's health or speed */
+        lg_stats_success(endpoint_stats(x, idx), (double)(now - a->start_us) / 1000.0, ttft, u.completion_tokens);
+        lg_metrics_attempt(x->pw->index, metric_provider(x, idx), metric_model(x, idx), 1, LG_ERRCLASS_OTHER);
+    }
     json_array_append_new(a->log,
                           json_pack("{s:s,s:s,s:i,s:f}", "provider", a->cands[idx].provider, "model", a->cands[idx].upstream_model,
                                     "status", x->rp.status, "latency_ms", (double)(now - a->start_us) / 1000.0));
     a->served = idx;
+    lg_xcache_store(x, idx);
 }
 
 void lg_attempts_failed_late(lg_exchange_t *x, const lg_upstream_error_t *e)
@@ -480,7 +483,7 @@ static int start_with_slot(lg_exchange_t *x)
     lg_upstream_error_t e;
     memset(&e, 0, sizeof(e));
     a->state = LG_ATTEMPT_LIVE;
-    if (lg_source_start(&x->rp.source, lg_source_for(a->prov), &args, &e) == 0) {
+    if (lg_source_start(&x->rp.source, lg_xcache_pick(x, idx, lg_source_for(a->prov)), &args, &e) == 0) {
         lg_trace_echo(x);
         return 0;
     }

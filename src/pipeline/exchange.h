@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <uv.h>
 #include "core/util.h"
+#include "pipeline/cache.h"
 #include "pipeline/normal_form.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/skin.h"
@@ -173,6 +174,23 @@ typedef struct lg_trace {
     json_t *endpoints;      /* the router's per-endpoint verdicts (owned), NULL when off */
     lg_buf_t upstream_body; /* the live attempt's upstream body as built (echo only) */
 } lg_trace_t;
+/** The response cache's part of an exchange (cache_exchange.c). */
+typedef enum lg_cache_state {
+    LG_CACHE_OFF,  /* not asked for (or not cacheable): nothing read, nothing stored */
+    LG_CACHE_MISS, /* looked up, not found (or cleared): the live answer is teed and stored at settlement */
+    LG_CACHE_HIT,  /* the first attempt replays a stored answer (source_cache.c): zero usage, no charge */
+} lg_cache_state_t;
+
+typedef struct lg_xcache {
+    lg_cache_state_t state;
+    int decided; /* the first attempt made the decision */
+    uint8_t key[LG_RCACHE_KEY_LEN];
+    uint32_t ttl_s;
+    const lg_rcache_entry_t *hit; /* reference held until settlement */
+    lg_buf_t tee;                 /* MISS: the live attempt's upstream bytes */
+    int tee_on;                   /* the current attempt is 200 and fits */
+    int tee_sse;                  /* the teed bytes are an event stream */
+} lg_xcache_t;
 
 struct lg_exchange {
     lg_xstate_t state;
@@ -192,6 +210,7 @@ struct lg_exchange {
     lg_continuation_t cont;
     lg_sticky_t sticky;
     lg_trace_t trace;
+    lg_xcache_t cache;
     lg_exchange_t *live_prev, *live_next;
     int guard;
     int handles_open;
@@ -318,6 +337,25 @@ json_t *lg_trace_json(lg_exchange_t *x);
 void lg_trace_stream_first(lg_exchange_t *x);
 /** Streams with debug.echo_upstream_body: the attempt's upstream body as a chunk (after its source started). */
 void lg_trace_echo(lg_exchange_t *x);
+/* ---- cache_exchange.c (response cache) ---- */
+/**
+ * Called as each attempt starts, with the source kind that would serve it: decides once (first attempt) whether the
+ * cache applies, sets the X-OpenRouter-Cache-* headers, and returns the replay source on a hit (the slot's priv holds
+ * the entry), else live. Every attempt starts a fresh tee.
+ */
+const lg_source_ops_t *lg_xcache_pick(lg_exchange_t *x, int idx, const lg_source_ops_t *live);
+/** The live attempt's upstream bytes (reply.c's on_data): kept while the reply is a 200 and fits. */
+void lg_xcache_tee(lg_exchange_t *x, const char *data, size_t len);
+/** 1 when the answer is a replay (usage zero, cost zero). */
+int lg_xcache_hit(const lg_exchange_t *x);
+/** The live attempt on candidate idx produced the answer (whole, before it is sent): store a MISS's 200. */
+void lg_xcache_store(lg_exchange_t *x, int idx);
+/** Once, from settlement: drop the tee. */
+void lg_xcache_settle(lg_exchange_t *x);
+/** The stored answer's generation id on a hit (ledger), else NULL. */
+const char *lg_xcache_source_id(const lg_exchange_t *x);
+/** Drop the hit's reference (exchange freed). */
+void lg_xcache_dispose(lg_exchange_t *x);
 
 /* ---- settle.c ---- */
 /** The live attempt's own counts and cost at its endpoint's price (no continuation folded in). */

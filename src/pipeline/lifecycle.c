@@ -27,6 +27,7 @@ static void exchange_free(lg_exchange_t *x)
     lg_trace_dispose(x);
     lg_wire_dispose(x);
     lg_continue_dispose(x);
+    lg_xcache_dispose(x);
     lg_attempts_dispose(x);
     json_decref(x->st.usage);
     lg_gen_request_dispose(&x->r);

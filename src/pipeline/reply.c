@@ -192,6 +192,7 @@ static int on_data(void *ctx, const char *data, size_t len)
     lg_reply_t *rp = &x->rp;
     int pause = 0;
     lg_x_enter(x);
+    lg_xcache_tee(x, data, len);
     if (rp->mode == LG_REPLY_SSE) {
         int rc = lg_sse_parser_feed(&rp->sse, data, len);
         lg_relay_flush(x); /* the events of one upstream read leave in one write */

@@ -16,6 +16,19 @@
 #include "metrics/metrics.h"
 #include "pipeline/exchange.h"
 
+/* A response-cache hit: zero usage, no charge (the stored answer's counts belong to its first request). */
+static json_t *cached_usage(lg_exchange_t *x)
+{
+    lg_cost_t zero = {0, 0, 0};
+    memset(&x->st.billed, 0, sizeof(x->st.billed));
+    x->st.cost_pico = 0;
+    json_t *u = json_pack("{s:i,s:i,s:i}", "prompt_tokens", 0, "completion_tokens", 0, "total_tokens", 0);
+    json_object_set_new(u, "cost", lg_cost_json(0));
+    json_object_set_new(u, "is_byok", json_false());
+    json_object_set_new(u, "cost_details", lg_cost_details_json(&zero, 0));
+    return u;
+}
+
 /** The live attempt's usage object (upstream counts, estimated where missing) with its counts and its cost. A
  * continuation attempt that produced nothing counts nothing (its broken predecessors are folded in by the caller). */
 static json_t *attempt_usage(lg_exchange_t *x, lg_usage_t *counts, lg_cost_t *cost)
@@ -53,6 +66,8 @@ void lg_settle_attempt_counts(lg_exchange_t *x, lg_usage_t *u, lg_cost_t *cost)
 json_t *lg_settle_final_usage(lg_exchange_t *x)
 {
     lg_settlement_t *st = &x->st;
+    if (lg_xcache_hit(x))
+        return cached_usage(x);
     lg_cost_t cost;
     json_t *u = attempt_usage(x, &st->billed, &cost);
     if (x->cont.count != 0) { /* mid-stream failover: the client's one answer came from several attempts */
@@ -144,6 +159,9 @@ static void submit_ledger_row(lg_exchange_t *x, int64_t now_us)
     copy_field(row.native_finish_reason, sizeof(row.native_finish_reason), st->finish_reason, strlen(st->finish_reason));
     row.streamed = x->r.stream;
     row.cancelled = st->status == 499;
+    const char *cache_src = lg_xcache_source_id(x);
+    if (cache_src != NULL)
+        copy_field(row.response_cache_source_id, sizeof(row.response_cache_source_id), cache_src, strlen(cache_src));
     lg_ledger_submit(ledger, &row); /* takes attempts_json */
 }
 
@@ -185,9 +203,12 @@ void lg_settle(lg_exchange_t *x)
         return;
     st->settled = 1;
     int64_t now = lg_now_us();
+    lg_xcache_settle(x);
     if (st->outcome == LG_OUTCOME_CANCELLED)
         st->status = 499;
-    if (charged(x)) {
+    if (lg_xcache_hit(x)) {
+        json_decref(cached_usage(x)); /* a replay is never billed, also when it broke off */
+    } else if (charged(x)) {
         if (st->outcome != LG_OUTCOME_OK || (st->billed.prompt_tokens == 0 && st->billed.completion_tokens == 0)) {
             json_t *u = lg_settle_final_usage(x); /* the answer's own, or what was streamed until the stream broke */
             json_decref(u);

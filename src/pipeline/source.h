@@ -80,6 +80,8 @@ struct lg_source {
 
 extern const lg_source_ops_t lg_source_curl;
 extern const lg_source_ops_t lg_source_local;
+/** Replays a stored response-cache entry (slot priv = the entry, its reference handed to the source). */
+extern const lg_source_ops_t lg_source_cache;
 
 /** The source kind that serves an endpoint of this plugin (in-process plugins answer locally). */
 const lg_source_ops_t *lg_source_for(const lg_provider_t *prov);

@@ -91,9 +91,14 @@ int lg_wire_usage_bytes(lg_exchange_t *x, lg_buf_t *out)
         f.u.completion_tokens = (x->st.streamed_chars + 3) / 4; /* ~4 chars a token */
         f.total_tokens = f.u.prompt_tokens + f.u.completion_tokens;
     }
+    if (lg_xcache_hit(x)) { /* a response-cache replay: zero usage, no charge */
+        memset(&f, 0, sizeof(f));
+        f.has_prompt = f.has_completion = f.has_total = 1;
+        span = (lg_json_span_t){0};
+    }
     int idx = x->at.served >= 0 ? x->at.served : x->at.cur;
     lg_cost_t cost = {0, 0, 0};
-    if (idx >= 0)
+    if (idx >= 0 && !lg_xcache_hit(x))
         lg_cost_compute(&lg_x_endpoint(x, idx)->price, &f.u,
                         x->r.kind == LG_API_EMBEDDINGS ? LG_COST_INPUT_ONLY : LG_COST_GENERATION, &cost);
     if (x->cont.count != 0) { /* mid-stream failover: the broken attempts' counts and cost (continue.c) */

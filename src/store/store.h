@@ -15,7 +15,7 @@
 #include "llmgate/error.h"
 
 /** Schema version this binary creates and understands; a database with a newer one is refused. */
-#define LG_STORE_SCHEMA_VERSION 2
+#define LG_STORE_SCHEMA_VERSION 3
 
 typedef struct lg_store lg_store_t;
 
@@ -35,6 +35,7 @@ typedef struct lg_generation_row {
     char finish_reason[24], native_finish_reason[24];
     int streamed, cancelled;
     char user_agent[128], http_referer[128];
+    char response_cache_source_id[40]; /* "" = not a response-cache hit, else the stored answer's generation id */
 } lg_generation_row_t;
 
 /**

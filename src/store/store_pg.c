@@ -82,6 +82,8 @@ static const char *const migrations[] = {
     "CREATE INDEX generations_model ON generations (served_model);",
     /* 2: the SQLite schema's OAuth tables; with a PostgreSQL store the MCP OAuth grants stay in memory (mcp/README.md) */
     "SELECT 1;",
+    /* 3: response-cache hits (src/pipeline/cache_exchange.c): the generation whose stored answer was replayed */
+    "ALTER TABLE generations ADD COLUMN IF NOT EXISTS response_cache_source_id TEXT;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == LG_STORE_SCHEMA_VERSION, "one migration per version");
 
@@ -245,7 +247,7 @@ static void pg_close(lg_store_t *s)
 
 /* ---- generations ---- */
 
-#define GEN_PARAMS 25
+#define GEN_PARAMS 26
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
 static size_t utf8_seq(const unsigned char *s, size_t left)
@@ -290,8 +292,8 @@ static int pg_insert_generations(lg_store_t *s, const lg_generation_row_t *rows,
         "INSERT INTO generations (id, created_at_ms, key_id, requested_model, served_model, provider, upstream_model, api,"
         " attempts, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_pico,"
         " latency_ms, ttft_ms, generation_time_ms, status, finish_reason, native_finish_reason, streamed, cancelled,"
-        " user_agent, http_referer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-        " $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING";
+        " user_agent, http_referer, response_cache_source_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+        " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (id) DO NOTHING";
     size_t dup = 0;
     int rc;
 
@@ -312,7 +314,7 @@ static int pg_insert_generations(lg_store_t *s, const lg_generation_row_t *rows,
         return rc;
     for (size_t i = 0; i < n; ++i) {
         const lg_generation_row_t *g = &rows[i];
-        char t[12][160], num[13][32];
+        char t[13][160], num[13][32];
         const char *v[GEN_PARAMS];
         if (g->id[0] == '\0') {
             ++dup;
@@ -348,6 +350,7 @@ static int pg_insert_generations(lg_store_t *s, const lg_generation_row_t *rows,
         v[22] = g->cancelled ? "1" : "0";
         v[23] = fixed(t[9], sizeof(t[9]), g->user_agent, sizeof(g->user_agent));
         v[24] = fixed(t[10], sizeof(t[10]), g->http_referer, sizeof(g->http_referer));
+        v[25] = fixed(t[12], sizeof(t[12]), g->response_cache_source_id, sizeof(g->response_cache_source_id));
         PGresult *r = PQexecPrepared(PG(s)->conn, "lg_ins_gen", GEN_PARAMS, v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             rc = pg_fail(s, r, "insert generation");
@@ -432,7 +435,7 @@ static int pg_generation_get(lg_store_t *s, const char *id, json_t **out)
         "SELECT id, created_at_ms, key_id, requested_model, served_model, provider, upstream_model, api, attempts,"
         " prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_pico, latency_ms,"
         " ttft_ms, generation_time_ms, status, finish_reason, native_finish_reason, streamed, cancelled, user_agent,"
-        " http_referer FROM generations WHERE id = $1";
+        " http_referer, response_cache_source_id FROM generations WHERE id = $1";
     const char *vals[1] = {id};
     char when[32];
     int rc;
@@ -490,6 +493,9 @@ static int pg_generation_get(lg_store_t *s, const char *id, json_t **out)
     json_object_set_new(o, "http_referer", col(r, 24));
     json_object_set_new(o, "user_agent", col(r, 23));
     json_object_set_new(o, "key_id", col(r, 2));
+    int cached = !PQgetisnull(r, 0, 25) && PQgetvalue(r, 0, 25)[0] != '\0';
+    json_object_set_new(o, "cached", json_boolean(cached));
+    json_object_set_new(o, "response_cache_source_id", cached ? col(r, 25) : json_null());
     PQclear(r);
     *out = o;
     return 0;

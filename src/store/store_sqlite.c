@@ -115,6 +115,8 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX oauth_tokens_grant ON oauth_tokens (grant_id);"
     "CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expires_at);",
+    /* 3: response-cache hits (src/pipeline/cache_exchange.c): the generation whose stored answer was replayed */
+    "ALTER TABLE generations ADD COLUMN response_cache_source_id TEXT;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == LG_STORE_SCHEMA_VERSION, "one migration per version");
 
@@ -341,9 +343,9 @@ static const char insert_generation_sql[] =
     "INSERT OR IGNORE INTO generations (id, created_at_ms, key_id, requested_model, served_model, provider,"
     " upstream_model, api, attempts, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
     " reasoning_tokens, cost_pico, latency_ms, ttft_ms, generation_time_ms, status, finish_reason, native_finish_reason,"
-    " streamed, cancelled, user_agent, http_referer)"
+    " streamed, cancelled, user_agent, http_referer, response_cache_source_id)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"
-    " ?24, ?25)";
+    " ?24, ?25, ?26)";
 
 static int bind_generation(sqlite3_stmt *st, const lg_generation_row_t *r)
 {
@@ -372,6 +374,7 @@ static int bind_generation(sqlite3_stmt *st, const lg_generation_row_t *r)
     sqlite3_bind_int(st, 23, r->cancelled != 0);
     BIND_FIXED(st, 24, r->user_agent);
     BIND_FIXED(st, 25, r->http_referer);
+    BIND_FIXED(st, 26, r->response_cache_source_id);
     return 0;
 }
 
@@ -474,7 +477,7 @@ static int sq_generation_get(lg_store_t *s, const char *id, json_t **out)
         "SELECT id, created_at_ms, key_id, requested_model, served_model, provider, upstream_model, api, attempts,"
         " prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_pico, latency_ms,"
         " ttft_ms, generation_time_ms, status, finish_reason, native_finish_reason, streamed, cancelled, user_agent,"
-        " http_referer FROM generations WHERE id = ?1";
+        " http_referer, response_cache_source_id FROM generations WHERE id = ?1";
     sqlite3_stmt *st;
     int rc, step;
     char when[32];
@@ -541,6 +544,10 @@ static int sq_generation_get(lg_store_t *s, const char *id, json_t **out)
     json_object_set_new(o, "http_referer", col_str(st, 24));
     json_object_set_new(o, "user_agent", col_str(st, 23));
     json_object_set_new(o, "key_id", col_str(st, 2));
+    const unsigned char *src = sqlite3_column_text(st, 25);
+    int cached = src != NULL && src[0] != '\0';
+    json_object_set_new(o, "cached", json_boolean(cached));
+    json_object_set_new(o, "response_cache_source_id", cached ? col_str(st, 25) : json_null());
     sqlite3_finalize(st);
     *out = o;
     return 0;

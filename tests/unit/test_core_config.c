@@ -427,6 +427,38 @@ static void test_config_model_without_endpoints(void **state)
                         "models[\"m/x\"].endpoints: expected at least one endpoint");
 }
 
+#define CACHE_MODEL(c)                                                                                                             \
+    "{" MIN_PROVIDERS ", \"models\": {\"m/x\": {\"cache\": " c ", \"endpoints\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}"
+
+/* the response cache: a model's "cache" object and the root "cache.max_bytes" */
+static void test_config_response_cache(void **state)
+{
+    (void)state;
+    lg_config_t *conf = assert_config_ok("{" MIN_PROVIDERS ", " MIN_MODELS "}");
+    assert_int_equal(conf->models[0].cache_enabled, -1);
+    assert_int_equal(conf->models[0].cache_ttl_s, 0);
+    assert_int_equal(conf->models[0].cache_shared, 0);
+    assert_int_equal(conf->cache_max_bytes, 64u * 1024 * 1024);
+    lg_config_free(conf);
+    conf = assert_config_ok(CACHE_MODEL("{\"enabled\": true, \"ttl_s\": 600, \"scope\": \"shared\"}"));
+    assert_int_equal(conf->models[0].cache_enabled, 1);
+    assert_int_equal(conf->models[0].cache_ttl_s, 600);
+    assert_int_equal(conf->models[0].cache_shared, 1);
+    lg_config_free(conf);
+    conf = assert_config_ok("{" MIN_PROVIDERS ", " MIN_MODELS ", \"cache\": {\"max_bytes\": 1048576}}");
+    assert_int_equal(conf->cache_max_bytes, 1048576);
+    lg_config_free(conf);
+    assert_config_error(CACHE_MODEL("true"), "models[\"m/x\"].cache: expected object");
+    assert_config_error(CACHE_MODEL("{\"enabled\": 1}"), "models[\"m/x\"].cache.enabled: expected boolean");
+    assert_config_error(CACHE_MODEL("{\"ttl_s\": 0}"), "models[\"m/x\"].cache.ttl_s:");
+    assert_config_error(CACHE_MODEL("{\"ttl_s\": 86401}"), "models[\"m/x\"].cache.ttl_s:");
+    assert_config_error(CACHE_MODEL("{\"scope\": \"team\"}"), "models[\"m/x\"].cache.scope: expected \"key\" or \"shared\"");
+    assert_config_error(CACHE_MODEL("{\"ttl\": 5}"), "models[\"m/x\"].cache.ttl: unknown key");
+    assert_config_error("{" MIN_PROVIDERS ", " MIN_MODELS ", \"cache\": {\"max_bytes\": 10}}", "cache.max_bytes:");
+    assert_config_error("{" MIN_PROVIDERS ", " MIN_MODELS ", \"cache\": {\"size\": 10}}", "cache.size: unknown key");
+    assert_config_error("{" MIN_PROVIDERS ", " MIN_MODELS ", \"cache\": []}", "cache: expected object");
+}
+
 static void test_config_bad_model_ids(void **state)
 {
     (void)state;
@@ -867,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_config_missing_env_disables_provider),
         cmocka_unit_test(test_config_tls),
         cmocka_unit_test(test_config_unknown_policy),
+        cmocka_unit_test(test_config_response_cache),
         cmocka_unit_test(test_config_type_errors),
         cmocka_unit_test(test_config_json_syntax_error_has_line),
         cmocka_unit_test(test_config_errors_joined_and_bounded),

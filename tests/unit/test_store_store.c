@@ -180,7 +180,9 @@ static void test_store_newer_version_refused(void **state)
     assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_null(lg_store_open(dbpath, err, sizeof(err)));
-    assert_non_null(strstr(err, "schema version 99 is newer than this llmgate supports (2)"));
+    char want[96];
+    snprintf(want, sizeof(want), "schema version 99 is newer than this llmgate supports (%d)", LG_STORE_SCHEMA_VERSION);
+    assert_non_null(strstr(err, want));
     assert_non_null(strstr(err, dbpath));
 }
 
