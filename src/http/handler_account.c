@@ -358,9 +358,10 @@ void lg_handle_generation(lg_worker_t *w, h2o_req_t *req)
 struct key_query {
     char key_id[LG_KEY_ID_LEN + 1];
     int64_t now_ms;
-    json_t *doc;       /* the data object built on the loop (everything but usage) */
-    int credits;       /* answer GET /credits ({total_credits, total_usage}) instead of GET /key */
-    int64_t left_pico; /* credit left in the current period, -1 = the key has no credit limit */
+    json_t *doc;        /* the data object built on the loop (everything but usage) */
+    int credits;        /* answer GET /credits ({total_credits, total_usage}) instead of GET /key */
+    int64_t left_pico;  /* credit left in the current period, -1 = the key has no credit limit */
+    int64_t limit_pico; /* the key's credit limit (when left_pico >= 0) */
 };
 
 static void key_query_free(void *p)
@@ -411,10 +412,16 @@ static int key_work(lg_store_t *s, void *data, json_t **body)
     shared_limit_remaining(q->doc, usage);
     json_decref(usage);
     if (q->credits) {
-        /* OpenRouter's credits: what was granted and what was used. A key's grant is its usage so far plus what is left
-         * of its limit in the current period; a key without a credit limit reports total_credits -1 (unlimited). */
+        /* OpenRouter's credits: what was granted and what was used. A key with a credit limit: its limit and what the
+         * gate has counted against it in the current period (both from the live count, so they agree even while the
+         * last rows are still on their way to the ledger); without a limit: total_credits -1 (unlimited) and the
+         * ledger's usage so far. */
         double used = json_number_value(json_object_get(q->doc, "usage"));
-        double total = q->left_pico < 0 ? -1.0 : used + (double)q->left_pico / PICO_PER_USD;
+        double total = -1.0;
+        if (q->left_pico >= 0) {
+            total = (double)q->limit_pico / PICO_PER_USD;
+            used = (double)(q->limit_pico - q->left_pico) / PICO_PER_USD;
+        }
         *body = json_pack("{s:{s:f,s:f}}", "data", "total_credits", total, "total_usage", used);
         return 200;
     }
@@ -487,6 +494,7 @@ static void key_or_credits(lg_worker_t *w, h2o_req_t *req, int credits)
     q->doc = doc;
     q->credits = credits;
     q->left_pico = left_pico;
+    q->limit_pico = k->credit_limit_pico;
     lg_key_entry_release(key);
     lg__http_store_work(w, req, key_work, q, key_query_free);
 }
