@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "http/anthropic_ingress.h"
+#include "http/ingress_common.h"
 #include "core/error.h"
 #include "llmgate/error.h"
 
@@ -39,8 +40,6 @@
     } while (0)
 
 /* Fields the gateway itself reads (request.c); passed through untouched. */
-static const char *const routing_fields[] = {"models", "provider", "route",      "transforms", "plugins",
-                                             "usage",  "debug",    "session_id", "trace",      NULL};
 
 /* Block types Anthropic defines that have no meaning for a non-Anthropic upstream: dropped, not rejected. */
 static const char *const dropped_blocks[] = {"thinking",
@@ -743,9 +742,7 @@ int lg_anthropic_request_to_openai(const json_t *cin, json_t **outp, char *err, 
             json_object_set(r, "effort", effort);
         }
     }
-    for (size_t k = 0; routing_fields[k] != NULL; ++k)
-        if ((v = json_object_get(in, routing_fields[k])) != NULL)
-            json_object_set(out, routing_fields[k], v);
+    lg__ingress_copy_routing_fields(in, out);
     if ((rc = convert_fallbacks(in, out, err, errlen)) != 0)
         goto out;
 out:

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "http/ingress_common.h"
 #include "http/responses_ingress.h"
 
 #define BAD(...)                                                                                                                   \
@@ -33,8 +34,6 @@
 
 #define MAX_ITEM_BYTES (16u << 20) /* one text, reasoning or arguments buffer */
 
-static const char *const routing_fields[] = {"models", "provider", "route",      "transforms", "plugins",
-                                             "usage",  "debug",    "session_id", "trace",      NULL};
 /* members copied to the chat request as they are */
 static const char *const passthrough_fields[] = {"temperature", "top_p", "top_k",  "parallel_tool_calls", "user",
                                                  "seed",        "stop",  "stream", "frequency_penalty",   "presence_penalty",
@@ -452,9 +451,7 @@ int lg_responses_request_to_openai(const json_t *cin, json_t **outp, json_t **ec
             json_object_set(out, passthrough_fields[k], v);
     if (json_is_true(json_object_get(in, "stream")))
         json_object_set_new(out, "stream_options", json_pack("{s:b}", "include_usage", 1));
-    for (size_t k = 0; routing_fields[k] != NULL; ++k)
-        if ((v = json_object_get(in, routing_fields[k])) != NULL)
-            json_object_set(out, routing_fields[k], v);
+    lg__ingress_copy_routing_fields(in, out);
     for (size_t k = 0; echo_fields[k] != NULL; ++k)
         if ((v = json_object_get(in, echo_fields[k])) != NULL)
             json_object_set(echo, echo_fields[k], v);

@@ -24,33 +24,22 @@
 #include <uv.h>
 
 #include "cluster/redis_conn.h"
+#include "../support/test_servers.h"
 #include "cluster/scripts.h"
 
 static char tmpdir[256];
-static char servers[PATH_MAX];
 static int port;
 static redisContext *rc;
 
 static int sh(const char *cmd, char *out, size_t cap)
 {
-    char line[2 * PATH_MAX];
-    snprintf(line, sizeof(line), "%s %s %s", servers, cmd, tmpdir);
-    FILE *p = popen(line, "r");
-    if (p == NULL)
-        return -1;
-    size_t n = out != NULL ? fread(out, 1, cap - 1, p) : 0;
-    if (out != NULL)
-        out[n] = '\0';
-    return pclose(p);
+    return lg_test_servers(cmd, tmpdir, out, cap);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *src = getenv("LLMGATE_SOURCE_DIR");
-    snprintf(servers, sizeof(servers), "%s/tests/cluster/servers.sh", src != NULL ? src : "../..");
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/lg_redis_test_XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
+    if (lg_test_servers_tmpdir(tmpdir, sizeof(tmpdir), "/tmp/lg_redis_test_XXXXXX") != 0)
         return -1;
     char out[64];
     if (sh("redis-start", out, sizeof(out)) != 0)

@@ -26,29 +26,19 @@
 
 #include "domain/key.h"
 #include "store/store.h"
+#include "../support/test_servers.h"
 
-static char tmpdir[256], servers[PATH_MAX], url[256], sqlite_path[512];
+static char tmpdir[256], url[256], sqlite_path[512];
 
 static int sh(const char *cmd, char *out, size_t cap)
 {
-    char line[2 * PATH_MAX];
-    snprintf(line, sizeof(line), "%s %s %s", servers, cmd, tmpdir);
-    FILE *p = popen(line, "r");
-    if (p == NULL)
-        return -1;
-    size_t n = out != NULL ? fread(out, 1, cap - 1, p) : 0;
-    if (out != NULL)
-        out[n] = '\0';
-    return pclose(p);
+    return lg_test_servers(cmd, tmpdir, out, cap);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *src = getenv("LLMGATE_SOURCE_DIR");
-    snprintf(servers, sizeof(servers), "%s/tests/cluster/servers.sh", src != NULL ? src : "../..");
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/lg_pg_test_XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
+    if (lg_test_servers_tmpdir(tmpdir, sizeof(tmpdir), "/tmp/lg_pg_test_XXXXXX") != 0)
         return -1;
     char out[64];
     if (sh("pg-init", out, sizeof(out)) != 0)
